@@ -1,0 +1,211 @@
+/**
+ * The whole configuration, read from environment variables only (12-factor), validated
+ * up front so that a bad value stops start-up with a message naming the variable.
+ */
+import type { DnsServer } from '../dns/servers.js';
+import { ConfigError } from './errors.js';
+import { parseDnsServers } from './dns-servers.js';
+import { parseIpList, parseLdapUris, parseNextHops, parseViolationResults, type LdapUri, type SpfViolationResult } from './lists.js';
+import {
+  MAX_TIMER_MS,
+  hasControlChars,
+  isUnset,
+  parseEnum,
+  parseInteger,
+  parseListenAddress,
+  parseOctalMode,
+  parseReplyText,
+  show,
+  type HostPort,
+} from './parse.js';
+import { parseMilterSocket, type MilterSocketSpec } from './socket.js';
+import { DEFAULT_SPF_REGEX, compileSpfRegex, type SpfRegex } from './spf-regex.js';
+
+export type LogLevel = 'debug' | 'info' | 'warn' | 'error';
+export type LogFormat = 'text' | 'json';
+export type MilterMode = 'test' | 'reject';
+export type SpfCheck = 'regex' | 'evaluate';
+
+export interface LdapConfig {
+  uris: LdapUri[];
+  /** Undefined: bind anonymously. */
+  bindDn: string | undefined;
+  bindPw: string | undefined;
+  searchBase: string;
+  /** Contains `%d`, replaced by the escaped sender domain. */
+  queryFilter: string;
+  cacheTtlSeconds: number;
+  negativeCacheTtlSeconds: number;
+  timeoutMs: number;
+}
+
+export interface Config {
+  logLevel: LogLevel;
+  logFormat: LogFormat;
+  milterMode: MilterMode;
+  milterName: string;
+  /** The socket spec as written (libmilter syntax) and parsed. */
+  milterSocket: string;
+  milterSocketSpec: MilterSocketSpec;
+  milterSocketMode: number;
+  milterRejectMessage: string;
+  milterTmpfailMessage: string;
+  spfRegex: SpfRegex;
+  /** Lower case, trimmed, no empty entries. */
+  ignoredNextHops: string[];
+  /** Undefined when LDAP_ENABLED is unset. */
+  ldap: LdapConfig | undefined;
+  spfCheck: SpfCheck;
+  outboundIps: string[];
+  spfViolationResults: SpfViolationResult[];
+  /** Undefined: use the system's resolvers. */
+  dnsServers: DnsServer[] | undefined;
+  dnsTimeoutMs: number;
+  metricsListen: HostPort | undefined;
+  healthListen: HostPort | undefined;
+  milterMaxConnections: number;
+  milterIdleTimeoutMs: number;
+  shutdownTimeoutMs: number;
+  /** A view safe to log: the LDAP password is replaced, the regex shown as written. */
+  toLog(): Record<string, unknown>;
+}
+
+export const DEFAULTS = {
+  milterName: 'sos-milter',
+  milterSocketMode: 0o666,
+  milterRejectMessage: 'Security policy violation!',
+  milterTmpfailMessage: 'Service temporarily not available! Please try again later.',
+  ldapCacheTtlSeconds: 300,
+  ldapNegativeCacheTtlSeconds: 60,
+  ldapTimeoutMs: 2000,
+  /** Per DNS query; an SPF evaluation may need several, bounded by the evaluator. */
+  dnsTimeoutMs: 2000,
+  /** Far above what one Postfix instance opens (smtpd process limit 100 by default). */
+  milterMaxConnections: 1000,
+  /** Just above Postfix's longest milter timeout (milter_content_timeout 300s). */
+  milterIdleTimeoutMs: 310_000,
+  shutdownTimeoutMs: 10_000,
+} as const;
+
+const TTL_BOUNDS = { min: 0, max: 31_536_000 }; // up to a year
+const POSITIVE_MS = { min: 1, max: MAX_TIMER_MS };
+
+function parseMilterName(raw: string | undefined): string {
+  if (isUnset(raw)) return DEFAULTS.milterName;
+  const name = raw.trim();
+  if (/[\s/]/.test(name) || hasControlChars(name)) {
+    throw new ConfigError('MILTER_NAME', `${show(raw)} is not allowed; use a non-empty name without white space, slashes or control characters`);
+  }
+  return name;
+}
+
+function requireText(variable: string, raw: string | undefined, example: string): string {
+  if (isUnset(raw)) throw new ConfigError(variable, `is required when LDAP_ENABLED is set; e.g. ${example}`);
+  const text = raw.trim();
+  if (hasControlChars(text)) throw new ConfigError(variable, `${show(raw)} contains control characters`);
+  return text;
+}
+
+function parseQueryFilter(raw: string | undefined): string {
+  const filter = requireText('LDAP_QUERY_FILTER', raw, '(dc=%d)');
+  if (!filter.includes('%d')) throw new ConfigError('LDAP_QUERY_FILTER', `${show(filter)} does not contain %d, the place of the sender domain; e.g. (dc=%d)`);
+  if (!filter.startsWith('(') || !filter.endsWith(')') || !balancedParentheses(filter)) {
+    throw new ConfigError('LDAP_QUERY_FILTER', `${show(filter)} is not a parenthesised LDAP filter (RFC 4515); e.g. (dc=%d) or (&(objectClass=dNSDomain)(dc=%d))`);
+  }
+  return filter;
+}
+
+/** The outer parentheses must enclose the whole filter; escaped `\28`/`\29` never count. */
+function balancedParentheses(filter: string): boolean {
+  let depth = 0;
+  for (let i = 0; i < filter.length; i++) {
+    if (filter[i] === '(') depth++;
+    else if (filter[i] === ')') {
+      depth--;
+      if (depth < 0 || (depth === 0 && i !== filter.length - 1)) return false;
+    }
+  }
+  return depth === 0;
+}
+
+function parseLdap(env: NodeJS.ProcessEnv): LdapConfig | undefined {
+  if (isUnset(env.LDAP_ENABLED)) return undefined;
+  const uris = parseLdapUris('LDAP_SERVER_URI', env.LDAP_SERVER_URI);
+  const bindDn = isUnset(env.LDAP_BINDDN) ? undefined : env.LDAP_BINDDN.trim();
+  // The password is taken verbatim: leading or trailing blanks may be part of it.
+  const bindPw = env.LDAP_BINDPW === undefined || env.LDAP_BINDPW === '' ? undefined : env.LDAP_BINDPW;
+  if (bindDn !== undefined && bindPw === undefined) {
+    throw new ConfigError('LDAP_BINDPW', 'is empty while LDAP_BINDDN is set; give the password, or unset LDAP_BINDDN to bind anonymously');
+  }
+  return {
+    uris,
+    bindDn,
+    bindPw: bindDn === undefined ? undefined : bindPw,
+    searchBase: requireText('LDAP_SEARCH_BASE', env.LDAP_SEARCH_BASE, 'ou=domains,dc=example,dc=org'),
+    queryFilter: parseQueryFilter(env.LDAP_QUERY_FILTER),
+    cacheTtlSeconds: parseInteger('LDAP_CACHE_TTL', env.LDAP_CACHE_TTL, DEFAULTS.ldapCacheTtlSeconds, TTL_BOUNDS),
+    negativeCacheTtlSeconds: parseInteger('LDAP_NEGATIVE_CACHE_TTL', env.LDAP_NEGATIVE_CACHE_TTL, DEFAULTS.ldapNegativeCacheTtlSeconds, TTL_BOUNDS),
+    timeoutMs: parseInteger('LDAP_TIMEOUT_MS', env.LDAP_TIMEOUT_MS, DEFAULTS.ldapTimeoutMs, POSITIVE_MS),
+  };
+}
+
+function parseSpfRegex(raw: string | undefined): SpfRegex {
+  // Not trimmed: blanks can be part of a pattern.
+  return compileSpfRegex(raw === undefined || raw === '' ? DEFAULT_SPF_REGEX : raw);
+}
+
+export function loadConfig(env: NodeJS.ProcessEnv): Config {
+  const milterName = parseMilterName(env.MILTER_NAME);
+  const milterSocket = isUnset(env.MILTER_SOCKET) ? `/socket/${milterName}` : env.MILTER_SOCKET.trim();
+  const spfCheck = parseEnum<SpfCheck>('SPF_CHECK', env.SPF_CHECK, 'regex', { regex: 'regex', evaluate: 'evaluate' });
+  const outboundIps = parseIpList('OUTBOUND_IPS', env.OUTBOUND_IPS);
+  if (spfCheck === 'evaluate' && outboundIps.length === 0) {
+    throw new ConfigError('OUTBOUND_IPS', 'is required with SPF_CHECK=evaluate; list the relays\' addresses, e.g. 192.0.2.10, 2001:db8::25');
+  }
+  const config: Config = {
+    logLevel: parseEnum<LogLevel>('LOG_LEVEL', env.LOG_LEVEL, 'info', { debug: 'debug', info: 'info', warning: 'warn', warn: 'warn', error: 'error' }),
+    logFormat: parseEnum<LogFormat>('LOG_FORMAT', env.LOG_FORMAT, 'text', { text: 'text', json: 'json' }),
+    milterMode: parseEnum<MilterMode>('MILTER_MODE', env.MILTER_MODE, 'test', { test: 'test', reject: 'reject' }),
+    milterName,
+    milterSocket,
+    milterSocketSpec: parseMilterSocket('MILTER_SOCKET', milterSocket),
+    milterSocketMode: parseOctalMode('MILTER_SOCKET_MODE', env.MILTER_SOCKET_MODE, DEFAULTS.milterSocketMode),
+    milterRejectMessage: parseReplyText('MILTER_REJECT_MESSAGE', env.MILTER_REJECT_MESSAGE, DEFAULTS.milterRejectMessage),
+    milterTmpfailMessage: parseReplyText('MILTER_TMPFAIL_MESSAGE', env.MILTER_TMPFAIL_MESSAGE, DEFAULTS.milterTmpfailMessage),
+    spfRegex: parseSpfRegex(env.SPF_REGEX),
+    ignoredNextHops: parseNextHops('IGNORED_NEXT_HOPS', env.IGNORED_NEXT_HOPS),
+    ldap: parseLdap(env),
+    spfCheck,
+    outboundIps,
+    spfViolationResults: parseViolationResults('SPF_VIOLATION_RESULTS', env.SPF_VIOLATION_RESULTS),
+    dnsServers: parseDnsServers('DNS_SERVERS', env.DNS_SERVERS),
+    dnsTimeoutMs: parseInteger('DNS_TIMEOUT_MS', env.DNS_TIMEOUT_MS, DEFAULTS.dnsTimeoutMs, POSITIVE_MS),
+    metricsListen: parseListenAddress('METRICS_LISTEN', env.METRICS_LISTEN),
+    healthListen: parseListenAddress('HEALTH_LISTEN', env.HEALTH_LISTEN),
+    milterMaxConnections: parseInteger('MILTER_MAX_CONNECTIONS', env.MILTER_MAX_CONNECTIONS, DEFAULTS.milterMaxConnections, { min: 1, max: 1_000_000 }),
+    milterIdleTimeoutMs: parseInteger('MILTER_IDLE_TIMEOUT_MS', env.MILTER_IDLE_TIMEOUT_MS, DEFAULTS.milterIdleTimeoutMs, POSITIVE_MS),
+    shutdownTimeoutMs: parseInteger('SHUTDOWN_TIMEOUT_MS', env.SHUTDOWN_TIMEOUT_MS, DEFAULTS.shutdownTimeoutMs, POSITIVE_MS),
+    toLog: () => describeConfig(config),
+  };
+  return config;
+}
+
+export const REDACTED = '[redacted]';
+
+/** Everything but the secret, in plain JSON-able values. */
+export function describeConfig(config: Config): Record<string, unknown> {
+  const { toLog: _toLog, spfRegex, ldap, ...rest } = config;
+  return {
+    ...rest,
+    milterSocketMode: `0${config.milterSocketMode.toString(8)}`,
+    spfRegex: spfRegex.source,
+    ldap:
+      ldap === undefined
+        ? undefined
+        : {
+            ...ldap,
+            uris: ldap.uris.map((u) => u.url),
+            bindPw: ldap.bindPw === undefined ? undefined : REDACTED,
+          },
+  };
+}

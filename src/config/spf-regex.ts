@@ -1,0 +1,42 @@
+/**
+ * SPF_REGEX: the statement an own domain's SPF record must contain. Python `re.match`
+ * semantics: anchored at the start of the record text, not at its end, case-insensitive
+ * (SPF mechanisms are case-insensitive, RFC 7208 section 4.6.1).
+ */
+import { RE2JS } from 're2js';
+import { ConfigError } from './errors.js';
+import { PythonRegexError, translatePythonRegex } from './python-regex.js';
+
+export interface SpfRegex {
+  /** The pattern as the operator wrote it (Python syntax). */
+  readonly source: string;
+  /** The pattern as compiled (RE2 syntax). */
+  readonly translated: string;
+  /** True when the pattern matches at the start of the record text (Python `re.match`). */
+  matches(recordText: string): boolean;
+}
+
+export const DEFAULT_SPF_REGEX = '.*';
+
+export function compileSpfRegex(source: string, variable = 'SPF_REGEX'): SpfRegex {
+  let translated: string;
+  try {
+    translated = translatePythonRegex(source);
+  } catch (err) {
+    if (err instanceof PythonRegexError) throw new ConfigError(variable, `${JSON.stringify(source)} cannot be used: ${err.message}`);
+    throw err;
+  }
+  let pattern: RE2JS;
+  try {
+    pattern = RE2JS.compile(translated, RE2JS.CASE_INSENSITIVE);
+  } catch (err) {
+    const reason = err instanceof Error ? err.message : String(err);
+    throw new ConfigError(variable, `${JSON.stringify(source)} is not a valid regular expression: ${reason}`);
+  }
+  return {
+    source,
+    translated,
+    // lookingAt anchors at the start only, like Python's re.match.
+    matches: (recordText: string) => pattern.matcher(recordText).lookingAt(),
+  };
+}
