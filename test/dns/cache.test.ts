@@ -1,0 +1,187 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { CachingResolver } from '../../src/dns/cache.js';
+import { DnsError, type LookupResult, type RecordTypeMap, type Resolver, type RRType } from '../../src/dns/types.js';
+
+type Script = (name: string, type: RRType) => LookupResult<unknown> | DnsError;
+
+/** Counts calls; answers from the script, after `delayMs` so that concurrent lookups overlap. */
+class FakeUpstream implements Resolver {
+  calls: string[] = [];
+  constructor(
+    private script: Script,
+    private delayMs = 0,
+  ) {}
+  async lookup<T extends RRType>(name: string, type: T): Promise<LookupResult<RecordTypeMap[T]>> {
+    this.calls.push(`${type} ${name}`);
+    if (this.delayMs > 0) await new Promise((r) => setTimeout(r, this.delayMs));
+    const out = this.script(name, type);
+    if (out instanceof DnsError) throw out;
+    return out as LookupResult<RecordTypeMap[T]>;
+  }
+}
+
+function clock(start = 1_000_000): { now: () => number; advance: (s: number) => void } {
+  let t = start;
+  return { now: () => t, advance: (s) => (t += s * 1000) };
+}
+
+const txt = (ttl: number): LookupResult<unknown> => ({ records: [['v=spf1 -all']], nxdomain: false, ttl });
+
+test('serves from cache until the TTL expires', async () => {
+  const up = new FakeUpstream(() => txt(60));
+  const c = clock();
+  const cache = new CachingResolver(up, { minTtl: 0, now: c.now });
+  const first = await cache.lookup('Example.COM.', 'TXT');
+  assert.deepEqual(first.records, [['v=spf1 -all']]);
+  c.advance(59);
+  assert.equal(await cache.lookup('example.com', 'TXT'), first, 'same name in other case/trailing dot is a hit');
+  assert.equal(up.calls.length, 1);
+  c.advance(1);
+  await cache.lookup('example.com', 'TXT');
+  assert.equal(up.calls.length, 2);
+  assert.deepEqual(cache.stats, { hits: 1, misses: 2, upstreamQueries: 2, inflightJoins: 0, evictions: 0 });
+});
+
+test('types are cached separately', async () => {
+  const up = new FakeUpstream((_n, t) => (t === 'A' ? { records: ['192.0.2.1'], nxdomain: false, ttl: 60 } : txt(60)));
+  const cache = new CachingResolver(up);
+  assert.deepEqual((await cache.lookup('x.test', 'A')).records, ['192.0.2.1']);
+  assert.deepEqual((await cache.lookup('x.test', 'TXT')).records, [['v=spf1 -all']]);
+  assert.equal(up.calls.length, 2);
+});
+
+test('TTLs are clamped to [minTtl, maxTtl]', async () => {
+  const ttls: Record<string, number> = { 'zero.test': 0, 'huge.test': 10 ** 7 };
+  const up = new FakeUpstream((n) => txt(ttls[n]));
+  const c = clock();
+  const cache = new CachingResolver(up, { minTtl: 10, maxTtl: 100, now: c.now });
+  assert.equal((await cache.lookup('zero.test', 'TXT')).ttl, 10);
+  assert.equal((await cache.lookup('huge.test', 'TXT')).ttl, 100);
+  c.advance(9);
+  await cache.lookup('zero.test', 'TXT');
+  assert.equal(up.calls.length, 2, 'TTL 0 raised to minTtl is still cached');
+  c.advance(1);
+  await cache.lookup('zero.test', 'TXT');
+  assert.equal(up.calls.length, 3);
+  c.advance(89);
+  await cache.lookup('huge.test', 'TXT');
+  assert.equal(up.calls.length, 3);
+  c.advance(1);
+  await cache.lookup('huge.test', 'TXT');
+  assert.equal(up.calls.length, 4, 'huge TTL lowered to maxTtl');
+});
+
+test('minTtl 0 with TTL 0 does not cache', async () => {
+  const up = new FakeUpstream(() => txt(0));
+  const cache = new CachingResolver(up, { minTtl: 0 });
+  await cache.lookup('a.test', 'TXT');
+  await cache.lookup('a.test', 'TXT');
+  assert.equal(up.calls.length, 2);
+  assert.equal(cache.size, 0);
+});
+
+test('negative answers (NXDOMAIN and NODATA) are cached for their TTL', async () => {
+  const up = new FakeUpstream((n) => ({ records: [], nxdomain: n === 'gone.test', ttl: 30 }));
+  const c = clock();
+  const cache = new CachingResolver(up, { minTtl: 0, now: c.now });
+  assert.equal((await cache.lookup('gone.test', 'TXT')).nxdomain, true);
+  assert.equal((await cache.lookup('empty.test', 'TXT')).nxdomain, false);
+  c.advance(29);
+  assert.equal((await cache.lookup('gone.test', 'TXT')).nxdomain, true);
+  assert.deepEqual((await cache.lookup('empty.test', 'TXT')).records, []);
+  assert.equal(up.calls.length, 2);
+  c.advance(1);
+  await cache.lookup('gone.test', 'TXT');
+  assert.equal(up.calls.length, 3);
+});
+
+test('concurrent identical lookups share one upstream query', async () => {
+  const up = new FakeUpstream(() => txt(60), 20);
+  const cache = new CachingResolver(up);
+  const results = await Promise.all([1, 2, 3, 4, 5].map(() => cache.lookup('shared.test', 'TXT')));
+  assert.equal(up.calls.length, 1);
+  for (const r of results) assert.equal(r, results[0]);
+  assert.equal(cache.stats.inflightJoins, 4);
+  assert.equal(cache.stats.upstreamQueries, 1);
+});
+
+test('concurrent lookups share a failure too, and the in-flight slot is freed', async () => {
+  let fail = true;
+  const up = new FakeUpstream((n, t) => (fail ? new DnsError('SERVFAIL', n, t) : txt(60)), 10);
+  const cache = new CachingResolver(up, { errorTtl: 0 });
+  const settled = await Promise.allSettled([cache.lookup('f.test', 'TXT'), cache.lookup('f.test', 'TXT')]);
+  for (const s of settled) assert.ok(s.status === 'rejected' && s.reason instanceof DnsError && s.reason.code === 'SERVFAIL');
+  assert.equal(up.calls.length, 1);
+  fail = false;
+  assert.deepEqual((await cache.lookup('f.test', 'TXT')).records, [['v=spf1 -all']]);
+  assert.equal(up.calls.length, 2);
+});
+
+test('an upstream that throws synchronously does not leave a stale in-flight entry', async () => {
+  let n = 0;
+  const up: Resolver = {
+    lookup(name, type) {
+      n++;
+      if (n === 1) throw new DnsError('NETWORK', name, type);
+      return Promise.resolve({ records: [], nxdomain: true, ttl: 60 });
+    },
+  };
+  const cache = new CachingResolver(up, { errorTtl: 0 });
+  await assert.rejects(cache.lookup('s.test', 'A'), (e: unknown) => e instanceof DnsError && e.code === 'NETWORK');
+  assert.equal((await cache.lookup('s.test', 'A')).nxdomain, true);
+});
+
+test('temporary errors are remembered for errorTtl, then retried', async () => {
+  const up = new FakeUpstream((n, t) => new DnsError('TIMEOUT', n, t));
+  const c = clock();
+  const cache = new CachingResolver(up, { errorTtl: 3, now: c.now });
+  for (let i = 0; i < 3; i++) {
+    await assert.rejects(cache.lookup('down.test', 'TXT'), (e: unknown) => e instanceof DnsError && e.code === 'TIMEOUT');
+  }
+  assert.equal(up.calls.length, 1);
+  c.advance(3);
+  await assert.rejects(cache.lookup('down.test', 'TXT'), DnsError);
+  assert.equal(up.calls.length, 2);
+});
+
+test('errorTtl 0 disables error caching', async () => {
+  const up = new FakeUpstream((n, t) => new DnsError('SERVFAIL', n, t));
+  const cache = new CachingResolver(up, { errorTtl: 0 });
+  await assert.rejects(cache.lookup('down.test', 'TXT'), DnsError);
+  await assert.rejects(cache.lookup('down.test', 'TXT'), DnsError);
+  assert.equal(up.calls.length, 2);
+});
+
+test('BADNAME is rejected before any upstream query and not cached', async () => {
+  const up = new FakeUpstream(() => txt(60));
+  const cache = new CachingResolver(up);
+  const long = 'a'.repeat(64) + '.test';
+  await assert.rejects(cache.lookup(long, 'TXT'), (e: unknown) => e instanceof DnsError && e.code === 'BADNAME' && !e.temporary);
+  await assert.rejects(cache.lookup('a..test', 'TXT'), (e: unknown) => e instanceof DnsError && e.code === 'BADNAME');
+  assert.equal(up.calls.length, 0);
+  assert.equal(cache.size, 0);
+});
+
+test('size is bounded and the least recently used entry is evicted first', async () => {
+  const up = new FakeUpstream(() => txt(600));
+  const cache = new CachingResolver(up, { maxEntries: 2 });
+  await cache.lookup('a.test', 'TXT');
+  await cache.lookup('b.test', 'TXT');
+  await cache.lookup('a.test', 'TXT'); // a is now the most recently used
+  await cache.lookup('c.test', 'TXT'); // evicts b
+  assert.equal(cache.size, 2);
+  assert.equal(cache.stats.evictions, 1);
+  assert.equal(up.calls.length, 3);
+  await cache.lookup('a.test', 'TXT');
+  assert.equal(up.calls.length, 3, 'a survived');
+  await cache.lookup('b.test', 'TXT');
+  assert.equal(up.calls.length, 4, 'b was evicted');
+});
+
+test('invalid options are refused', () => {
+  const up = new FakeUpstream(() => txt(1));
+  assert.throws(() => new CachingResolver(up, { minTtl: 10, maxTtl: 5 }), RangeError);
+  assert.throws(() => new CachingResolver(up, { maxEntries: 0 }), RangeError);
+  assert.throws(() => new CachingResolver(up, { errorTtl: -1 }), RangeError);
+});
