@@ -1,0 +1,2 @@
+export { createLogger, messageLogger, silentLogger, REDACTED, type Logger, type LoggerOptions, type LoggerLevel, type LogDestination } from './logger.js';
+export { formatTextLine } from './text-format.js';
