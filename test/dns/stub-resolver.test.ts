@@ -1,0 +1,282 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import dgram from 'node:dgram';
+import * as packet from 'dns-packet';
+import { StubResolver } from '../../src/dns/stub-resolver.js';
+import { DnsError } from '../../src/dns/types.js';
+import { reply, soa, startFakeDns, type FakeDnsServer, type Handler } from './fake-dns-server.js';
+
+async function withServer(handler: Handler, fn: (s: FakeDnsServer) => Promise<void>): Promise<void> {
+  const server = await startFakeDns(handler);
+  try {
+    await fn(server);
+  } finally {
+    await server.close();
+  }
+}
+
+function stub(s: FakeDnsServer, timeoutMs = 1000, retries = 1): StubResolver {
+  return new StubResolver({ servers: [{ host: s.host, port: s.port }], timeoutMs, retries });
+}
+
+const isDnsError = (code: string) => (e: unknown) => e instanceof DnsError && e.code === code;
+
+test('TXT strings come back split as sent, latin1-decoded, with the minimum TTL', async () => {
+  await withServer(
+    (q) => [
+      reply(q, {
+        answers: [
+          { type: 'TXT', name: 'example.test', ttl: 300, data: [Buffer.from('v=spf1 ip4:192.0.2.0/24 '), Buffer.from('-all')] },
+          { type: 'TXT', name: 'example.test', ttl: 120, data: [Buffer.from([0x68, 0xe9, 0xff, 0x00])] },
+        ],
+      }),
+    ],
+    async (s) => {
+      const r = await stub(s).lookup('Example.Test.', 'TXT');
+      assert.deepEqual(r.records, [['v=spf1 ip4:192.0.2.0/24 ', '-all'], ['h\u00e9\u00ff\u0000']]);
+      assert.equal(r.ttl, 120);
+      assert.equal(r.nxdomain, false);
+      assert.equal(s.received[0].name, 'example.test');
+      assert.equal(s.received[0].edns, true, 'EDNS0 OPT record sent');
+    },
+  );
+});
+
+test('query carries RD, EDNS0 payload 1232 and varying ids from varying source ports', async () => {
+  const seen: { id: number; rd: boolean; payload: number | undefined }[] = [];
+  const ports = new Set<number>();
+  const udp = dgram.createSocket('udp4');
+  await new Promise<void>((r) => udp.bind(0, '127.0.0.1', () => r()));
+  udp.on('message', (msg, rinfo) => {
+    const q = packet.decode(msg);
+    const opt = (q.additionals ?? []).find((a) => a.type === 'OPT') as packet.OptAnswer | undefined;
+    seen.push({ id: q.id ?? -1, rd: q.flag_rd, payload: opt?.udpPayloadSize });
+    ports.add(rinfo.port);
+    udp.send(packet.encode(reply(q, { answers: [{ type: 'A', name: 'a.test', ttl: 5, data: '192.0.2.1' }] })), rinfo.port, rinfo.address);
+  });
+  try {
+    const r = new StubResolver({ servers: [{ host: '127.0.0.1', port: udp.address().port }], timeoutMs: 1000 });
+    for (let i = 0; i < 8; i++) assert.deepEqual((await r.lookup('a.test', 'A')).records, ['192.0.2.1']);
+    assert.ok(seen.every((q) => q.rd && q.payload === 1232));
+    assert.ok(new Set(seen.map((q) => q.id)).size > 1, 'ids vary');
+    assert.ok(ports.size > 1, 'source ports vary');
+  } finally {
+    udp.close();
+  }
+});
+
+test('packets with a wrong id or question are ignored; the real answer is taken', async () => {
+  await withServer(
+    (q) => {
+      const good = reply(q, { answers: [{ type: 'A', name: 'x.test', ttl: 60, data: '192.0.2.9' }] });
+      const wrongId = { ...reply(q, { answers: [{ type: 'A', name: 'x.test', ttl: 60, data: '6.6.6.6' }] }), id: ((q.id ?? 0) + 1) & 0xffff };
+      const wrongName = reply(q, { answers: [{ type: 'A', name: 'evil.test', ttl: 60, data: '6.6.6.6' }] });
+      wrongName.questions = [{ type: 'A', name: 'evil.test', class: 'IN' }];
+      const wrongType = reply(q, { answers: [] });
+      wrongType.questions = [{ type: 'AAAA', name: 'x.test', class: 'IN' }];
+      return [wrongId, wrongName, wrongType, Buffer.from([0xde, 0xad]), good];
+    },
+    async (s) => {
+      const r = await stub(s).lookup('x.test', 'A');
+      assert.deepEqual(r.records, ['192.0.2.9']);
+    },
+  );
+});
+
+test('a truncated UDP answer is retried over TCP', async () => {
+  const big = Array.from({ length: 40 }, (_, i) => ({ type: 'TXT' as const, name: 'big.test', ttl: 60, data: `record-${i}-${'x'.repeat(60)}` }));
+  await withServer(
+    (q, transport) =>
+      transport === 'udp' ? [{ ...reply(q), flags: packet.TRUNCATED_RESPONSE | packet.RECURSION_DESIRED }] : [reply(q, { answers: big })],
+    async (s) => {
+      const resolver = stub(s);
+      const r = await resolver.lookup('big.test', 'TXT');
+      assert.equal(r.records.length, 40);
+      assert.deepEqual(r.records[7], [`record-7-${'x'.repeat(60)}`]);
+      assert.deepEqual(
+        s.received.map((q) => q.transport),
+        ['udp', 'tcp'],
+      );
+      assert.equal(resolver.stats.truncated, 1);
+      assert.equal(resolver.stats.tcpQueries, 1);
+    },
+  );
+});
+
+test('silence ends in TIMEOUT after the configured attempts', async () => {
+  await withServer(
+    () => [],
+    async (s) => {
+      const resolver = stub(s, 300, 2);
+      await assert.rejects(resolver.lookup('slow.test', 'TXT'), isDnsError('TIMEOUT'));
+      assert.equal(s.received.length, 3, 'one try plus two retries');
+      assert.equal(resolver.stats.timeouts, 3);
+    },
+  );
+});
+
+test('retries rotate through the servers', async () => {
+  const silent = await startFakeDns(() => []);
+  const good = await startFakeDns((q) => [reply(q, { answers: [{ type: 'A', name: 'r.test', ttl: 60, data: '192.0.2.3' }] })]);
+  try {
+    const resolver = new StubResolver({
+      servers: [
+        { host: silent.host, port: silent.port },
+        { host: good.host, port: good.port },
+      ],
+      timeoutMs: 600,
+      retries: 1,
+    });
+    assert.deepEqual((await resolver.lookup('r.test', 'A')).records, ['192.0.2.3']);
+    assert.equal(silent.received.length, 1);
+    assert.equal(good.received.length, 1);
+  } finally {
+    await silent.close();
+    await good.close();
+  }
+});
+
+test('SERVFAIL and REFUSED are DnsErrors; another server is tried, the same one is not re-asked', async () => {
+  for (const [rcode, code] of [
+    [2, 'SERVFAIL'],
+    [5, 'REFUSED'],
+  ] as const) {
+    await withServer(
+      (q) => [reply(q, { rcode })],
+      async (s) => {
+        await assert.rejects(stub(s, 1000, 2).lookup('bad.test', 'TXT'), isDnsError(code));
+        assert.equal(s.received.length, 1);
+      },
+    );
+  }
+  const failing = await startFakeDns((q) => [reply(q, { rcode: 2 })]);
+  const good = await startFakeDns((q) => [reply(q, { answers: [{ type: 'A', name: 'f.test', ttl: 60, data: '192.0.2.4' }] })]);
+  try {
+    const resolver = new StubResolver({
+      servers: [
+        { host: failing.host, port: failing.port },
+        { host: good.host, port: good.port },
+      ],
+      timeoutMs: 1000,
+    });
+    assert.deepEqual((await resolver.lookup('f.test', 'A')).records, ['192.0.2.4']);
+  } finally {
+    await failing.close();
+    await good.close();
+  }
+});
+
+test('FORMERR to an EDNS query is retried once without EDNS', async () => {
+  await withServer(
+    (q) => {
+      const edns = (q.additionals ?? []).some((a) => a.type === 'OPT');
+      return [edns ? reply(q, { rcode: 1 }) : reply(q, { answers: [{ type: 'A', name: 'old.test', ttl: 60, data: '192.0.2.5' }] })];
+    },
+    async (s) => {
+      assert.deepEqual((await stub(s).lookup('old.test', 'A')).records, ['192.0.2.5']);
+      assert.deepEqual(
+        s.received.map((r) => r.edns),
+        [true, false],
+      );
+    },
+  );
+  await withServer(
+    (q) => [reply(q, { rcode: 1 })],
+    async (s) => {
+      await assert.rejects(stub(s).lookup('old.test', 'A'), isDnsError('FORMERR'));
+    },
+  );
+});
+
+test('NXDOMAIN and NODATA carry the negative TTL from the SOA (min of TTL and MINIMUM)', async () => {
+  await withServer(
+    (q) => {
+      const name = q.questions?.[0].name;
+      if (name === 'missing.test') return [reply(q, { rcode: 3, authorities: [soa('test', 900, 120)] })];
+      if (name === 'empty.test') return [reply(q, { authorities: [soa('test', 45, 3600)] })];
+      return [reply(q, { rcode: 3 })];
+    },
+    async (s) => {
+      const r = stub(s);
+      assert.deepEqual(await r.lookup('missing.test', 'TXT'), { records: [], nxdomain: true, ttl: 120 });
+      assert.deepEqual(await r.lookup('empty.test', 'TXT'), { records: [], nxdomain: false, ttl: 45 });
+      const noSoa = await r.lookup('nosoa.test', 'TXT');
+      assert.equal(noSoa.nxdomain, true);
+      assert.equal(noSoa.ttl, r.defaultNegativeTtl);
+    },
+  );
+});
+
+test('CNAME chains inside the answer are followed; loops are bounded', async () => {
+  await withServer(
+    (q) => {
+      const name = q.questions?.[0].name;
+      if (name === 'alias.test') {
+        return [
+          reply(q, {
+            answers: [
+              { type: 'CNAME', name: 'alias.test', ttl: 30, data: 'Middle.Test' },
+              { type: 'CNAME', name: 'middle.test', ttl: 300, data: 'target.test' },
+              { type: 'MX', name: 'target.test', ttl: 300, data: { preference: 10, exchange: 'mx.target.test' } },
+            ],
+          }),
+        ];
+      }
+      if (name === 'dangling.test') {
+        return [reply(q, { answers: [{ type: 'CNAME', name: 'dangling.test', ttl: 30, data: 'elsewhere.test' }], authorities: [soa('test', 600, 600)] })];
+      }
+      return [
+        reply(q, {
+          answers: [
+            { type: 'CNAME', name: 'loop.test', ttl: 30, data: 'loop2.test' },
+            { type: 'CNAME', name: 'loop2.test', ttl: 30, data: 'loop.test' },
+          ],
+        }),
+      ];
+    },
+    async (s) => {
+      const r = stub(s);
+      assert.deepEqual(await r.lookup('alias.test', 'MX'), { records: [{ priority: 10, exchange: 'mx.target.test' }], nxdomain: false, ttl: 30 });
+      assert.deepEqual(await r.lookup('dangling.test', 'MX'), { records: [], nxdomain: false, ttl: 30 });
+      await assert.rejects(r.lookup('loop.test', 'MX'), isDnsError('FORMERR'));
+    },
+  );
+});
+
+test('A, AAAA and PTR records are returned as strings', async () => {
+  await withServer(
+    (q) => {
+      const { name, type } = q.questions![0];
+      const data = type === 'A' ? '192.0.2.1' : type === 'AAAA' ? '2001:db8::1' : 'host.example.test';
+      return [reply(q, { answers: [{ type: type as 'A', name, ttl: 60, data }] })];
+    },
+    async (s) => {
+      const r = stub(s);
+      assert.deepEqual((await r.lookup('h.test', 'A')).records, ['192.0.2.1']);
+      assert.deepEqual((await r.lookup('h.test', 'AAAA')).records, ['2001:db8::1']);
+      assert.deepEqual((await r.lookup('1.2.0.192.in-addr.arpa', 'PTR')).records, ['host.example.test']);
+    },
+  );
+});
+
+test('names that cannot be sent are BADNAME, without a query', async () => {
+  await withServer(
+    () => [],
+    async (s) => {
+      const r = stub(s);
+      for (const bad of ['a..test', '.test', '', `${'a'.repeat(64)}.test`, `${'abcdefghi.'.repeat(26)}test`]) {
+        await assert.rejects(r.lookup(bad, 'TXT'), isDnsError('BADNAME'), bad);
+      }
+      assert.equal(s.received.length, 0);
+    },
+  );
+});
+
+test('an unreachable port is a NETWORK error, not a long wait', async () => {
+  const udp = dgram.createSocket('udp4');
+  await new Promise<void>((r) => udp.bind(0, '127.0.0.1', () => r()));
+  const port = udp.address().port;
+  udp.close();
+  const r = new StubResolver({ servers: [{ host: '127.0.0.1', port }], timeoutMs: 2000, retries: 1 });
+  await assert.rejects(r.lookup('x.test', 'A'), isDnsError('NETWORK'));
+});
