@@ -1,0 +1,17 @@
+/** RFC 7208 SPF evaluation. Knows nothing of milters; DNS comes through the Resolver contract. */
+export {
+  SpfEvaluator,
+  DEFAULT_LIMITS,
+  DEFAULT_EXPLANATION,
+  splitSender,
+  type SpfLimits,
+  type SpfEvaluatorOptions,
+  type CheckHostInput,
+  type SpfCheck,
+  type EffectiveRecord,
+} from './evaluator.js';
+export type { SpfResult, SpfTrace, SpfTraceNode, DnsQueryTrace } from './trace.js';
+export type { SpfRecord, SpfTerm, MechanismTerm, ModifierTerm, MechanismName, Qualifier, MacroString, MacroToken } from './ast.js';
+export { parseRecord, isSpfRecord } from './parser.js';
+export { SpfSyntaxError, SpfInputError } from './errors.js';
+export { MemoResolver } from './memo-resolver.js';
