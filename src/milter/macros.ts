@@ -1,0 +1,127 @@
+/**
+ * Per-stage macro storage, as libmilter keeps it: one slot per stage, a new `D` replaces its
+ * slot, a command clears the slots of later stages, ABORT clears nothing, and lookups search
+ * the newest stage first. Names are stored bare (`{client_addr}` -> `client_addr`), so a
+ * lookup finds a macro however the MTA or the caller spelled the braces.
+ */
+import { Cmd } from './constants.js';
+import type { MacroPair } from './commands.js';
+
+/** Slots in chronological order; UNKN is last so it is consulted first while it holds anything. */
+export const enum Slot {
+  CONNECT = 0,
+  HELO = 1,
+  MAIL = 2,
+  RCPT = 3,
+  DATA = 4,
+  EOH = 5,
+  EOM = 6,
+  UNKNOWN = 7,
+}
+const SLOT_COUNT = 8;
+
+/** Stage byte of a `D` packet -> slot. Postfix's per-header `D L` and per-chunk `D B` join EOH and EOM. */
+function slotOfStage(stage: number): Slot | -1 {
+  switch (stage) {
+    case Cmd.CONNECT:
+      return Slot.CONNECT;
+    case Cmd.HELO:
+      return Slot.HELO;
+    case Cmd.MAIL:
+      return Slot.MAIL;
+    case Cmd.RCPT:
+      return Slot.RCPT;
+    case Cmd.DATA:
+      return Slot.DATA;
+    case Cmd.EOH:
+    case Cmd.HEADER:
+      return Slot.EOH;
+    case Cmd.BODYEOB:
+    case Cmd.BODY:
+      return Slot.EOM;
+    case Cmd.UNKNOWN:
+      return Slot.UNKNOWN;
+    default:
+      return -1;
+  }
+}
+
+export function bareMacroName(name: string): string {
+  return name.length >= 2 && name.charCodeAt(0) === 0x7b && name.charCodeAt(name.length - 1) === 0x7d
+    ? name.slice(1, -1)
+    : name;
+}
+
+export class MacroStore {
+  private readonly slots: (Map<string, string> | undefined)[] = new Array(SLOT_COUNT).fill(undefined);
+
+  /** Stores a `D` packet. Returns false when the stage byte is unknown and the packet was ignored. */
+  set(stage: number, pairs: readonly MacroPair[]): boolean {
+    const slot = slotOfStage(stage);
+    if (slot < 0) return false;
+    if (pairs.length === 0) {
+      this.slots[slot] = undefined;
+      return true;
+    }
+    const m = new Map<string, string>();
+    for (const p of pairs) m.set(bareMacroName(p.name), p.value);
+    this.slots[slot] = m;
+    return true;
+  }
+
+  /** Applies the clearing rule of a command that just arrived (called for every non-`D` command). */
+  onCommand(cmd: number): void {
+    switch (cmd) {
+      case Cmd.CONNECT:
+        this.clearFrom(Slot.HELO);
+        break;
+      case Cmd.HELO:
+        this.clearFrom(Slot.MAIL);
+        break;
+      case Cmd.MAIL:
+        this.clearFrom(Slot.RCPT);
+        break;
+      case Cmd.RCPT:
+        this.clearFrom(Slot.DATA);
+        break;
+      case Cmd.OPTNEG:
+      case Cmd.QUIT:
+      case Cmd.QUIT_NC:
+        this.clearFrom(Slot.CONNECT);
+        break;
+      default:
+        // ABORT clears nothing: a MAIL after ABORT without its own D still sees the old values.
+        return;
+    }
+  }
+
+  private clearFrom(first: Slot): void {
+    for (let i = first; i < SLOT_COUNT; i++) this.slots[i] = undefined;
+    // UNKNOWN macros belong to one unknown command; they never outlive a stage change.
+    this.slots[Slot.UNKNOWN] = undefined;
+  }
+
+  /** Looks a macro up by bare or braced name, newest stage first. */
+  get(name: string): string | undefined {
+    const key = bareMacroName(name);
+    for (let i = SLOT_COUNT - 1; i >= 0; i--) {
+      const v = this.slots[i]?.get(key);
+      if (v !== undefined) return v;
+    }
+    return undefined;
+  }
+
+  /** All visible macros (newest stage wins), keyed by bare name. */
+  all(): Record<string, string> {
+    const out: Record<string, string> = {};
+    for (let i = 0; i < SLOT_COUNT; i++) {
+      const m = this.slots[i];
+      if (m) for (const [k, v] of m) out[k] = v;
+    }
+    return out;
+  }
+
+  clear(): void {
+    this.clearFrom(Slot.CONNECT);
+  }
+}

@@ -1,0 +1,434 @@
+/**
+ * One milter connection: decodes packets into commands, runs the application's callbacks one at
+ * a time in arrival order, and answers every command that expects a reply exactly once.
+ * Transport-agnostic: the server wires it to a socket through SessionIO.
+ */
+import type { CallbackResult, MilterApplication, MilterLogger, ReplyingCallback } from './application.js';
+import { decodeCommand, type MtaCommand } from './commands.js';
+import { Cmd, ProtoFlag } from './constants.js';
+import { ConnectionContext } from './context.js';
+import { MilterError, MilterProtocolError } from './errors.js';
+import { PacketDecoder } from './framing.js';
+import { MacroStore } from './macros.js';
+import { negotiate } from './negotiation.js';
+import { encodeResponse, type SymbolList } from './responses.js';
+import { Verdict } from './verdict.js';
+
+export interface SessionIO {
+  write(packet: Buffer): void;
+  /** Several packets that belong together (edits + final reply). */
+  writeMany(packets: Buffer[]): void;
+  /** Graceful close after pending writes. */
+  end(): void;
+}
+
+export interface SessionCounters {
+  protocolErrors: number;
+  messages: number;
+  callbackErrors: number;
+}
+
+export interface SessionOptions {
+  id: string;
+  app: MilterApplication;
+  logger: MilterLogger;
+  maxPayload: number;
+  symbolLists: readonly SymbolList[];
+  counters: SessionCounters;
+}
+
+export type EndReason = 'quit' | 'eof' | 'timeout' | 'protocol-error' | 'shutdown' | 'error';
+
+type QueueItem = { end: false; cmd: number; command: MtaCommand } | { end: true; reason: EndReason };
+
+const NR_BIT: Partial<Record<number, number>> = {
+  [Cmd.CONNECT]: ProtoFlag.NR_CONN,
+  [Cmd.HELO]: ProtoFlag.NR_HELO,
+  [Cmd.MAIL]: ProtoFlag.NR_MAIL,
+  [Cmd.RCPT]: ProtoFlag.NR_RCPT,
+  [Cmd.DATA]: ProtoFlag.NR_DATA,
+  [Cmd.UNKNOWN]: ProtoFlag.NR_UNKN,
+  [Cmd.EOH]: ProtoFlag.NR_EOH,
+  [Cmd.BODY]: ProtoFlag.NR_BODY,
+  [Cmd.HEADER]: ProtoFlag.NR_HDR,
+};
+
+const CONTINUE = Verdict.continue();
+
+export class MilterSession {
+  readonly ctx: ConnectionContext;
+  private readonly decoder: PacketDecoder;
+  private readonly macros = new MacroStore();
+  private readonly queue: QueueItem[] = [];
+  private busy = false;
+  /** No more input is processed (QUIT seen, protocol error, end of stream). */
+  private ended = false;
+  /** An SMTP session is open: close() is owed to the application. */
+  private sessionOpen = false;
+  /** Between MAIL and end of message / ABORT: abort() is owed if the message is abandoned. */
+  private inMessage = false;
+  private draining = false;
+  /** Called once when the session is completely over (after the close callback). */
+  onFinished: (() => void) | undefined;
+
+  constructor(
+    private readonly io: SessionIO,
+    private readonly opts: SessionOptions,
+  ) {
+    this.ctx = new ConnectionContext(opts.id, this.macros, (p) => this.io.write(p));
+    this.decoder = new PacketDecoder((cmd, payload) => this.onPacket(cmd, payload), opts.maxPayload);
+  }
+
+  /** True while a callback runs or commands wait: the idle timeout must not fire then. */
+  get busyNow(): boolean {
+    return this.busy || this.queue.length > 0;
+  }
+
+  /** A message is in flight (graceful shutdown waits for it). */
+  get messageInFlight(): boolean {
+    return this.inMessage || this.busyNow;
+  }
+
+  get isEnded(): boolean {
+    return this.ended;
+  }
+
+  /** Feeds bytes read from the socket. */
+  feed(chunk: Buffer): void {
+    if (this.ended) return;
+    try {
+      this.decoder.push(chunk);
+    } catch (err) {
+      this.protocolError(err);
+    }
+  }
+
+  /** The transport ended (EOF, error, timeout) or the server shuts down: finish after pending work. */
+  end(reason: EndReason): void {
+    if (this.ended) return;
+    this.ended = true;
+    this.decoder.stop();
+    this.enqueue({ end: true, reason });
+  }
+
+  /** Graceful shutdown: close as soon as no message is in flight. */
+  drain(): void {
+    this.draining = true;
+    this.maybeDrainNow();
+  }
+
+  private maybeDrainNow(): void {
+    if (this.draining && !this.ended && !this.messageInFlight) {
+      this.end('shutdown');
+    }
+  }
+
+  private onPacket(cmd: number, payload: Buffer): void {
+    const command = decodeCommand(cmd, payload);
+    if (!this.ctx.negotiated && command.type !== 'optneg') {
+      throw new MilterProtocolError('NOT_NEGOTIATED', `command '${String.fromCharCode(cmd)}' before option negotiation`);
+    }
+    if (command.type === 'quit') {
+      // Anything after QUIT is not ours to read.
+      this.ended = true;
+      this.decoder.stop();
+    }
+    this.enqueue({ end: false, cmd, command });
+  }
+
+  private protocolError(err: unknown): void {
+    this.opts.counters.protocolErrors++;
+    const code = err instanceof MilterError ? err.code : 'INTERNAL';
+    this.opts.logger.warn(
+      { conn: this.opts.id, code, err: err instanceof Error ? err.message : String(err) },
+      'milter protocol error, closing connection',
+    );
+    this.end('protocol-error');
+  }
+
+  private enqueue(item: QueueItem): void {
+    if (!this.busy && this.queue.length === 0) this.run(item);
+    else this.queue.push(item);
+  }
+
+  private run(item: QueueItem): void {
+    let pending: Promise<void> | void;
+    try {
+      pending = item.end ? this.finish(item.reason) : this.dispatch(item.cmd, item.command);
+    } catch (err) {
+      this.internalError(err);
+      pending = undefined;
+    }
+    if (pending) {
+      this.busy = true;
+      pending.then(
+        () => this.next(),
+        (err: unknown) => {
+          this.internalError(err);
+          this.next();
+        },
+      );
+    } else if (this.queue.length > 0 && !this.busy) {
+      this.next();
+    }
+  }
+
+  private next(): void {
+    this.busy = false;
+    while (!this.busy && this.queue.length > 0) this.run(this.queue.shift()!);
+    if (!this.busy) this.maybeDrainNow();
+  }
+
+  private internalError(err: unknown): void {
+    this.opts.logger.error({ conn: this.opts.id, err }, 'milter session internal error');
+    if (!this.ended) this.end('error');
+  }
+
+  private dispatch(cmd: number, c: MtaCommand): Promise<void> | void {
+    if (cmd !== Cmd.MACRO) this.macros.onCommand(cmd);
+    const app = this.opts.app;
+    const ctx = this.ctx;
+    switch (c.type) {
+      case 'macro':
+        if (!this.macros.set(c.stage, c.pairs)) {
+          this.opts.logger.debug({ conn: this.opts.id, stage: c.stage }, 'macros for an unknown stage ignored');
+        }
+        return;
+      case 'optneg':
+        return this.optneg(c);
+      case 'connect': {
+        const before = this.abandon();
+        const { type: _t, ...info } = c;
+        return chain(before, () => {
+          this.ctx.resetMessage();
+          ctx.connection = info;
+          ctx.helo = undefined;
+          this.sessionOpen = true;
+          return this.call(cmd, 'connect', app.connect && (() => app.connect!(ctx, info)));
+        });
+      }
+      case 'helo':
+        ctx.helo = c.name;
+        this.sessionOpen = true;
+        return this.call(cmd, 'helo', app.helo && (() => app.helo!(ctx, c.name)));
+      case 'mail': {
+        // MAIL without ABORT after an unfinished message: that message is abandoned.
+        const before = this.abandon();
+        return chain(before, () => {
+          this.inMessage = true;
+          this.sessionOpen = true;
+          return this.call(cmd, 'envfrom', app.envfrom && (() => app.envfrom!(ctx, c.args[0]!, c.args.slice(1))));
+        });
+      }
+      case 'rcpt':
+        return this.call(cmd, 'envrcpt', app.envrcpt && (() => app.envrcpt!(ctx, c.args[0]!, c.args.slice(1))));
+      case 'data':
+        return this.call(cmd, 'data', app.data && (() => app.data!(ctx)));
+      case 'header':
+        return this.call(cmd, 'header', app.header && (() => app.header!(ctx, c.name, c.value)));
+      case 'eoh':
+        return this.call(cmd, 'eoh', app.eoh && (() => app.eoh!(ctx)));
+      case 'body':
+        return this.call(cmd, 'body', app.body && (() => app.body!(ctx, c.chunk)));
+      case 'unknown':
+        return this.call(cmd, 'unknown', app.unknown && (() => app.unknown!(ctx, c.line)));
+      case 'eob':
+        return this.eom(c.data);
+      case 'abort':
+        return this.abandon();
+      case 'quit':
+        return this.finish('quit');
+      case 'quitNc': {
+        const p = this.closeSession();
+        return chain(p, () => {
+          ctx.connection = undefined;
+          ctx.helo = undefined;
+        });
+      }
+    }
+  }
+
+  private optneg(c: { version: number; actions: number; protocol: number }): Promise<void> | void {
+    const n = negotiate(c, this.opts.app, this.opts.symbolLists, this.opts.maxPayload);
+    if (n.unavailable.length > 0) {
+      this.opts.logger.warn({ conn: this.opts.id, unavailable: n.unavailable }, 'MTA does not offer everything the application declared');
+    }
+    // A second OPTNEG starts the conversation over: finish what the first one left open.
+    const before = this.ctx.negotiated ? this.closeSession() : undefined;
+    return chain(before, () => {
+      this.ctx.negotiated = { version: n.version, actions: n.actions, protocol: n.protocol };
+      this.io.write(encodeResponse({ type: 'optneg', version: n.version, actions: n.actions, protocol: n.protocol, symbolLists: n.symbolLists }));
+    });
+  }
+
+  /** Runs a replying callback (if any) and sends the one final reply the command is owed. */
+  private call(cmd: number, name: ReplyingCallback, invoke: (() => unknown) | undefined): Promise<void> | void {
+    if (!invoke) return this.reply(cmd, name, CONTINUE);
+    let r: unknown;
+    try {
+      r = invoke();
+    } catch (err) {
+      return this.callbackFailed(cmd, name, err);
+    }
+    if (isThenable(r)) {
+      return Promise.resolve(r).then(
+        (v) => this.reply(cmd, name, v as CallbackResult),
+        (err: unknown) => this.callbackFailed(cmd, name, err),
+      );
+    }
+    return this.reply(cmd, name, r as CallbackResult);
+  }
+
+  private callbackFailed(cmd: number, name: string, err: unknown): void {
+    this.opts.counters.callbackErrors++;
+    this.opts.logger.error({ conn: this.opts.id, callback: name, err }, 'milter callback failed, answering tempfail');
+    this.reply(cmd, name, Verdict.tempfail());
+  }
+
+  private reply(cmd: number, name: string, result: CallbackResult): void {
+    let v = this.checkVerdict(name, result);
+    const nr = NR_BIT[cmd];
+    if (nr !== undefined && this.ctx.negotiated && this.ctx.negotiated.protocol & nr) {
+      if (!v.isContinue) {
+        this.opts.logger.warn({ conn: this.opts.id, callback: name, verdict: v.kind }, 'callback negotiated as no-reply returned a verdict; not sent');
+      }
+      return;
+    }
+    if (v.kind === 'discard' && (cmd === Cmd.CONNECT || cmd === Cmd.HELO)) {
+      this.opts.logger.warn({ conn: this.opts.id, callback: name }, 'discard is not valid at connect/helo; continuing');
+      v = CONTINUE;
+    } else if (v.kind === 'skip' && (cmd !== Cmd.BODY || !(this.ctx.negotiated!.protocol & ProtoFlag.SKIP))) {
+      v = CONTINUE;
+    }
+    this.io.write(v.packet);
+  }
+
+  private checkVerdict(name: string, result: CallbackResult): Verdict {
+    if (result === undefined) return CONTINUE;
+    if (result instanceof Verdict) return result;
+    this.opts.counters.callbackErrors++;
+    this.opts.logger.error({ conn: this.opts.id, callback: name }, 'callback returned something that is not a Verdict; answering tempfail');
+    return Verdict.tempfail();
+  }
+
+  private eom(data: Buffer): Promise<void> | void {
+    const app = this.opts.app;
+    const ctx = this.ctx;
+    const runEom = (): Promise<void> | void => {
+      ctx.inEom = true;
+      if (!app.eom) return this.endOfMessage(CONTINUE);
+      let r: unknown;
+      try {
+        r = app.eom(ctx);
+      } catch (err) {
+        return this.eomFailed(err);
+      }
+      if (isThenable(r)) {
+        return Promise.resolve(r).then(
+          (v) => this.endOfMessage(this.checkVerdict('eom', v as CallbackResult)),
+          (err: unknown) => this.eomFailed(err),
+        );
+      }
+      return this.endOfMessage(this.checkVerdict('eom', r as CallbackResult));
+    };
+    // libmilter hands data carried by EOB to the body callback first (Postfix never sends any).
+    if (data.length > 0 && app.body) {
+      let bodyVerdict: Verdict = CONTINUE;
+      const afterBody = (v: unknown): Promise<void> | void => {
+        bodyVerdict = this.checkVerdict('body', v as CallbackResult);
+        if (bodyVerdict.isContinue || bodyVerdict.kind === 'skip') return runEom();
+        return this.endOfMessage(bodyVerdict);
+      };
+      let r: unknown;
+      try {
+        r = app.body(ctx, data);
+      } catch (err) {
+        return this.eomFailed(err);
+      }
+      if (isThenable(r)) return Promise.resolve(r).then(afterBody, (err: unknown) => this.eomFailed(err));
+      return afterBody(r);
+    }
+    return runEom();
+  }
+
+  private eomFailed(err: unknown): void {
+    this.opts.counters.callbackErrors++;
+    this.opts.logger.error({ conn: this.opts.id, callback: 'eom', err }, 'milter callback failed, answering tempfail');
+    this.endOfMessage(Verdict.tempfail());
+  }
+
+  private endOfMessage(v: Verdict): void {
+    const ctx = this.ctx;
+    if (v.kind === 'skip') v = CONTINUE;
+    // Edits only matter for a message that goes on; body packets go first and back to back.
+    if (v.kind === 'continue' || v.kind === 'accept') {
+      const edits = ctx.bodyPackets.length + ctx.editPackets.length;
+      if (edits > 0) this.io.writeMany([...ctx.bodyPackets, ...ctx.editPackets, v.packet]);
+      else this.io.write(v.packet);
+    } else {
+      this.io.write(v.packet);
+    }
+    this.opts.counters.messages++;
+    this.inMessage = false;
+    ctx.resetMessage();
+  }
+
+  /** ABORT semantics: abandon the message in progress, if any (never answered). */
+  private abandon(): Promise<void> | void {
+    const ctx = this.ctx;
+    if (!this.inMessage) {
+      ctx.resetMessage();
+      return;
+    }
+    this.inMessage = false;
+    const done = (): void => ctx.resetMessage();
+    return chain(this.notify('abort'), done);
+  }
+
+  /** End of the SMTP session: abort a message in flight, then close(). */
+  private closeSession(): Promise<void> | void {
+    return chain(this.abandon(), () => {
+      if (!this.sessionOpen) return;
+      this.sessionOpen = false;
+      return this.notify('close');
+    });
+  }
+
+  private finish(reason: EndReason): Promise<void> | void {
+    this.ended = true;
+    this.decoder.stop();
+    // A negotiated connection that never saw CONNECT still owes close() (NOCONNECT, or EOF early).
+    if (this.ctx.negotiated) this.sessionOpen = this.sessionOpen || reason !== 'protocol-error' || this.inMessage;
+    return chain(this.closeSession(), () => {
+      this.opts.logger.debug({ conn: this.opts.id, reason }, 'milter connection finished');
+      this.io.end();
+      this.onFinished?.();
+    });
+  }
+
+  /** Calls abort/close; their results are ignored and their errors only logged. */
+  private notify(name: 'abort' | 'close'): Promise<void> | void {
+    const fn = this.opts.app[name];
+    if (!fn) return;
+    const onErr = (err: unknown): void => {
+      this.opts.counters.callbackErrors++;
+      this.opts.logger.error({ conn: this.opts.id, callback: name, err }, 'milter callback failed');
+    };
+    try {
+      const r: unknown = fn.call(this.opts.app, this.ctx);
+      if (isThenable(r)) return Promise.resolve(r).then(() => undefined, onErr);
+    } catch (err) {
+      onErr(err);
+    }
+  }
+}
+
+function isThenable(v: unknown): v is PromiseLike<unknown> {
+  return typeof v === 'object' && v !== null && typeof (v as { then?: unknown }).then === 'function';
+}
+
+/** Runs `then` after `first`, synchronously when `first` did not return a promise. */
+function chain(first: Promise<void> | void, then: () => Promise<void> | void): Promise<void> | void {
+  return first ? first.then(then) : then();
+}
+
