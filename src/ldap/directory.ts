@@ -1,0 +1,273 @@
+/**
+ * Is the sender domain one of ours? Asked of an LDAP directory, answered within a hard time
+ * bound, cached, and never throwing: when LDAP cannot answer, the caller gets
+ * `{ own: false, source: 'error' }` and the mail flow goes on.
+ */
+import type { Logger } from '../log/index.js';
+import { silentLogger } from '../log/index.js';
+import { backoffDelay, type BackoffOptions } from './backoff.js';
+import { ldaptsClientFactory, type LdapClient, type LdapClientFactory } from './client.js';
+import { LdapClosedError, LdapConnectError, LdapError, LdapSearchError, LdapTimeoutError, LdapUnavailableError } from './errors.js';
+import { buildFilter } from './escape.js';
+import { TtlCache } from './ttl-cache.js';
+
+export interface OwnDomainAnswer {
+  own: boolean;
+  source: 'ldap' | 'cache' | 'error';
+  error?: string;
+}
+
+export interface LdapDirectoryOptions {
+  /** Tried in order on every (re)connect; ldapts wants `ldap[s]://host[:port]`. */
+  uris: readonly string[];
+  /** Undefined: anonymous bind. */
+  bindDn?: string | undefined;
+  bindPw?: string | undefined;
+  searchBase: string;
+  /** Filter template with `%d`. */
+  queryFilter: string;
+  cacheTtlSeconds: number;
+  negativeCacheTtlSeconds: number;
+  /** Upper bound for one isOwnDomain() call, connecting included. */
+  timeoutMs: number;
+  logger?: Logger;
+  /** Milliseconds clock for cache expiry and backoff; Date.now by default. */
+  now?: () => number;
+  cacheMaxEntries?: number;
+  backoff?: Partial<BackoffOptions>;
+  random?: () => number;
+  createClient?: LdapClientFactory;
+  /** Connect in the background at construction (default true). */
+  connectNow?: boolean;
+}
+
+export interface LdapDirectoryStats {
+  lookups: number;
+  cacheHits: number;
+  /** Lookups that joined an identical one already in flight. */
+  sharedLookups: number;
+  searches: number;
+  errors: number;
+  timeouts: number;
+  connectAttempts: number;
+  connectFailures: number;
+  /** Successful connections after the first one. */
+  reconnects: number;
+  connected: boolean;
+}
+
+interface Connection {
+  client: LdapClient;
+  uri: string;
+}
+
+const DEFAULT_BACKOFF: BackoffOptions = { initialMs: 500, maxMs: 30_000 };
+
+function reason(err: unknown): string {
+  return err instanceof Error ? `${err.name === 'Error' ? '' : `${err.name}: `}${err.message}` : String(err);
+}
+
+/** Domain names compare without regard to case; a trailing root dot changes nothing. */
+function normaliseDomain(domain: string): string {
+  return domain.trim().toLowerCase().replace(/\.$/, '');
+}
+
+export class LdapDomainDirectory {
+  private readonly options: LdapDirectoryOptions;
+  private readonly logger: Logger;
+  private readonly now: () => number;
+  private readonly backoff: BackoffOptions;
+  private readonly createClient: LdapClientFactory;
+  private readonly cache: TtlCache<boolean>;
+  private readonly inflight = new Map<string, Promise<OwnDomainAnswer>>();
+  private readonly counters = {
+    lookups: 0,
+    cacheHits: 0,
+    sharedLookups: 0,
+    searches: 0,
+    errors: 0,
+    timeouts: 0,
+    connectAttempts: 0,
+    connectFailures: 0,
+    reconnects: 0,
+  };
+  private conn: Connection | undefined;
+  private connecting: Promise<Connection> | undefined;
+  private everConnected = false;
+  private failures = 0;
+  private retryAt = 0;
+  private lastConnectError = '';
+  private retryTimer: NodeJS.Timeout | undefined;
+  private closed = false;
+
+  constructor(options: LdapDirectoryOptions) {
+    if (options.uris.length === 0) throw new LdapError('no LDAP server URI given');
+    this.options = options;
+    this.logger = (options.logger ?? silentLogger()).child({ component: 'ldap' });
+    this.now = options.now ?? Date.now;
+    this.backoff = { ...DEFAULT_BACKOFF, ...options.backoff };
+    this.createClient = options.createClient ?? ldaptsClientFactory;
+    this.cache = new TtlCache<boolean>(options.cacheMaxEntries ?? 10_000, this.now);
+    if (options.connectNow ?? true) this.connectInBackground();
+  }
+
+  async isOwnDomain(domain: string): Promise<OwnDomainAnswer> {
+    this.counters.lookups++;
+    const key = normaliseDomain(domain);
+    if (key === '') return this.errorAnswer(key, new LdapError('empty domain'));
+    const cached = this.cache.get(key);
+    if (cached !== undefined) {
+      this.counters.cacheHits++;
+      return { own: cached, source: 'cache' };
+    }
+    const running = this.inflight.get(key);
+    if (running) {
+      this.counters.sharedLookups++;
+      return running;
+    }
+    const lookup = this.lookupWithDeadline(key).finally(() => this.inflight.delete(key));
+    this.inflight.set(key, lookup);
+    return lookup;
+  }
+
+  stats(): LdapDirectoryStats {
+    return { ...this.counters, connected: this.conn?.client.isConnected ?? false };
+  }
+
+  async close(): Promise<void> {
+    this.closed = true;
+    clearTimeout(this.retryTimer);
+    this.cache.clear();
+    const conn = this.conn;
+    this.conn = undefined;
+    if (conn) await conn.client.unbind().catch(() => undefined);
+  }
+
+  private async lookupWithDeadline(key: string): Promise<OwnDomainAnswer> {
+    let timer: NodeJS.Timeout | undefined;
+    let timedOut = false;
+    const deadline = new Promise<'timeout'>((resolve) => {
+      timer = setTimeout(() => resolve('timeout'), this.options.timeoutMs);
+    });
+    const work = this.query(key).then(
+      (own): OwnDomainAnswer => {
+        // Cached even when the deadline has passed: the answer is still right for the next one.
+        const ttl = (own ? this.options.cacheTtlSeconds : this.options.negativeCacheTtlSeconds) * 1000;
+        if (!this.closed) this.cache.set(key, own, ttl);
+        return { own, source: 'ldap' };
+      },
+      // After the deadline nobody waits for this answer: do not count or log it twice.
+      (err: unknown): OwnDomainAnswer => (timedOut ? { own: false, source: 'error', error: reason(err) } : this.errorAnswer(key, err)),
+    );
+    const first = await Promise.race([work, deadline]);
+    clearTimeout(timer);
+    if (first !== 'timeout') return first;
+    timedOut = true;
+    this.counters.timeouts++;
+    // The slow operation is abandoned, not cancelled: ldapts's own timeout tears it down.
+    return this.errorAnswer(key, new LdapTimeoutError(`no answer within ${this.options.timeoutMs} ms`));
+  }
+
+  private errorAnswer(domain: string, err: unknown): OwnDomainAnswer {
+    this.counters.errors++;
+    const error = reason(err);
+    this.logger.warn({ domain, error }, 'LDAP own-domain lookup failed; treating the domain as not own');
+    return { own: false, source: 'error', error };
+  }
+
+  private async query(key: string): Promise<boolean> {
+    const conn = await this.connection();
+    const filter = buildFilter(this.options.queryFilter, key);
+    try {
+      const count = await conn.client.countEntries(this.options.searchBase, {
+        scope: 'sub',
+        filter,
+        sizeLimit: 1,
+        timeLimit: Math.max(1, Math.ceil(this.options.timeoutMs / 1000)),
+        attributes: ['1.1'],
+      });
+      this.counters.searches++;
+      this.logger.debug({ domain: key, filter, own: count > 0, uri: conn.uri }, 'LDAP own-domain lookup');
+      return count > 0;
+    } catch (err) {
+      // A lost connection is replaced on the next lookup; a server-side error keeps it.
+      if (!conn.client.isConnected) this.dropConnection(conn, reason(err));
+      throw new LdapSearchError(`search on ${conn.uri} failed: ${reason(err)}`);
+    }
+  }
+
+  private connection(): Promise<Connection> {
+    if (this.closed) return Promise.reject(new LdapClosedError('directory closed'));
+    if (this.conn) {
+      if (this.conn.client.isConnected) return Promise.resolve(this.conn);
+      this.dropConnection(this.conn, 'connection closed by the server');
+    }
+    if (this.connecting) return this.connecting;
+    const wait = this.retryAt - this.now();
+    if (wait > 0) {
+      return Promise.reject(new LdapUnavailableError(`no LDAP server reachable, next attempt in ${wait} ms (last error: ${this.lastConnectError})`));
+    }
+    this.connecting = this.connectAny().finally(() => {
+      this.connecting = undefined;
+    });
+    return this.connecting;
+  }
+
+  private connectInBackground(): void {
+    this.connection().catch(() => undefined); // failures are logged and scheduled for retry
+  }
+
+  private async connectAny(): Promise<Connection> {
+    this.counters.connectAttempts++;
+    const { bindDn, bindPw, uris, timeoutMs } = this.options;
+    const failures: string[] = [];
+    for (const uri of uris) {
+      const client = this.createClient(uri, timeoutMs);
+      try {
+        await client.bind(bindDn ?? '', bindDn === undefined ? '' : (bindPw ?? ''));
+      } catch (err) {
+        failures.push(`${uri}: ${reason(err)}`);
+        client.unbind().catch(() => undefined);
+        continue;
+      }
+      if (this.closed) {
+        await client.unbind().catch(() => undefined);
+        throw new LdapClosedError('directory closed');
+      }
+      const conn = { client, uri };
+      this.conn = conn;
+      if (this.everConnected) this.counters.reconnects++;
+      this.everConnected = true;
+      this.failures = 0;
+      this.retryAt = 0;
+      clearTimeout(this.retryTimer);
+      this.logger.info({ uri, bindDn: bindDn ?? '(anonymous)' }, 'connected to LDAP');
+      return conn;
+    }
+    this.counters.connectFailures++;
+    this.failures++;
+    this.lastConnectError = failures.join('; ');
+    const delay = backoffDelay(this.failures, this.backoff, this.options.random);
+    this.retryAt = this.now() + delay;
+    this.logger.warn({ errors: failures, retryInMs: delay }, 'no LDAP server reachable');
+    this.scheduleRetry(delay);
+    throw new LdapConnectError(`no LDAP server reachable: ${this.lastConnectError}`);
+  }
+
+  /** Reconnects on its own after the backoff, so the next lookup finds a connection ready. */
+  private scheduleRetry(delay: number): void {
+    clearTimeout(this.retryTimer);
+    if (this.closed) return;
+    this.retryTimer = setTimeout(() => {
+      if (!this.closed && !this.conn && !this.connecting) this.connectInBackground();
+    }, delay);
+    this.retryTimer.unref();
+  }
+
+  private dropConnection(conn: Connection, why: string): void {
+    if (this.conn !== conn) return;
+    this.conn = undefined;
+    this.logger.warn({ uri: conn.uri, reason: why }, 'LDAP connection lost; reconnecting');
+    conn.client.unbind().catch(() => undefined);
+  }
+}

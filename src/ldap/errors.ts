@@ -1,0 +1,22 @@
+/** Why an own-domain lookup could not be answered from LDAP. */
+export class LdapError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = new.target.name;
+  }
+}
+
+/** No server of LDAP_SERVER_URI accepted a connection and bind. */
+export class LdapConnectError extends LdapError {}
+
+/** Still backing off after failed connection attempts; the lookup was not tried. */
+export class LdapUnavailableError extends LdapError {}
+
+/** The lookup did not finish within LDAP_TIMEOUT_MS. */
+export class LdapTimeoutError extends LdapError {}
+
+/** The server answered the search with an error. */
+export class LdapSearchError extends LdapError {}
+
+/** close() was called. */
+export class LdapClosedError extends LdapError {}

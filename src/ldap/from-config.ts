@@ -1,0 +1,18 @@
+import type { LdapConfig } from '../config/index.js';
+import type { Logger } from '../log/index.js';
+import { LdapDomainDirectory } from './directory.js';
+
+/** The directory as configured by the LDAP_* variables. */
+export function directoryFromConfig(config: LdapConfig, logger: Logger): LdapDomainDirectory {
+  return new LdapDomainDirectory({
+    uris: config.uris.map((u) => u.url),
+    bindDn: config.bindDn,
+    bindPw: config.bindPw,
+    searchBase: config.searchBase,
+    queryFilter: config.queryFilter,
+    cacheTtlSeconds: config.cacheTtlSeconds,
+    negativeCacheTtlSeconds: config.negativeCacheTtlSeconds,
+    timeoutMs: config.timeoutMs,
+    logger,
+  });
+}

@@ -1,0 +1,213 @@
+/**
+ * A throwaway OpenLDAP server for integration tests: slapd.conf with the mdb backend in a
+ * temp dir, data loaded from LDIF with slapadd, listening on ldap://127.0.0.1:<free port>.
+ * stop()/start() restart it on the same port for fault tests; pause()/resume() freeze it
+ * (SIGSTOP) so that connections hang instead of being refused. Everything is removed on
+ * close() and, as a safety net, at process exit.
+ */
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { createServer, connect } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+
+export interface SlapdOptions {
+  /** LDIF text, or a path to an LDIF file. Loaded with slapadd before the first start. */
+  ldif?: string;
+  suffix?: string;
+  rootDn?: string;
+  rootPw?: string;
+  /** When false, only bound users may read; anonymous may still authenticate. */
+  anonymousRead?: boolean;
+}
+
+export interface SlapdInstance {
+  url: string;
+  port: number;
+  suffix: string;
+  rootDn: string;
+  rootPw: string;
+  dir: string;
+  /** Stops slapd (the port then refuses connections). */
+  stop(): Promise<void>;
+  /** Starts slapd again on the same port with the same data. */
+  start(): Promise<void>;
+  /** Freezes slapd: connections are accepted by the kernel but never answered. */
+  pause(): void;
+  resume(): void;
+  /** Stops slapd and removes its directory. */
+  close(): Promise<void>;
+}
+
+const SLAPD = '/usr/sbin/slapd';
+const SLAPADD = '/usr/sbin/slapadd';
+const MODULE_PATH = '/usr/lib/ldap';
+const SCHEMA_DIR = '/etc/ldap/schema';
+const SCHEMAS = ['core', 'cosine', 'inetorgperson', 'nis'];
+const READY_TIMEOUT_MS = 10_000;
+
+/** Null when a private slapd can run here, else the reason to skip. */
+export function slapdUnavailableReason(): string | null {
+  for (const bin of [SLAPD, SLAPADD]) if (!existsSync(bin)) return `${bin} not found (install the Debian package slapd)`;
+  if (!existsSync(join(MODULE_PATH, 'back_mdb.so'))) return `${MODULE_PATH}/back_mdb.so not found`;
+  for (const s of SCHEMAS) if (!existsSync(join(SCHEMA_DIR, `${s}.schema`))) return `${SCHEMA_DIR}/${s}.schema not found`;
+  return null;
+}
+
+export function freePort(host = '127.0.0.1'): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = createServer();
+    server.once('error', reject);
+    server.listen(0, host, () => {
+      const address = server.address();
+      const port = typeof address === 'object' && address ? address.port : 0;
+      server.close(() => resolve(port));
+    });
+  });
+}
+
+function canConnect(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const socket = connect(port, '127.0.0.1');
+    socket.setTimeout(500);
+    socket.once('connect', () => {
+      socket.destroy();
+      resolve(true);
+    });
+    socket.once('error', () => resolve(false));
+    socket.once('timeout', () => {
+      socket.destroy();
+      resolve(false);
+    });
+  });
+}
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+const live = new Set<{ child: ChildProcess | undefined; dir: string }>();
+let exitHookInstalled = false;
+
+function installExitHook(): void {
+  if (exitHookInstalled) return;
+  exitHookInstalled = true;
+  process.on('exit', () => {
+    for (const entry of live) {
+      try {
+        entry.child?.kill('SIGKILL');
+      } catch {
+        // already gone
+      }
+      rmSync(entry.dir, { recursive: true, force: true });
+    }
+  });
+}
+
+function slapdConf(dir: string, suffix: string, rootDn: string, rootPw: string, anonymousRead: boolean): string {
+  const reader = anonymousRead ? 'by * read' : 'by users read by anonymous auth';
+  return [
+    ...SCHEMAS.map((s) => `include ${join(SCHEMA_DIR, `${s}.schema`)}`),
+    `pidfile ${join(dir, 'slapd.pid')}`,
+    `modulepath ${MODULE_PATH}`,
+    'moduleload back_mdb',
+    'database mdb',
+    'maxsize 16777216',
+    `suffix "${suffix}"`,
+    `rootdn "${rootDn}"`,
+    `rootpw "${rootPw}"`,
+    `directory ${join(dir, 'db')}`,
+    'access to attrs=userPassword by anonymous auth by self read by * none',
+    `access to * ${reader}`,
+    '',
+  ].join('\n');
+}
+
+export async function startSlapd(options: SlapdOptions = {}): Promise<SlapdInstance> {
+  const reason = slapdUnavailableReason();
+  if (reason) throw new Error(`slapd unavailable: ${reason}`);
+  installExitHook();
+  const suffix = options.suffix ?? 'dc=example,dc=test';
+  const rootDn = options.rootDn ?? `cn=admin,${suffix}`;
+  const rootPw = options.rootPw ?? 'admin-secret';
+  const dir = mkdtempSync(join(tmpdir(), 'sos-slapd-'));
+  const entry: { child: ChildProcess | undefined; dir: string } = { child: undefined, dir };
+  live.add(entry);
+  mkdirSync(join(dir, 'db'));
+  const conf = join(dir, 'slapd.conf');
+  writeFileSync(conf, slapdConf(dir, suffix, rootDn, rootPw, options.anonymousRead ?? true));
+
+  if (options.ldif !== undefined) {
+    const text = !options.ldif.includes('\n') && existsSync(options.ldif) ? readFileSync(options.ldif, 'utf8') : options.ldif;
+    const ldifPath = join(dir, 'data.ldif');
+    writeFileSync(ldifPath, text);
+    const added = spawnSync(SLAPADD, ['-q', '-f', conf, '-l', ldifPath], { encoding: 'utf8', timeout: 30_000 });
+    if (added.status !== 0) {
+      live.delete(entry);
+      rmSync(dir, { recursive: true, force: true });
+      throw new Error(`slapadd failed (${added.status ?? added.signal}): ${added.stderr}`);
+    }
+  }
+
+  const port = await freePort();
+  const url = `ldap://127.0.0.1:${port}`;
+  let stderr = '';
+
+  async function start(): Promise<void> {
+    if (entry.child) return;
+    // -d 0: stay in the foreground (so we own the process) without debug output.
+    const child = spawn(SLAPD, ['-d', '0', '-h', url, '-f', conf], { stdio: ['ignore', 'ignore', 'pipe'] });
+    entry.child = child;
+    child.stderr?.on('data', (chunk: Buffer) => {
+      stderr = (stderr + chunk.toString()).slice(-4000);
+    });
+    child.once('exit', () => {
+      if (entry.child === child) entry.child = undefined;
+    });
+    const deadline = Date.now() + READY_TIMEOUT_MS;
+    while (Date.now() < deadline) {
+      if (entry.child !== child) throw new Error(`slapd exited at start: ${stderr}`);
+      if (await canConnect(port)) return;
+      await sleep(50);
+    }
+    child.kill('SIGKILL');
+    throw new Error(`slapd did not answer on ${url} within ${READY_TIMEOUT_MS} ms: ${stderr}`);
+  }
+
+  async function stop(): Promise<void> {
+    const child = entry.child;
+    if (!child) return;
+    const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+    // A frozen slapd keeps SIGTERM pending; wake it first.
+    child.kill('SIGCONT');
+    child.kill('SIGTERM');
+    const killer = setTimeout(() => child.kill('SIGKILL'), 5000);
+    await exited;
+    clearTimeout(killer);
+    // slapd releases its mdb lock on exit; the port is free again once it is gone.
+  }
+
+  try {
+    await start();
+  } catch (err) {
+    live.delete(entry);
+    rmSync(dir, { recursive: true, force: true });
+    throw err;
+  }
+
+  return {
+    url,
+    port,
+    suffix,
+    rootDn,
+    rootPw,
+    dir,
+    start,
+    stop,
+    pause: () => void entry.child?.kill('SIGSTOP'),
+    resume: () => void entry.child?.kill('SIGCONT'),
+    close: async () => {
+      await stop();
+      live.delete(entry);
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
+}
