@@ -11,7 +11,7 @@ import {
 } from './domain.js';
 import { SpfInputError, SpfSyntaxError } from './errors.js';
 import { type IpAddress, ipMacroValue, parseClientIp, parseIpv4, parseIpv6, reverseName, sameNetwork } from './ip.js';
-import { expandMacroString, type MacroValues, parseMacroString } from './macro.js';
+import { type ExpansionBound, expandMacroString, type MacroValues, parseMacroString } from './macro.js';
 import { isSpfRecord } from './parser.js';
 import { MemoResolver } from './memo-resolver.js';
 import { parseRecordCached } from './record-cache.js';
@@ -422,11 +422,11 @@ export class SpfEvaluator {
     );
   }
 
-  private async expand(c: Check, domain: string, ms: MacroString): Promise<string> {
-    if (!ms.hasMacros) return expandMacroString(ms, c.values);
+  private async expand(c: Check, domain: string, ms: MacroString, bound: ExpansionBound = 'domain'): Promise<string> {
+    if (!ms.hasMacros) return expandMacroString(ms, c.values, bound);
     const values = { ...c.values, d: domain };
     if (ms.usesPtr) values.p = await this.validatedName(c, domain);
-    return expandMacroString(ms, values);
+    return expandMacroString(ms, values, bound);
   }
 
   /** The <target-name> of a term: its expanded domain-spec, or the current domain. */
@@ -484,7 +484,7 @@ export class SpfEvaluator {
         const target = await this.targetName(c, domain, record.exp.value);
         const txt = await this.query(c, target, 'TXT', false);
         if (txt && txt.length === 1) {
-          const text = await this.expand(c, domain, parseMacroString(txt[0].join(''), 'explain'));
+          const text = await this.expand(c, domain, parseMacroString(txt[0].join(''), 'explain'), 'explain');
           outcome.explanation = text;
           outcome.explanationSource = 'exp';
           return;
@@ -493,7 +493,7 @@ export class SpfEvaluator {
         if (!(e instanceof Abort || e instanceof SpfSyntaxError)) throw e;
       }
     }
-    outcome.explanation = await this.expand(c, domain, this.defaultExplanation);
+    outcome.explanation = await this.expand(c, domain, this.defaultExplanation, 'explain');
     outcome.explanationSource = 'default';
   }
 }

@@ -114,12 +114,24 @@ export interface MacroValues {
   t: string;
 }
 
-export function expandMacroString(ms: MacroString, values: MacroValues): string {
+/**
+ * Bounds the work a hostile record can cause (many macros over a long sender). Domain names
+ * only need their last 254 octets: RFC 7208 §7.3 truncation keeps a suffix of at most 253
+ * octets starting at a label, so a longer tail gives the same truncated name. Explanations
+ * keep their head.
+ */
+export type ExpansionBound = 'domain' | 'explain';
+const DOMAIN_TAIL = 1024;
+const EXPLAIN_MAX = 4096;
+
+export function expandMacroString(ms: MacroString, values: MacroValues, bound: ExpansionBound = 'domain'): string {
   if (!ms.hasMacros) return ms.tokens.length === 1 ? (ms.tokens[0] as { text: string }).text : literalOf(ms);
   let out = '';
   for (const t of ms.tokens) {
     if (t.kind === 'literal') out += t.text;
     else out += transform(values[t.letter as keyof MacroValues], t);
+    if (out.length > 4 * DOMAIN_TAIL && bound === 'domain') out = out.slice(-DOMAIN_TAIL);
+    if (out.length > EXPLAIN_MAX && bound === 'explain') return out.slice(0, EXPLAIN_MAX);
   }
   return out;
 }
