@@ -1,0 +1,202 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { LdapDomainDirectory, backoffDelay, type LdapClient, type LdapDirectoryOptions } from '../../src/ldap/index.js';
+
+/** A scripted in-memory LDAP server: which domains exist, and how it misbehaves. */
+class FakeServer {
+  domains = new Set(['customer.example']);
+  down = false;
+  hang = false;
+  wrongPassword = false;
+  binds: { dn: string; password: string }[] = [];
+  filters: string[] = [];
+  private readonly release: (() => void)[] = [];
+
+  client(): LdapClient {
+    return FakeServer.clientOf(this);
+  }
+
+  private static clientOf(server: FakeServer): LdapClient {
+    let connected = false;
+    return {
+      get isConnected() {
+        return connected && !server.down;
+      },
+      async bind(dn, password) {
+        if (server.down) throw new Error('connect ECONNREFUSED');
+        if (server.wrongPassword) throw new Error('Invalid Credentials');
+        server.binds.push({ dn, password });
+        connected = true;
+      },
+      async countEntries(_base, request) {
+        server.filters.push(request.filter);
+        if (server.hang) await server.waitForRelease();
+        if (server.down) throw new Error('socket closed');
+        const m = /^\(dc=(.*)\)$/.exec(request.filter);
+        return m && server.domains.has(m[1]!) ? 1 : 0;
+      },
+      async unbind() {
+        connected = false;
+      },
+    };
+  }
+
+  unhang(): void {
+    this.hang = false;
+    for (const r of this.release.splice(0)) r();
+  }
+
+  waitForRelease(): Promise<void> {
+    return new Promise<void>((r) => this.release.push(r));
+  }
+}
+
+function directory(server: FakeServer, extra: Partial<LdapDirectoryOptions> = {}) {
+  let now = 1_000_000;
+  const dir = new LdapDomainDirectory({
+    uris: ['ldap://fake'],
+    searchBase: 'ou=domains,dc=example,dc=test',
+    queryFilter: '(dc=%d)',
+    cacheTtlSeconds: 300,
+    negativeCacheTtlSeconds: 60,
+    timeoutMs: 200,
+    now: () => now,
+    createClient: () => server.client(),
+    backoff: { initialMs: 1000, maxMs: 8000 },
+    random: () => 1,
+    ...extra,
+  });
+  return { dir, advance: (ms: number) => (now += ms) };
+}
+
+test('own and foreign domains; positive and negative answers are cached with their TTLs', async () => {
+  const server = new FakeServer();
+  const { dir, advance } = directory(server);
+  try {
+    assert.deepEqual(await dir.isOwnDomain('Customer.Example.'), { own: true, source: 'ldap' });
+    assert.deepEqual(await dir.isOwnDomain('customer.example'), { own: true, source: 'cache' });
+    assert.deepEqual(await dir.isOwnDomain('foreign.example'), { own: false, source: 'ldap' });
+    assert.deepEqual(await dir.isOwnDomain('foreign.example'), { own: false, source: 'cache' });
+    advance(61_000); // negative TTL over, positive not
+    assert.deepEqual(await dir.isOwnDomain('foreign.example'), { own: false, source: 'ldap' });
+    assert.deepEqual(await dir.isOwnDomain('customer.example'), { own: true, source: 'cache' });
+    advance(300_000);
+    assert.deepEqual(await dir.isOwnDomain('customer.example'), { own: true, source: 'ldap' });
+    const stats = dir.stats();
+    assert.equal(stats.lookups, 7);
+    assert.equal(stats.cacheHits, 3);
+    assert.equal(stats.searches, 4);
+    assert.deepEqual(server.binds, [{ dn: '', password: '' }], 'one anonymous bind, connection kept');
+  } finally {
+    await dir.close();
+  }
+});
+
+test('concurrent identical lookups share one search', async () => {
+  const server = new FakeServer();
+  const { dir } = directory(server);
+  try {
+    const answers = await Promise.all([dir.isOwnDomain('customer.example'), dir.isOwnDomain('CUSTOMER.example'), dir.isOwnDomain('customer.example')]);
+    assert.deepEqual(answers.map((a) => a.own), [true, true, true]);
+    assert.equal(server.filters.length, 1);
+    assert.equal(dir.stats().sharedLookups, 2);
+  } finally {
+    await dir.close();
+  }
+});
+
+test('the domain is escaped before it enters the filter', async () => {
+  const server = new FakeServer();
+  const { dir } = directory(server);
+  try {
+    assert.equal((await dir.isOwnDomain('*')).own, false);
+    assert.equal((await dir.isOwnDomain('x)(dc=customer.example')).own, false);
+    assert.deepEqual(server.filters, ['(dc=\\2a)', '(dc=x\\29\\28dc=customer.example)']);
+  } finally {
+    await dir.close();
+  }
+});
+
+test('a hung server is answered with an error within the timeout; the late answer is still cached', async () => {
+  const server = new FakeServer();
+  const { dir } = directory(server, { timeoutMs: 50 });
+  try {
+    server.hang = true;
+    const answer = await dir.isOwnDomain('customer.example');
+    assert.equal(answer.own, false);
+    assert.equal(answer.source, 'error');
+    assert.match(answer.error ?? '', /50 ms/);
+    assert.equal(dir.stats().timeouts, 1);
+    server.unhang();
+    await new Promise((r) => setImmediate(r));
+    assert.deepEqual(await dir.isOwnDomain('customer.example'), { own: true, source: 'cache' });
+  } finally {
+    await dir.close();
+  }
+});
+
+test('server down: error answers, backoff without new attempts, recovery afterwards', async () => {
+  const server = new FakeServer();
+  server.down = true;
+  const { dir, advance } = directory(server, { connectNow: false });
+  try {
+    const first = await dir.isOwnDomain('customer.example');
+    assert.equal(first.source, 'error');
+    assert.match(first.error ?? '', /ECONNREFUSED/);
+    const second = await dir.isOwnDomain('customer.example');
+    assert.match(second.error ?? '', /next attempt in/);
+    assert.equal(dir.stats().connectAttempts, 1, 'no attempt during the backoff');
+    server.down = false;
+    advance(1000);
+    assert.deepEqual(await dir.isOwnDomain('customer.example'), { own: true, source: 'ldap' });
+    assert.equal(dir.stats().connected, true);
+    // The connection drops: the next lookup tries to reconnect at once (no backoff after a
+    // success); that attempt fails while the server is down and starts a new backoff.
+    server.down = true;
+    assert.match((await dir.isOwnDomain('other.example')).error ?? '', /ECONNREFUSED/);
+    assert.equal(dir.stats().connectAttempts, 3);
+    server.down = false;
+    advance(1000);
+    assert.deepEqual(await dir.isOwnDomain('other.example'), { own: false, source: 'ldap' });
+    assert.equal(dir.stats().reconnects, 1);
+  } finally {
+    await dir.close();
+  }
+});
+
+test('bind with DN and password; a bad password is an error answer', async () => {
+  const server = new FakeServer();
+  const { dir } = directory(server, { bindDn: 'uid=milter,dc=example,dc=test', bindPw: 'pw', connectNow: false });
+  try {
+    assert.equal((await dir.isOwnDomain('customer.example')).own, true);
+    assert.deepEqual(server.binds, [{ dn: 'uid=milter,dc=example,dc=test', password: 'pw' }]);
+  } finally {
+    await dir.close();
+  }
+  const bad = new FakeServer();
+  bad.wrongPassword = true;
+  const { dir: dir2 } = directory(bad, { bindDn: 'uid=milter,dc=example,dc=test', bindPw: 'nope', connectNow: false });
+  try {
+    const answer = await dir2.isOwnDomain('customer.example');
+    assert.equal(answer.source, 'error');
+    assert.match(answer.error ?? '', /Invalid Credentials/);
+    assert.ok(!(answer.error ?? '').includes('nope'));
+  } finally {
+    await dir2.close();
+  }
+});
+
+test('after close() lookups answer with an error', async () => {
+  const server = new FakeServer();
+  const { dir } = directory(server);
+  await dir.close();
+  const answer = await dir.isOwnDomain('customer.example');
+  assert.equal(answer.source, 'error');
+  assert.match(answer.error ?? '', /closed/);
+});
+
+test('backoff doubles up to the cap and jitters within the upper half', () => {
+  const opts = { initialMs: 500, maxMs: 4000 };
+  assert.deepEqual([1, 2, 3, 4, 5, 50].map((n) => backoffDelay(n, opts, () => 1)), [500, 1000, 2000, 4000, 4000, 4000]);
+  assert.equal(backoffDelay(3, opts, () => 0), 1000);
+});
