@@ -31,6 +31,11 @@ export interface PostfixOptions {
   milterDefaultAction?: MilterDefaultAction;
   /** Only set when a test needs non-default macro lists; by default Postfix's own defaults apply. */
   milterMacros?: Partial<Record<MilterMacroStage, string>>;
+  /**
+   * Per-client milters (`smtpd_milter_maps`, Postfix >= 3.2): client CIDR -> milter spec. Lets
+   * one instance use a second milter for clients connecting from another loopback address.
+   */
+  milterMaps?: Record<string, string>;
   /** Bound for starting (default 20 s). */
   startTimeoutMs?: number;
 }
@@ -146,6 +151,7 @@ function mainCf(dir: string, o: PostfixOptions): string {
     ['milter_command_timeout', '10s'],
     ['milter_content_timeout', '20s'],
   ];
+  if (o.milterMaps) settings.push(['smtpd_milter_maps', `cidr:${join(dir, 'etc', 'milter_maps.cidr')}`]);
   if (o.milterDefaultAction) settings.push(['milter_default_action', o.milterDefaultAction]);
   for (const [stage, list] of Object.entries(o.milterMacros ?? {})) settings.push([`milter_${stage}_macros`, list]);
   let text = settings.map(([k, v]) => `${k} = ${v}`).join('\n') + '\n';
@@ -260,6 +266,10 @@ async function startOnce(options: PostfixOptions, smtpPort: number): Promise<Pos
   chownSync(join(dir, 'data'), Number(owner[2]), Number(owner[3]));
   writeFileSync(join(configDir, 'main.cf'), mainCf(dir, options));
   writeFileSync(join(configDir, 'master.cf'), masterCf(smtpPort));
+  if (options.milterMaps) {
+    const lines = Object.entries(options.milterMaps).map(([cidr, milter]) => `${cidr} ${milter}`);
+    writeFileSync(join(configDir, 'milter_maps.cidr'), lines.join('\n') + '\n');
+  }
   hookExit();
   live.add(inst);
 

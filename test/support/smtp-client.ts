@@ -33,6 +33,8 @@ export class SmtpProtocolError extends Error {
 
 export interface SmtpClientOptions {
   host?: string;
+  /** Source address, e.g. another 127.0.0.0/8 address to look like a different client. */
+  localAddress?: string;
   /** Bound for connecting and for every single reply. */
   timeoutMs?: number;
 }
@@ -87,7 +89,7 @@ export class SmtpClient {
   static async connect(port: number, options: SmtpClientOptions = {}): Promise<SmtpClient> {
     const timeoutMs = options.timeoutMs ?? 15_000;
     const socket = await new Promise<Socket>((resolve, reject) => {
-      const s = netConnect({ port, host: options.host ?? '127.0.0.1' });
+      const s = netConnect({ port, host: options.host ?? '127.0.0.1', localAddress: options.localAddress });
       const timer = setTimeout(() => {
         s.destroy();
         reject(new SmtpTimeoutError('connect', timeoutMs));
