@@ -67,6 +67,9 @@ function reason(err: unknown): string {
   return err instanceof Error ? `${err.name === 'Error' ? '' : `${err.name}: `}${err.message}` : String(err);
 }
 
+// eslint-disable-next-line no-control-regex
+const CONTROL_CHARS = /[\u0000-\u001f\u007f]/;
+
 /** Domain names compare without regard to case; a trailing root dot changes nothing. */
 function normaliseDomain(domain: string): string {
   return domain.trim().toLowerCase().replace(/\.$/, '');
@@ -115,6 +118,9 @@ export class LdapDomainDirectory {
     this.counters.lookups++;
     const key = normaliseDomain(domain);
     if (key === '') return this.errorAnswer(key, new LdapError('empty domain'));
+    // No domain name holds control characters; slapd would even cut a value at NUL and
+    // match the truncated name, so such input never reaches the server.
+    if (CONTROL_CHARS.test(domain)) return this.errorAnswer(JSON.stringify(domain), new LdapError('domain contains control characters'));
     const cached = this.cache.get(key);
     if (cached !== undefined) {
       this.counters.cacheHits++;

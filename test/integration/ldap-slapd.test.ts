@@ -1,0 +1,205 @@
+/**
+ * The own-domain lookup against a real OpenLDAP server (private slapd on loopback).
+ */
+import { after, before, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { fileURLToPath } from 'node:url';
+import { LdapDomainDirectory, type LdapDirectoryOptions } from '../../src/ldap/index.js';
+import { createLogger } from '../../src/log/index.js';
+import { freePort, slapdUnavailableReason, startSlapd, type SlapdInstance } from '../support/slapd.js';
+
+const LDIF = fileURLToPath(new URL('../../../test/data/ldap/domains.ldif', import.meta.url));
+const BASE = 'ou=domains,dc=example,dc=test';
+const MILTER_DN = 'uid=milter,ou=accounts,dc=example,dc=test';
+const MILTER_PW = 'milter-secret';
+const skip = slapdUnavailableReason() ?? false;
+
+const open: LdapDomainDirectory[] = [];
+function directory(url: string | string[], extra: Partial<LdapDirectoryOptions> = {}): LdapDomainDirectory {
+  const dir = new LdapDomainDirectory({
+    uris: Array.isArray(url) ? url : [url],
+    searchBase: BASE,
+    queryFilter: '(&(objectClass=domain)(dc=%d))',
+    cacheTtlSeconds: 300,
+    negativeCacheTtlSeconds: 60,
+    timeoutMs: 1000,
+    backoff: { initialMs: 100, maxMs: 400 },
+    ...extra,
+  });
+  open.push(dir);
+  return dir;
+}
+
+function captureLogger() {
+  const lines: string[] = [];
+  const logger = createLogger({ name: 'sos-milter', level: 'debug', format: 'json', destination: { write: (l: string) => lines.push(l) } });
+  return { logger, lines };
+}
+
+after(async () => {
+  await Promise.all(open.map((d) => d.close()));
+});
+
+describe('LDAP own-domain lookup against slapd', { skip }, () => {
+  let slapd: SlapdInstance;
+  before(async () => {
+    slapd = await startSlapd({ ldif: LDIF });
+  });
+  after(async () => {
+    await slapd?.close();
+  });
+
+  test('own and not own, anonymous bind, positive and negative cache', async () => {
+    const dir = directory(slapd.url);
+    assert.deepEqual(await dir.isOwnDomain('customer.example'), { own: true, source: 'ldap' });
+    assert.deepEqual(await dir.isOwnDomain('Other-Customer.EXAMPLE'), { own: true, source: 'ldap' });
+    assert.deepEqual(await dir.isOwnDomain('foreign.example'), { own: false, source: 'ldap' });
+    assert.deepEqual(await dir.isOwnDomain('customer.example'), { own: true, source: 'cache' });
+    assert.deepEqual(await dir.isOwnDomain('foreign.example'), { own: false, source: 'cache' });
+    const stats = dir.stats();
+    assert.equal(stats.searches, 3);
+    assert.equal(stats.cacheHits, 2);
+    assert.equal(stats.errors, 0);
+  });
+
+  test('filter injection attempts never match other entries', async () => {
+    const dir = directory(slapd.url, { cacheTtlSeconds: 0, negativeCacheTtlSeconds: 0 });
+    for (const attack of ['*', '*.example', 'customer*', '*customer.example', '(', ')', '\\', '\\2a', 'x)(dc=*', 'customer.example)(|(dc=*', '*)(objectClass=*']) {
+      const answer = await dir.isOwnDomain(attack);
+      assert.deepEqual(answer, { own: false, source: 'ldap' }, `domain ${JSON.stringify(attack)}`);
+    }
+    // slapd cuts values at NUL, so control characters are refused before any search.
+    for (const attack of ['\u0000', 'customer.example\u0000', 'customer.example\u0000x', 'customer.example\r\n']) {
+      const answer = await dir.isOwnDomain(attack);
+      assert.equal(answer.own, false, `domain ${JSON.stringify(attack)}`);
+      assert.equal(answer.source, 'error');
+    }
+    // Non-ASCII reaches the server escaped and simply does not match.
+    assert.deepEqual(await dir.isOwnDomain('müller.example'), { own: false, source: 'ldap' });
+    assert.deepEqual(await dir.isOwnDomain('xn--mller-kva.example'), { own: true, source: 'ldap' });
+  });
+
+  test('more entries than the size limit still answer "own"', async () => {
+    const dir = directory(slapd.url, { searchBase: 'dc=example,dc=test' });
+    assert.deepEqual(await dir.isOwnDomain('twice.example'), { own: true, source: 'ldap' });
+  });
+
+  test('bind with DN and password', async () => {
+    const dir = directory(slapd.url, { bindDn: MILTER_DN, bindPw: MILTER_PW });
+    assert.deepEqual(await dir.isOwnDomain('customer.example'), { own: true, source: 'ldap' });
+  });
+
+  test('wrong password: error answer, logged without the password', async () => {
+    const { logger, lines } = captureLogger();
+    const dir = directory(slapd.url, { bindDn: MILTER_DN, bindPw: 'wrong-Pa55', logger });
+    const answer = await dir.isOwnDomain('customer.example');
+    assert.equal(answer.own, false);
+    assert.equal(answer.source, 'error');
+    assert.match(answer.error ?? '', /InvalidCredentials/);
+    const log = lines.join('');
+    assert.match(log, /InvalidCredentials/);
+    assert.ok(!log.includes('wrong-Pa55'), 'password must never be logged');
+  });
+
+  test('several URIs: a dead first one is skipped', async () => {
+    const dead = `ldap://127.0.0.1:${await freePort()}`;
+    const dir = directory([dead, slapd.url]);
+    assert.deepEqual(await dir.isOwnDomain('customer.example'), { own: true, source: 'ldap' });
+  });
+});
+
+describe('LDAP with anonymous read disabled', { skip }, () => {
+  let slapd: SlapdInstance;
+  before(async () => {
+    slapd = await startSlapd({ ldif: LDIF, anonymousRead: false });
+  });
+  after(async () => {
+    await slapd?.close();
+  });
+
+  test('anonymous is refused, the bound account sees the domain', async () => {
+    const anonymous = await directory(slapd.url).isOwnDomain('customer.example');
+    assert.equal(anonymous.own, false);
+    assert.equal(anonymous.source, 'error');
+    assert.match(anonymous.error ?? '', /InsufficientAccess/);
+    assert.deepEqual(await directory(slapd.url, { bindDn: MILTER_DN, bindPw: MILTER_PW }).isOwnDomain('customer.example'), { own: true, source: 'ldap' });
+  });
+});
+
+describe('LDAP faults', { skip }, () => {
+  let slapd: SlapdInstance;
+  before(async () => {
+    slapd = await startSlapd({ ldif: LDIF });
+  });
+  after(async () => {
+    await slapd?.close();
+  });
+
+  // Generous: the point is "bounded", not "fast" (no timing assertions beyond that).
+  const BOUND_MS = 1000 + 3000;
+
+  test('slapd stopped: cached answers still served, new lookups answer with an error in bounded time', async () => {
+    const { logger, lines } = captureLogger();
+    const dir = directory(slapd.url, { logger });
+    assert.deepEqual(await dir.isOwnDomain('customer.example'), { own: true, source: 'ldap' });
+    await slapd.stop();
+    try {
+      assert.deepEqual(await dir.isOwnDomain('customer.example'), { own: true, source: 'cache' });
+      const started = Date.now();
+      const answer = await dir.isOwnDomain('other-customer.example');
+      assert.ok(Date.now() - started < BOUND_MS, 'answered within the bound');
+      assert.equal(answer.source, 'error');
+      assert.equal(answer.own, false);
+      assert.ok(lines.some((l) => l.includes('other-customer.example') && l.includes('"level":"warn"')), 'error logged');
+    } finally {
+      await slapd.start();
+    }
+  });
+
+  test('slapd frozen: the lookup is abandoned at the timeout', async () => {
+    const dir = directory(slapd.url, { timeoutMs: 500 });
+    assert.deepEqual(await dir.isOwnDomain('customer.example'), { own: true, source: 'ldap' });
+    slapd.pause();
+    try {
+      const started = Date.now();
+      const answer = await dir.isOwnDomain('other-customer.example');
+      assert.ok(Date.now() - started < 500 + 3000, 'answered within the bound');
+      assert.equal(answer.source, 'error');
+      assert.match(answer.error ?? '', /500 ms/);
+      assert.equal(dir.stats().timeouts, 1);
+    } finally {
+      slapd.resume();
+    }
+  });
+
+  test('slapd restarted: the directory recovers after the backoff', async () => {
+    const dir = directory(slapd.url);
+    assert.deepEqual(await dir.isOwnDomain('customer.example'), { own: true, source: 'ldap' });
+    await slapd.stop();
+    assert.equal((await dir.isOwnDomain('foreign.example')).source, 'error');
+    await slapd.start();
+    let answer = await dir.isOwnDomain('other-customer.example');
+    for (let i = 0; i < 40 && answer.source === 'error'; i++) {
+      await new Promise((r) => setTimeout(r, 100));
+      answer = await dir.isOwnDomain('other-customer.example');
+    }
+    assert.deepEqual(answer, { own: true, source: 'ldap' });
+    assert.ok(dir.stats().reconnects >= 1);
+  });
+
+  test('down at start-up: the constructor does not throw and the directory connects later', async () => {
+    await slapd.stop();
+    const dir = directory(slapd.url);
+    try {
+      assert.equal((await dir.isOwnDomain('customer.example')).source, 'error');
+    } finally {
+      await slapd.start();
+    }
+    let answer = await dir.isOwnDomain('customer.example');
+    for (let i = 0; i < 40 && answer.source === 'error'; i++) {
+      await new Promise((r) => setTimeout(r, 100));
+      answer = await dir.isOwnDomain('customer.example');
+    }
+    assert.deepEqual(answer, { own: true, source: 'ldap' });
+  });
+});
