@@ -90,7 +90,7 @@ let exitHookInstalled = false;
 function installExitHook(): void {
   if (exitHookInstalled) return;
   exitHookInstalled = true;
-  process.on('exit', () => {
+  const cleanup = () => {
     for (const entry of live) {
       try {
         entry.child?.kill('SIGKILL');
@@ -99,7 +99,16 @@ function installExitHook(): void {
       }
       rmSync(entry.dir, { recursive: true, force: true });
     }
-  });
+    live.clear();
+  };
+  process.on('exit', cleanup);
+  // 'exit' does not run when a signal ends the test process: clean up, then die of it.
+  for (const signal of ['SIGINT', 'SIGTERM'] as const) {
+    process.once(signal, () => {
+      cleanup();
+      process.kill(process.pid, signal);
+    });
+  }
 }
 
 function slapdConf(dir: string, suffix: string, rootDn: string, rootPw: string, anonymousRead: boolean): string {
