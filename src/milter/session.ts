@@ -180,6 +180,11 @@ export class MilterSession {
   }
 
   private internalError(err: unknown): void {
+    // Negotiation refusals surface while dispatching, not while decoding.
+    if (err instanceof MilterProtocolError) {
+      this.protocolError(err);
+      return;
+    }
     this.opts.logger.error({ conn: this.opts.id, err }, 'milter session internal error');
     if (!this.ended) this.end('error');
   }
