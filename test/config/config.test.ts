@@ -90,14 +90,15 @@ test('MILTER_SOCKET accepts the libmilter forms', () => {
   assert.deepEqual(loadConfig({ MILTER_SOCKET: '/run/m.sock' }).milterSocketSpec, { kind: 'unix', path: '/run/m.sock' });
   assert.deepEqual(loadConfig({ MILTER_SOCKET: 'unix:/run/m.sock' }).milterSocketSpec, { kind: 'unix', path: '/run/m.sock' });
   assert.deepEqual(loadConfig({ MILTER_SOCKET: 'local:/run/m.sock' }).milterSocketSpec, { kind: 'unix', path: '/run/m.sock' });
-  assert.deepEqual(loadConfig({ MILTER_SOCKET: 'inet:8020' }).milterSocketSpec, { kind: 'inet', port: 8020, host: undefined });
-  assert.deepEqual(loadConfig({ MILTER_SOCKET: 'inet:8020@127.0.0.1' }).milterSocketSpec, { kind: 'inet', port: 8020, host: '127.0.0.1' });
-  assert.deepEqual(loadConfig({ MILTER_SOCKET: 'inet:8020@localhost' }).milterSocketSpec, { kind: 'inet', port: 8020, host: 'localhost' });
-  assert.deepEqual(loadConfig({ MILTER_SOCKET: 'inet6:8020' }).milterSocketSpec, { kind: 'inet6', port: 8020, host: undefined });
-  assert.deepEqual(loadConfig({ MILTER_SOCKET: 'inet6:8020@::1' }).milterSocketSpec, { kind: 'inet6', port: 8020, host: '::1' });
-  assert.deepEqual(loadConfig({ MILTER_SOCKET: 'inet6:8020@[::1]' }).milterSocketSpec, { kind: 'inet6', port: 8020, host: '::1' });
-  for (const bad of ['tcp:8020', 'inet:', 'inet:0', 'inet:70000', 'inet:80x', 'inet:8020@::1', 'inet6:8020@1.2.3.4', 'unix:', 'relative/path', 'inet:8020@bad host']) {
-    rejects({ MILTER_SOCKET: bad }, 'MILTER_SOCKET');
+  assert.deepEqual(loadConfig({ MILTER_SOCKET: 'inet:8020' }).milterSocketSpec, { kind: 'inet', family: 4, port: 8020 });
+  assert.deepEqual(loadConfig({ MILTER_SOCKET: 'inet:8020@127.0.0.1' }).milterSocketSpec, { kind: 'inet', family: 4, port: 8020, host: '127.0.0.1' });
+  assert.deepEqual(loadConfig({ MILTER_SOCKET: 'inet:8020@localhost' }).milterSocketSpec, { kind: 'inet', family: 4, port: 8020, host: 'localhost' });
+  assert.deepEqual(loadConfig({ MILTER_SOCKET: 'inet6:8020' }).milterSocketSpec, { kind: 'inet', family: 6, port: 8020 });
+  assert.deepEqual(loadConfig({ MILTER_SOCKET: 'inet6:8020@::1' }).milterSocketSpec, { kind: 'inet', family: 6, port: 8020, host: '::1' });
+  assert.deepEqual(loadConfig({ MILTER_SOCKET: 'inet6:8020@[::1]' }).milterSocketSpec, { kind: 'inet', family: 6, port: 8020, host: '::1' });
+  assert.equal(loadConfig({ MILTER_SOCKET: ' inet:8020 ' }).milterSocket, 'inet:8020');
+  for (const bad of ['tcp:8020', 'inet:', 'inet:70000', 'inet:80x', 'inet:8020@::1', 'inet6:8020@1.2.3.4', 'unix:', 'unix:relative', 'relative/path', 'inet:8020@bad host']) {
+    rejects({ MILTER_SOCKET: bad }, 'MILTER_SOCKET', /inet6:PORT\[@HOST\]/);
   }
 });
 
