@@ -166,6 +166,8 @@ export function createTestMilterApp(initialRules: TestRules = triggerRules): Tes
   const sessions: SessionRecord[] = [];
   const byId = new Map<string, SessionRecord>();
 
+  // Only connect (or a first command when CONNECT is skipped) opens a record: a late close of a
+  // connection from before reset() must not reappear as a new session.
   const session = (ctx: MilterContext): SessionRecord => {
     let s = byId.get(ctx.id);
     if (!s) {
@@ -269,7 +271,8 @@ export function createTestMilterApp(initialRules: TestRules = triggerRules): Tes
       if (m && !m.eomMacros) m.aborted = true;
     },
     close(ctx) {
-      session(ctx).closed = true;
+      const s = byId.get(ctx.id);
+      if (s) s.closed = true;
     },
   };
 
