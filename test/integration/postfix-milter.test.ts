@@ -91,7 +91,7 @@ describe('Postfix with the milter library', { skip }, () => {
     withLog(async () => {
       app.reset();
       const c = await session();
-      const r = await c.sendMail('alice@example.org', ['bob@example.net', 'carol@example.com'], 'Subject: hello\r\n\r\nHello.\r\n');
+      const r = await c.sendMail('alice@example.org', ['bob@example.net', 'carol@example.com'], 'Subject: hello\r\n\r\nHello.\r\n.leading dot\r\n');
       await c.quit();
       assert.equal(r.mail.text, '250 2.1.0 Ok');
       assert.deepEqual(r.rcpt.map((x) => x.code), [250, 250]);
@@ -105,7 +105,7 @@ describe('Postfix with the milter library', { skip }, () => {
       assert.equal(headerOf(m, 'X-Test-Milter'), 'msg=1');
       assert.equal(headerOf(m, 'X-Test-Client'), '127.0.0.1');
       // The added headers come after the message's own headers, in the order they were added.
-      assert.match(m.text, /\r\nX-Test-Milter: msg=1\r\nX-Test-Queue-Id: \S+\r\nX-Test-Client: 127\.0\.0\.1\r\nX-Test-Rcpt-Host: .*\r\n\r\nHello\.\r\n$/);
+      assert.match(m.text, /\r\nX-Test-Milter: msg=1\r\nX-Test-Queue-Id: \S+\r\nX-Test-Client: 127\.0\.0\.1\r\nX-Test-Rcpt-Host: .*\r\n\r\nHello\.\r\n\.leading dot\r\n$/);
 
       const [s] = app.sessions;
       assert.ok(s, 'the milter saw the SMTP session');
@@ -148,7 +148,8 @@ describe('Postfix with the milter library', { skip }, () => {
         msg.headers.map(([n]) => n),
         ['Subject', 'Message-Id', 'Date', 'From'],
       );
-      assert.equal(msg.bodyBytes, Buffer.byteLength('Hello.\r\n'));
+      // Dot-stuffed by the client, unstuffed by Postfix, restuffed to the sink and unstuffed there.
+      assert.equal(msg.bodyBytes, Buffer.byteLength('Hello.\r\n.leading dot\r\n'));
     }));
 
   test('{rcpt_host} is the transport_maps next hop for a routed domain', () =>
