@@ -29,18 +29,30 @@ export interface CacheStats {
   evictions: number;
 }
 
+/** A cached answer or error, linked into the LRU list (head = most recently used). */
 interface Entry {
+  name: string;
+  type: RRType;
   expires: number;
   result: LookupResult<unknown> | undefined;
   error: DnsError | undefined;
+  prev: Entry | undefined;
+  next: Entry | undefined;
 }
 
 export const DEFAULT_CACHE_OPTIONS = { minTtl: 5, maxTtl: 86400, errorTtl: 5, maxEntries: 10000 } as const;
 
+type PerType<V> = Record<RRType, Map<string, V>>;
+function perType<V>(): PerType<V> {
+  return { TXT: new Map(), A: new Map(), AAAA: new Map(), MX: new Map(), PTR: new Map() };
+}
+
 /**
- * A bounded LRU cache in front of any Resolver. A hit is one Map lookup plus a re-insert
- * to keep LRU order; cached results are shared, so callers must not mutate them. The
- * `ttl` of a cached result is the clamped TTL as received, not the time left.
+ * A bounded LRU cache in front of any Resolver. The hit path allocates nothing: one Map
+ * lookup per type keyed by the canonical name (for already canonical names, the caller's
+ * own string) and a few pointer moves in the LRU list. Cached results are shared, so callers
+ * must not mutate them; the `ttl` of a cached result is the clamped TTL as received, not the
+ * time left.
  */
 export class CachingResolver implements Resolver {
   readonly upstream: Resolver;
@@ -50,8 +62,11 @@ export class CachingResolver implements Resolver {
   private readonly errorTtl: number;
   private readonly maxEntries: number;
   private readonly now: () => number;
-  private readonly entries = new Map<string, Entry>();
-  private readonly inflight = new Map<string, Promise<LookupResult<unknown>>>();
+  private readonly entries = perType<Entry>();
+  private readonly inflight = perType<Promise<LookupResult<unknown>>>();
+  private head: Entry | undefined;
+  private tail: Entry | undefined;
+  private count = 0;
 
   constructor(upstream: Resolver, options: CacheOptions = {}) {
     this.upstream = upstream;
@@ -66,34 +81,37 @@ export class CachingResolver implements Resolver {
   }
 
   get size(): number {
-    return this.entries.size;
+    return this.count;
   }
 
   clear(): void {
-    this.entries.clear();
+    for (const map of Object.values(this.entries)) map.clear();
+    this.head = this.tail = undefined;
+    this.count = 0;
   }
 
   lookup<T extends RRType>(name: string, type: T): Promise<LookupResult<RecordTypeMap[T]>> {
     let key: string;
     try {
-      key = type + ' ' + canonicalName(name, type);
+      key = canonicalName(name, type);
     } catch (e) {
       return Promise.reject(e);
     }
-    const entry = this.entries.get(key);
+    const map = this.entries[type];
+    if (map === undefined) return Promise.reject(new TypeError(`unsupported record type ${String(type)}`));
+    const entry = map.get(key);
     if (entry !== undefined) {
       if (entry.expires > this.now()) {
         this.stats.hits++;
-        // Re-insert to mark as most recently used (Map keeps insertion order).
-        this.entries.delete(key);
-        this.entries.set(key, entry);
+        this.touch(entry);
         if (entry.error !== undefined) return Promise.reject(entry.error);
         return Promise.resolve(entry.result as LookupResult<RecordTypeMap[T]>);
       }
-      this.entries.delete(key);
+      this.remove(entry);
     }
     this.stats.misses++;
-    const pending = this.inflight.get(key);
+    const inflight = this.inflight[type];
+    const pending = inflight.get(key);
     if (pending !== undefined) {
       this.stats.inflightJoins++;
       return pending as Promise<LookupResult<RecordTypeMap[T]>>;
@@ -101,9 +119,9 @@ export class CachingResolver implements Resolver {
     // The cleanup runs as a microtask, so it always follows the set() below, even when the
     // upstream throws synchronously.
     const query: Promise<LookupResult<RecordTypeMap[T]>> = this.query(key, name, type).finally(() => {
-      if (this.inflight.get(key) === query) this.inflight.delete(key);
+      if (inflight.get(key) === query) inflight.delete(key);
     });
-    this.inflight.set(key, query);
+    inflight.set(key, query);
     return query;
   }
 
@@ -113,23 +131,51 @@ export class CachingResolver implements Resolver {
       const result = await this.upstream.lookup(name, type);
       const ttl = Math.min(this.maxTtl, Math.max(this.minTtl, result.ttl));
       const stored = ttl === result.ttl ? result : { records: result.records, nxdomain: result.nxdomain, ttl };
-      if (ttl > 0) this.store(key, { expires: this.now() + ttl * 1000, result: stored, error: undefined });
+      if (ttl > 0) this.store(key, type, this.now() + ttl * 1000, stored, undefined);
       return stored;
     } catch (e) {
       if (e instanceof DnsError && e.temporary && this.errorTtl > 0) {
-        this.store(key, { expires: this.now() + this.errorTtl * 1000, result: undefined, error: e });
+        this.store(key, type, this.now() + this.errorTtl * 1000, undefined, e);
       }
       throw e;
     }
   }
 
-  private store(key: string, entry: Entry): void {
-    this.entries.delete(key);
-    this.entries.set(key, entry);
-    while (this.entries.size > this.maxEntries) {
-      const oldest = this.entries.keys().next().value as string;
-      this.entries.delete(oldest);
+  private store(name: string, type: RRType, expires: number, result: LookupResult<unknown> | undefined, error: DnsError | undefined): void {
+    const old = this.entries[type].get(name);
+    if (old !== undefined) this.remove(old);
+    const entry: Entry = { name, type, expires, result, error, prev: undefined, next: this.head };
+    if (this.head) this.head.prev = entry;
+    this.head = entry;
+    this.tail ??= entry;
+    this.entries[type].set(name, entry);
+    this.count++;
+    while (this.count > this.maxEntries && this.tail !== undefined) {
+      this.remove(this.tail);
       this.stats.evictions++;
     }
+  }
+
+  /** Moves an entry to the head of the LRU list. */
+  private touch(entry: Entry): void {
+    if (entry === this.head) return;
+    // Not the head, so prev is set.
+    (entry.prev as Entry).next = entry.next;
+    if (entry.next) entry.next.prev = entry.prev;
+    else this.tail = entry.prev;
+    entry.prev = undefined;
+    entry.next = this.head;
+    if (this.head) this.head.prev = entry;
+    this.head = entry;
+  }
+
+  private remove(entry: Entry): void {
+    if (entry.prev) entry.prev.next = entry.next;
+    else this.head = entry.next;
+    if (entry.next) entry.next.prev = entry.prev;
+    else this.tail = entry.prev;
+    entry.prev = entry.next = undefined;
+    this.entries[entry.type].delete(entry.name);
+    this.count--;
   }
 }

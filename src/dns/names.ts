@@ -9,6 +9,28 @@ const MAX_NAME_OCTETS = 253; // text form without the trailing dot; 255 on the w
  * wire (dns-packet writes labels as UTF-8).
  */
 export function canonicalName(name: string, type: RRType): string {
+  // Fast path, taken on every cache lookup: an ASCII lower-case name without trailing dot
+  // and with valid label lengths is returned as the same string instance, so a Map keyed by
+  // it reuses the string's cached hash and nothing is allocated.
+  const n = name.length;
+  if (n > 0 && n <= MAX_NAME_OCTETS) {
+    let labelStart = 0;
+    let i = 0;
+    for (; i < n; i++) {
+      const c = name.charCodeAt(i);
+      if (c === 46) {
+        if (i === labelStart || i - labelStart > MAX_LABEL_OCTETS) break;
+        labelStart = i + 1;
+      } else if ((c >= 65 && c <= 90) || c > 127) {
+        break;
+      }
+    }
+    if (i === n && labelStart < n && n - labelStart <= MAX_LABEL_OCTETS) return name;
+  }
+  return slowCanonicalName(name, type);
+}
+
+function slowCanonicalName(name: string, type: RRType): string {
   if (name === '.') return '.';
   const stripped = name.endsWith('.') ? name.slice(0, -1) : name;
   if (stripped === '') throw new DnsError('BADNAME', name, type, 'empty name');

@@ -185,3 +185,23 @@ test('invalid options are refused', () => {
   assert.throws(() => new CachingResolver(up, { maxEntries: 0 }), RangeError);
   assert.throws(() => new CachingResolver(up, { errorTtl: -1 }), RangeError);
 });
+
+test('LRU order spans record types; clear() empties the cache', async () => {
+  const up = new FakeUpstream((_n, t) => (t === 'TXT' ? txt(600) : { records: ['192.0.2.1'], nxdomain: false, ttl: 600 }));
+  const cache = new CachingResolver(up, { maxEntries: 3 });
+  await cache.lookup('a.test', 'TXT');
+  await cache.lookup('a.test', 'A');
+  await cache.lookup('b.test', 'A');
+  await cache.lookup('a.test', 'TXT'); // oldest is now A a.test
+  await cache.lookup('c.test', 'AAAA');
+  assert.equal(cache.stats.evictions, 1);
+  await cache.lookup('a.test', 'TXT');
+  await cache.lookup('b.test', 'A');
+  assert.equal(up.calls.length, 4);
+  await cache.lookup('a.test', 'A');
+  assert.equal(up.calls.length, 5, 'A a.test was the one evicted');
+  cache.clear();
+  assert.equal(cache.size, 0);
+  await cache.lookup('a.test', 'TXT');
+  assert.equal(up.calls.length, 6);
+});
