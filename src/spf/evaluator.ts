@@ -369,10 +369,7 @@ export class SpfEvaluator {
 
   private anyInNetwork(c: Check, addrs: string[], m: MechanismTerm): boolean {
     const bits = c.ip.family === 4 ? (m.cidr4 as number) : (m.cidr6 as number);
-    for (const a of addrs) {
-      const bytes = c.ip.family === 4 ? parseIpv4(a) : parseIpv6(a);
-      if (bytes && sameNetwork(c.ip.bytes, bytes, bits)) return true;
-    }
+    for (const bytes of parsedAddresses(addrs, c.ip.family)) if (sameNetwork(c.ip.bytes, bytes, bits)) return true;
     return false;
   }
 
@@ -398,10 +395,7 @@ export class SpfEvaluator {
     try {
       const addrs = await this.addresses(c, name, false);
       if (!addrs) return false;
-      for (const a of addrs) {
-        const bytes = c.ip.family === 4 ? parseIpv4(a) : parseIpv6(a);
-        if (bytes && sameNetwork(c.ip.bytes, bytes, bytes.length * 8)) return true;
-      }
+      for (const bytes of parsedAddresses(addrs, c.ip.family)) if (sameNetwork(c.ip.bytes, bytes, bytes.length * 8)) return true;
       return false;
     } catch (e) {
       if (e instanceof Abort && e.result === 'temperror') return false;
@@ -498,6 +492,22 @@ export class SpfEvaluator {
   }
 }
 
+/** Addresses of an A/AAAA answer as octets, remembered per answer object (see `picks`). */
+const addressCache = new WeakMap<string[], Uint8Array[]>();
+
+function parsedAddresses(addrs: string[], family: 4 | 6): Uint8Array[] {
+  let out = addressCache.get(addrs);
+  if (!out) {
+    out = [];
+    for (const a of addrs) {
+      const bytes = family === 4 ? parseIpv4(a) : parseIpv6(a);
+      if (bytes) out.push(bytes);
+    }
+    addressCache.set(addrs, out);
+  }
+  return out;
+}
+
 const EMPTY_VALUES: MacroValues = { s: '', l: '', o: '', d: '', i: '', p: 'unknown', v: '', h: '', c: '', r: 'unknown', t: '0' };
 
 function dropUndefined<T extends object>(o: T): Partial<T> {
@@ -544,19 +554,40 @@ async function selectRecord(resolver: Resolver, domain: string, log: (q: DnsQuer
     entry.error = e instanceof DnsError ? e.code : String(e);
     return { status: 'temperror', reason: `DNS TXT lookup of ${domain} failed: ${entry.error}` };
   }
-  let found: string | undefined;
-  let count = 0;
-  for (const strings of txt) {
-    const text = strings.length === 1 ? strings[0] : strings.join('');
-    if (!isSpfRecord(text)) continue;
-    count++;
-    found ??= text;
-  }
-  if (count === 0) return { status: 'none', reason: `no SPF record at ${domain}` };
-  if (count > 1) return { status: 'permerror', reason: `${domain} publishes ${count} SPF records` };
-  const text = found as string;
-  const parsed = parseRecordCached(text);
+  const picked = pickSpfRecord(txt);
+  if (picked.count === 0) return { status: 'none', reason: `no SPF record at ${domain}` };
+  if (picked.count > 1) return { status: 'permerror', reason: `${domain} publishes ${picked.count} SPF records` };
+  const text = picked.text as string;
+  const parsed = picked.parsed as SpfRecord | SpfSyntaxError;
   if (parsed instanceof SpfSyntaxError) return { status: 'permerror', text, reason: `syntax error in the SPF record of ${domain}: ${parsed.message}` };
   return { status: 'found', text, record: parsed };
+}
+
+interface PickedRecord {
+  count: number;
+  text?: string;
+  parsed?: SpfRecord | SpfSyntaxError;
+}
+
+/**
+ * A caching resolver hands back the same answer object on every hit, so the selection and the
+ * parse are remembered per answer: a warm evaluation neither joins strings nor parses again.
+ */
+const picks = new WeakMap<string[][], PickedRecord>();
+
+function pickSpfRecord(txt: string[][]): PickedRecord {
+  const hit = picks.get(txt);
+  if (hit) return hit;
+  let text: string | undefined;
+  let count = 0;
+  for (const strings of txt) {
+    const joined = strings.length === 1 ? strings[0] : strings.join('');
+    if (!isSpfRecord(joined)) continue;
+    count++;
+    text ??= joined;
+  }
+  const picked: PickedRecord = count === 1 ? { count, text, parsed: parseRecordCached(text as string) } : { count };
+  picks.set(txt, picked);
+  return picked;
 }
 
