@@ -195,10 +195,19 @@ let exitHookInstalled = false;
 function cleanUpOnExit(): void {
   if (exitHookInstalled) return;
   exitHookInstalled = true;
-  process.on('exit', () => {
+  const cleanUp = (): void => {
     for (const child of running) child.kill('SIGKILL');
     for (const dir of tempDirs) rmSync(dir, { recursive: true, force: true });
-  });
+  };
+  process.on('exit', cleanUp);
+  // The test runner ends a timed-out file with SIGTERM, which skips 'exit' handlers: clean
+  // up, then let the signal do what it would have done.
+  for (const signal of ['SIGTERM', 'SIGINT'] as const) {
+    process.once(signal, () => {
+      cleanUp();
+      process.kill(process.pid, signal);
+    });
+  }
 }
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
