@@ -36,6 +36,7 @@ process.on('message', (msg: { op: string }) => {
     process.send!({
       op: 'stats',
       cpuUs: cpu.user + cpu.system,
+      userUs: cpu.user,
       messages: server.stats().messages - baseMessages,
       maxRssKiB: process.resourceUsage().maxRSS,
       stats: server.stats(),

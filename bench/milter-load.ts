@@ -27,6 +27,8 @@ export interface Result {
   p50Ms: number;
   p99Ms: number;
   milterCpuUsPerMessage: number;
+  /** User-space share of the CPU time (the rest is kernel time: socket reads and writes). */
+  milterUserUsPerMessage: number;
   milterPeakRssMiB: number;
 }
 
@@ -138,7 +140,7 @@ export async function runMilterBench(opts: MilterBenchOptions = {}): Promise<Res
   const levels = opts.concurrency ?? [1, 32, 128, 1000];
   const perConn = opts.messagesPerConnection ?? 10;
   const perRun = opts.messagesPerRun ?? 20000;
-  const child = fork(new URL('./milter-load-child.js', import.meta.url), [], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+  const child = fork(new URL('./milter-load-child.js', import.meta.url), [], { execArgv: process.env['MILTER_BENCH_CHILD_ARGS'] ? process.env['MILTER_BENCH_CHILD_ARGS'].split(' ') : process.execArgv, stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
   try {
     const ready = await new Promise<{ port: number }>((resolve, reject) => {
       child.once('message', (m: { op: string; port: number }) => resolve(m));
@@ -161,7 +163,7 @@ export async function runMilterBench(opts: MilterBenchOptions = {}): Promise<Res
       };
       await Promise.all(Array.from({ length: n }, worker));
       const durationMs = performance.now() - t0;
-      const s = await ask<{ cpuUs: number; messages: number; maxRssKiB: number }>(child, 'stats');
+      const s = await ask<{ cpuUs: number; userUs: number; messages: number; maxRssKiB: number }>(child, 'stats');
       latencies.sort((a, b) => a - b);
       results.push({
         connections: n,
@@ -171,6 +173,7 @@ export async function runMilterBench(opts: MilterBenchOptions = {}): Promise<Res
         p50Ms: round(percentile(latencies, 50)),
         p99Ms: round(percentile(latencies, 99)),
         milterCpuUsPerMessage: round(s.cpuUs / Math.max(1, s.messages)),
+        milterUserUsPerMessage: round(s.userUs / Math.max(1, s.messages)),
         milterPeakRssMiB: round(s.maxRssKiB / 1024),
       });
     }

@@ -158,7 +158,7 @@ export class MilterServer {
       },
     );
     this.sockets.set(sock, session);
-    this.logger.debug({ conn: id, remote: sock.remoteAddress }, 'milter connection opened');
+    this.logger.debug({ conn: id }, 'milter connection opened');
     sock.on('data', (chunk: Buffer) => session.feed(chunk));
     sock.on('end', () => session.end('eof'));
     sock.on('error', (err) => {
