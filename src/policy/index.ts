@@ -1,0 +1,5 @@
+export * from './types.js';
+export * from './sender.js';
+export * from './next-hops.js';
+export * from './assess.js';
+export * from './decide.js';
