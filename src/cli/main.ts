@@ -1,3 +1,47 @@
 #!/usr/bin/env node
-// Placeholder entry point; the daemon and subcommands are wired in as the parts land.
-console.log('sos-milter: not yet wired');
+/**
+ * `sos-milter` runs the daemon; `sos-milter spf …` evaluates one SPF check against live DNS.
+ */
+import { runDaemon } from '../daemon/run.js';
+import { runSpfCommand } from './spf-command.js';
+
+const USAGE = `usage:
+  sos-milter                 run the milter (configured by environment variables, see README)
+  sos-milter spf IP SENDER [--helo NAME] [--json]
+                             evaluate SENDER's SPF policy for client IP against live DNS
+  sos-milter --help | --version`;
+
+async function main(argv: string[]): Promise<number> {
+  const [command, ...rest] = argv;
+  switch (command) {
+    case undefined:
+      return runDaemon(process.env);
+    case 'spf':
+      return runSpfCommand(rest, process.env, process.stdout);
+    case '-h':
+    case '--help':
+    case 'help':
+      process.stdout.write(`${USAGE}\n`);
+      return 0;
+    case '-V':
+    case '--version': {
+      const { createRequire } = await import('node:module');
+      const pkg = createRequire(import.meta.url)('../../../package.json') as { version: string };
+      process.stdout.write(`sos-milter ${pkg.version}\n`);
+      return 0;
+    }
+    default:
+      process.stderr.write(`sos-milter: unknown command ${JSON.stringify(command)}\n${USAGE}\n`);
+      return 64;
+  }
+}
+
+main(process.argv.slice(2)).then(
+  (code) => {
+    process.exitCode = code;
+  },
+  (err: unknown) => {
+    process.stderr.write(`sos-milter: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
+    process.exitCode = 1;
+  },
+);

@@ -1,0 +1,155 @@
+/**
+ * The daemon: reads the configuration from the environment, builds the parts and serves
+ * until SIGTERM/SIGINT. Every part is constructed here and nowhere else.
+ */
+import { hostname } from 'node:os';
+import type { Server } from 'node:http';
+import { ConfigError, loadConfig, type Config } from '../config/index.js';
+import { CachingResolver, StubResolver, systemServers } from '../dns/index.js';
+import { directoryFromConfig, type LdapDomainDirectory } from '../ldap/index.js';
+import { createLogger, type Logger, type LogDestination } from '../log/index.js';
+import { formatSocketSpec, MilterServer } from '../milter/index.js';
+import { createMetrics } from '../ops/metrics.js';
+import { startOpsServer } from '../ops/http-server.js';
+import { IgnoredNextHops, type PolicySettings } from '../policy/index.js';
+import { SpfEvaluator, type SpfResult } from '../spf/index.js';
+import { createSosMilterApp } from './sos-app.js';
+
+/** EX_CONFIG from sysexits.h: a bad setting. */
+export const EXIT_CONFIG = 78;
+
+export interface Daemon {
+  config: Config;
+  logger: Logger;
+  server: MilterServer;
+  /** Stops accepting, lets messages in flight finish up to SHUTDOWN_TIMEOUT_MS, closes everything. */
+  stop(): Promise<void>;
+}
+
+export interface StartOptions {
+  /** Log destination (stdout when absent); tests capture lines here. */
+  logDestination?: LogDestination;
+}
+
+/** Upper bound of one message's SPF and LDAP work: a few sequential DNS timeouts, then fail open. */
+export function assessmentTimeoutMs(config: Config): number {
+  return config.dnsTimeoutMs * 4 + (config.ldap ? config.ldap.timeoutMs : 0);
+}
+
+export async function startDaemon(env: NodeJS.ProcessEnv, options: StartOptions = {}): Promise<Daemon> {
+  const config = loadConfig(env);
+  const logger = createLogger({ name: config.milterName, level: config.logLevel, format: config.logFormat, destination: options.logDestination });
+  logger.debug({ config: config.toLog() }, 'configuration');
+
+  const stub = new StubResolver({ servers: config.dnsServers ?? systemServers(), timeoutMs: config.dnsTimeoutMs });
+  const resolver = new CachingResolver(stub);
+  const spf = new SpfEvaluator({ resolver, receiverHost: hostname() });
+  let directory: LdapDomainDirectory | undefined;
+  if (config.ldap) directory = directoryFromConfig(config.ldap, logger);
+
+  const metrics = createMetrics();
+  metrics.addStatsSource('dns_cache', 'DNS cache counters', () => ({ ...resolver.stats }));
+  metrics.addStatsSource('dns_upstream', 'DNS stub resolver counters', () => ({ ...stub.stats }));
+  if (directory) {
+    const dir = directory;
+    metrics.addStatsSource('ldap', 'LDAP directory counters', () => ({ ...dir.stats() }));
+  }
+
+  const settings: PolicySettings = {
+    mode: config.milterMode,
+    check: config.spfCheck,
+    spfRegex: config.spfRegex,
+    outboundIps: config.outboundIps,
+    violationResults: new Set<SpfResult>(config.spfViolationResults),
+  };
+  const app = createSosMilterApp({
+    settings,
+    milterName: config.milterName,
+    rejectMessage: config.milterRejectMessage,
+    tmpfailMessage: config.milterTmpfailMessage,
+    ignoredNextHops: new IgnoredNextHops(config.ignoredNextHops),
+    spf,
+    ownDomains: directory,
+    logger,
+    metrics,
+    assessmentTimeoutMs: assessmentTimeoutMs(config),
+  });
+
+  const server = new MilterServer(app, {
+    socket: config.milterSocketSpec,
+    logger,
+    socketMode: config.milterSocketMode,
+    idleTimeoutMs: config.milterIdleTimeoutMs,
+    maxConnections: config.milterMaxConnections,
+  });
+  metrics.addStatsSource('milter', 'Milter server counters', () => ({ ...server.stats() }));
+
+  let listening = false;
+  const opsServers: Server[] = [];
+  const endpoints = { registry: metrics.registry, live: () => true, ready: () => listening };
+  const opsAddresses = [config.metricsListen, config.healthListen].filter((a) => a !== undefined);
+  const seen = new Set<string>();
+  for (const address of opsAddresses) {
+    const key = `${address.host ?? ''}:${address.port}`;
+    if (seen.has(key)) continue;
+    seen.add(key);
+    opsServers.push(await startOpsServer(address.host ?? '::', address.port, endpoints));
+    logger.info({ listen: key }, 'metrics and health endpoints listening (/metrics, /healthz, /readyz)');
+  }
+
+  try {
+    await server.listen();
+  } catch (err) {
+    for (const s of opsServers) s.close();
+    await directory?.close();
+    throw err;
+  }
+  listening = true;
+  logger.info(
+    { mode: config.milterMode, check: config.spfCheck, ldap: config.ldap !== undefined },
+    `Startup ${config.milterName}@socket: ${formatSocketSpec(config.milterSocketSpec)} in mode: ${config.milterMode}`,
+  );
+
+  let stopping: Promise<void> | undefined;
+  const stop = (): Promise<void> => {
+    stopping ??= (async () => {
+      listening = false;
+      logger.info('shutting down: no new connections, waiting for messages in flight');
+      await server.close({ deadlineMs: config.shutdownTimeoutMs });
+      await Promise.all(opsServers.map((s) => new Promise<void>((resolve) => s.close(() => resolve()))));
+      await directory?.close();
+      logger.info(`Shutdown ${config.milterName}`);
+    })();
+    return stopping;
+  };
+  return { config, logger, server, stop };
+}
+
+/** Entry point of `sos-milter` without a subcommand. Resolves with the process exit code. */
+export async function runDaemon(env: NodeJS.ProcessEnv): Promise<number> {
+  let daemon: Daemon;
+  try {
+    daemon = await startDaemon(env);
+  } catch (err) {
+    if (err instanceof ConfigError) {
+      process.stderr.write(`sos-milter: configuration error: ${err.message}\n`);
+      return EXIT_CONFIG;
+    }
+    process.stderr.write(`sos-milter: cannot start: ${err instanceof Error ? err.message : String(err)}\n`);
+    return 1;
+  }
+  return new Promise<number>((resolve) => {
+    const onSignal = (signal: NodeJS.Signals) => {
+      daemon.logger.info({ signal }, 'signal received');
+      daemon.stop().then(
+        () => resolve(0),
+        (err: unknown) => {
+          daemon.logger.error({ err }, 'error during shutdown');
+          resolve(1);
+        },
+      );
+    };
+    process.once('SIGTERM', onSignal);
+    process.once('SIGINT', onSignal);
+  });
+}
