@@ -1,0 +1,195 @@
+/**
+ * The sos-milter application over a real loopback milter connection, with SPF answered by an
+ * in-process zone and own domains from a list. Real DNS and LDAP are covered by the
+ * integration scenarios; this file pins the wiring: macros, verdicts, header, log phrases.
+ */
+import { test, after, before } from 'node:test';
+import assert from 'node:assert/strict';
+import { createLogger } from '../../src/log/index.js';
+import { MilterServer, ProtoFlag, type BoundAddress } from '../../src/milter/index.js';
+import { IgnoredNextHops, type OwnDomainPort, type PolicySettings } from '../../src/policy/index.js';
+import { SpfEvaluator, type SpfResult } from '../../src/spf/index.js';
+import { ZoneResolver } from '../../src/spf/testing/zone-resolver.js';
+import { compileSpfRegex } from '../../src/config/index.js';
+import { createSosMilterApp } from '../../src/daemon/sos-app.js';
+import { MilterTestClient, POSTFIX_OFFER } from '../support/milter-client.js';
+
+const zone = {
+  'fail.example': [{ TXT: 'v=spf1 ip4:198.51.100.0/24 -all' }],
+  'good.example': [{ TXT: 'v=spf1 include:_spf.esp.example -all' }],
+  'soft.example': [{ TXT: 'v=spf1 ip4:198.51.100.0/24 ~all' }],
+  'own-broken.example': [{ TXT: 'v=spf1 mx -all' }],
+  'own-broken.example.mx': [],
+  '_spf.esp.example': [{ TXT: 'v=spf1 ip4:192.0.2.0/24 -all' }],
+};
+
+const ownDomains: OwnDomainPort = {
+  async isOwnDomain(domain) {
+    return { own: domain === 'own-broken.example', source: 'ldap' };
+  },
+};
+
+interface Harness {
+  server: MilterServer;
+  address: BoundAddress;
+  lines: string[];
+}
+
+async function startApp(mode: 'test' | 'reject', extra: { ignored?: string[]; rejectMessage?: string } = {}): Promise<Harness> {
+  const lines: string[] = [];
+  const logger = createLogger({ name: 'sos-milter', level: 'debug', format: 'text', destination: { write: (l) => lines.push(l) } });
+  const settings: PolicySettings = {
+    mode,
+    check: 'regex',
+    spfRegex: compileSpfRegex('.*include:_spf\\.esp\\.example'),
+    outboundIps: [],
+    violationResults: new Set<SpfResult>(['fail']),
+  };
+  const app = createSosMilterApp({
+    settings,
+    milterName: 'sos-milter',
+    rejectMessage: extra.rejectMessage ?? 'Security policy violation!',
+    tmpfailMessage: 'Service temporarily not available! Please try again later.',
+    ignoredNextHops: new IgnoredNextHops(extra.ignored ?? []),
+    spf: new SpfEvaluator({ resolver: new ZoneResolver(zone) }),
+    ownDomains,
+    logger,
+    assessmentTimeoutMs: 2000,
+  });
+  const server = new MilterServer(app, { socket: 'inet:0@127.0.0.1' });
+  const address = await server.listen();
+  return { server, address, lines };
+}
+
+interface MessageSpec {
+  from: string;
+  rcpts?: { to: string; host?: string }[];
+  queueId?: string | null;
+  clientAddr?: string;
+}
+
+/** Plays one SMTP session's message as Postfix 3.7 does, returning the EOM answer. */
+async function play(client: MilterTestClient, spec: MessageSpec) {
+  await client.mail(spec.from, [], { '{mail_addr}': spec.from.replace(/[<>]/g, '') });
+  const rcpts = spec.rcpts ?? [{ to: '<r@dest.example>', host: 'dest.example' }];
+  for (const [i, r] of rcpts.entries()) {
+    const macros: Record<string, string> = { '{rcpt_addr}': r.to.replace(/[<>]/g, '') };
+    if (r.host !== undefined) macros['{rcpt_host}'] = r.host;
+    if (i > 0 && spec.queueId !== null) macros.i = spec.queueId ?? 'ABC123';
+    await client.rcpt(r.to, [], macros);
+  }
+  const eomMacros: Record<string, string> = spec.queueId === null ? {} : { i: spec.queueId ?? 'ABC123' };
+  const reply = await client.eom(eomMacros);
+  client.abort();
+  return reply;
+}
+
+async function session(h: Harness, clientAddr = '203.0.113.5'): Promise<MilterTestClient> {
+  const client = await MilterTestClient.connect(h.address);
+  await client.negotiate(POSTFIX_OFFER);
+  await client.connectCmd(`[${clientAddr}]`, clientAddr, 40000, { j: 'mx.esp.example' });
+  await client.helo('client.example');
+  return client;
+}
+
+let reject: Harness;
+let testMode: Harness;
+before(async () => {
+  reject = await startApp('reject', { ignored: [' [Relay.Example]:25 ', 'other.example'], rejectMessage: 'Ask 100% of postmasters!' });
+  testMode = await startApp('test');
+});
+after(async () => {
+  await reject.server.close({ deadlineMs: 500 });
+  await testMode.server.close({ deadlineMs: 500 });
+});
+
+test('negotiation asks for the macros Postfix does not send by default and skips unused steps', async () => {
+  const client = await MilterTestClient.connect(reject.address);
+  const reply = await client.negotiate(POSTFIX_OFFER);
+  const lists = new Map(reply.symbolLists.map((l) => [l.stage, l.names]));
+  assert.match(lists.get(0) ?? '', /\{client_addr\}/);
+  assert.match(lists.get(3) ?? '', /\{rcpt_host\}/);
+  assert.match(lists.get(5) ?? '', /\bi\b/);
+  assert.ok(reply.protocol & ProtoFlag.NOHDRS, 'headers are not needed');
+  assert.ok(reply.protocol & ProtoFlag.NOBODY, 'the body is not needed');
+  assert.ok(reply.protocol & ProtoFlag.NR_MAIL, 'MAIL is never answered: DNS cannot hold it up');
+  client.close();
+});
+
+test('reject mode: a restrictive record without the expected include gets the original 550 text, % intact', async () => {
+  const client = await session(reject);
+  const reply = await play(client, { from: '<user@FAIL.example>' });
+  assert.equal(reply.final?.type, 'replyCode');
+  const text = (reply.final as { text: string }).text;
+  assert.match(
+    text,
+    /^550 5\.7\.1 sos-milter: [a-z0-9]{8} SPF-record \(-all\) of 5321_from_domain=fail\.example does not permit us to relay this message! Ask 100%% of postmasters!$/,
+  );
+  client.quit();
+  assert.ok(reject.lines.some((l) => l.includes('mode=reject client=203.0.113.5 SPF-record (-all) of 5321_from_domain=fail.example')));
+});
+
+test('several messages on one connection are judged independently, each reject with its own id', async () => {
+  const client = await session(reject);
+  const first = await play(client, { from: '<a@fail.example>', queueId: 'Q1' });
+  const second = await play(client, { from: '<b@good.example>', queueId: 'Q2' });
+  const third = await play(client, { from: '<c@fail.example>', queueId: 'Q3' });
+  const nul = await play(client, { from: '<>', queueId: 'Q4' });
+  const soft = await play(client, { from: '<d@soft.example>', queueId: 'Q5' });
+  client.quit();
+  assert.equal(first.final?.type, 'replyCode');
+  assert.equal(second.final?.type, 'continue');
+  assert.equal(third.final?.type, 'replyCode');
+  assert.equal(nul.final?.type, 'continue');
+  assert.equal(soft.final?.type, 'continue');
+  const id = (r: typeof first) => /sos-milter: ([a-z0-9]{8}) /.exec((r.final as { text: string }).text)?.[1];
+  assert.notEqual(id(first), id(third));
+});
+
+test('ignored next hops pass a violation only when every recipient goes there', async () => {
+  const client = await session(reject);
+  const all = await play(client, {
+    from: '<a@fail.example>',
+    rcpts: [
+      { to: '<x@one.example>', host: '[relay.example]:25' },
+      { to: '<y@two.example>', host: 'OTHER.example' },
+    ],
+  });
+  const mixed = await play(client, {
+    from: '<a@fail.example>',
+    rcpts: [
+      { to: '<x@one.example>', host: '[relay.example]:25' },
+      { to: '<y@two.example>', host: 'dest.example' },
+    ],
+  });
+  const missing = await play(client, { from: '<a@fail.example>', rcpts: [{ to: '<x@one.example>' }] });
+  client.quit();
+  assert.equal(all.final?.type, 'continue');
+  assert.equal(mixed.final?.type, 'replyCode');
+  assert.equal(missing.final?.type, 'replyCode', 'a missing {rcpt_host} is not ignored');
+  assert.ok(reject.lines.some((l) => l.includes('Passing message due to ignored next-hop=')));
+  assert.ok(reject.lines.some((l) => l.includes('could not retrieve milter-macro ({rcpt_host})')));
+});
+
+test('without the queue id a judged message is tempfailed with the configured text', async () => {
+  const client = await session(reject);
+  const reply = await play(client, { from: '<a@good.example>', queueId: null });
+  client.quit();
+  assert.equal(reply.final?.type, 'replyCode');
+  assert.equal((reply.final as { text: string }).text, '450 4.7.1 Service temporarily not available! Please try again later.');
+});
+
+test('test mode: foreign violations are only logged, own domains get the header and the LDAP line', async () => {
+  const client = await session(testMode, '2001:db8::25');
+  const foreign = await play(client, { from: '<a@fail.example>', queueId: 'F1' });
+  const own = await play(client, { from: '<a@own-broken.example>', queueId: 'O1' });
+  client.quit();
+  assert.equal(foreign.final?.type, 'continue');
+  assert.deepEqual(foreign.modifications, []);
+  assert.equal(own.final?.type, 'continue');
+  assert.deepEqual(own.modifications, [{ type: 'addHeader', name: 'X-SOS-Milter', value: 'failed SPF-expectation' }]);
+  const lines = testMode.lines.join('');
+  assert.match(lines, /sos-milter: [a-z0-9]{8}\/F1: mode=test client=2001:db8::25 SPF-record \(-all\) of 5321_from_domain=fail\.example does not permit us to relay this message!/);
+  assert.match(lines, /\/O1: 5321_from_domain=own-broken\.example \(LDAP\) has a broken SPF-record!/);
+  assert.match(lines, /\/O1: judged domain=own-broken\.example own=own record="v=spf1 mx -all" check=regex result=restrictive action=tag/);
+});
