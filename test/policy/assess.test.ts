@@ -1,0 +1,147 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { assessSender, hasRestrictiveAll } from '../../src/policy/assess.js';
+import type { OwnDomainPort, PolicySettings } from '../../src/policy/types.js';
+import { SpfEvaluator, parseRecord, type SpfResult } from '../../src/spf/index.js';
+import { ZoneResolver } from '../../src/spf/testing/zone-resolver.js';
+import { compileSpfRegex } from '../../src/config/index.js';
+
+const zone = {
+  'restrict.example': [{ TXT: 'v=spf1 ip4:198.51.100.1 -all' }],
+  'ours.example': [{ TXT: 'v=spf1 include:_spf.esp.example -all' }],
+  'split.example': [{ TXT: ['v=spf1 include:_spf.es', 'p.example -al', 'l'] }],
+  'lookalike.example': [{ TXT: 'v=spf1 include:_spf.esp.example.evil.example -all' }],
+  '_spf.esp.example.evil.example': [{ TXT: 'v=spf1 -all' }],
+  'dash-all-in-name.example': [{ TXT: 'v=spf1 include:x.-all.example' }],
+  'x.-all.example': [{ TXT: 'v=spf1 ?all' }],
+  'exp-after.example': [{ TXT: 'v=spf1 ip4:198.51.100.1 -all exp=explain.example' }],
+  'redir.example': [{ TXT: 'v=spf1 redirect=_spf.esp.example' }],
+  'redir-all.example': [{ TXT: 'v=spf1 ?all redirect=restrict.example' }],
+  'loop.example': [{ TXT: 'v=spf1 redirect=loop.example' }],
+  'two.example': [{ TXT: 'v=spf1 -all' }, { TXT: 'v=spf1 +all' }],
+  'spf10.example': [{ TXT: 'v=spf10 -all' }],
+  'upper.example': [{ TXT: 'V=SPF1 IP4:198.51.100.1 -ALL' }],
+  'servfail.example': [{ RCODE: 2 }],
+  'timeout.example': ['TIMEOUT'],
+  'soft.example': [{ TXT: 'v=spf1 ip4:198.51.100.1 ~all' }],
+  'own-good.example': [{ TXT: 'v=spf1 include:_spf.esp.example -all' }],
+  'own-nostatement.example': [{ TXT: 'v=spf1 ip4:192.0.2.0/24 ip6:2001:db8::/32 -all' }],
+  '_spf.esp.example': [{ TXT: 'v=spf1 ip4:192.0.2.0/24 ip6:2001:db8::/32 -all' }],
+};
+
+const own = new Set(['own-good.example', 'own-nostatement.example', 'restrict.example']);
+const ownDomains: OwnDomainPort = {
+  async isOwnDomain(domain) {
+    return { own: own.has(domain), source: 'ldap' };
+  },
+};
+
+function settings(check: 'regex' | 'evaluate', mode: 'test' | 'reject' = 'test', results: SpfResult[] = ['fail']): PolicySettings {
+  return {
+    mode,
+    check,
+    spfRegex: compileSpfRegex('.*include:_spf\\.esp\\.example( |$)'),
+    outboundIps: ['192.0.2.10', '2001:db8::10'],
+    violationResults: new Set(results),
+  };
+}
+
+async function assess(domain: string, s: PolicySettings, withLdap = true) {
+  const spf = new SpfEvaluator({ resolver: new ZoneResolver(zone) });
+  return assessSender({ sender: `user@${domain}`, domain, helo: 'client.example' }, { spf, ownDomains: withLdap ? ownDomains : undefined }, s);
+}
+
+test('the -all test looks at parsed terms, not at text', () => {
+  assert.equal(hasRestrictiveAll(parseRecord('v=spf1 -all exp=x.example')), true);
+  assert.equal(hasRestrictiveAll(parseRecord('v=spf1 include:x.-all.example')), false);
+  assert.equal(hasRestrictiveAll(parseRecord('v=spf1 ~all')), false);
+  assert.equal(hasRestrictiveAll(parseRecord('V=SPF1 -ALL')), true);
+});
+
+test('regex check: restrictive records must match SPF_REGEX; split strings are joined first', async () => {
+  const cases: [string, boolean, string][] = [
+    ['restrict.example', true, 'restrictive'],
+    ['ours.example', false, 'restrictive'],
+    ['split.example', false, 'restrictive'],
+    ['lookalike.example', true, 'restrictive'],
+    ['dash-all-in-name.example', false, 'not-restrictive'],
+    ['exp-after.example', true, 'restrictive'],
+    ['upper.example', true, 'restrictive'],
+    ['soft.example', false, 'not-restrictive'],
+    // The effective record is the ESP's own; neither it nor the redirecting record says include:.
+    ['redir.example', true, 'restrictive'],
+    ['redir-all.example', false, 'not-restrictive'],
+  ];
+  for (const [domain, violation, result] of cases) {
+    const a = await assess(domain, settings('regex', 'reject'));
+    assert.equal(a.violation, violation, domain);
+    assert.equal(a.result, result, domain);
+    assert.equal(a.ownership, 'not-asked', `${domain}: LDAP is never asked in reject mode with regex`);
+  }
+});
+
+test('SPF_REGEX may match any record of the redirect chain', async () => {
+  const s = { ...settings('regex', 'reject'), spfRegex: compileSpfRegex('.*(include:|redirect=)_spf\\.esp\\.example') };
+  const a = await assess('redir.example', s);
+  assert.equal(a.violation, false);
+  assert.equal(a.recordDomain, '_spf.esp.example');
+});
+
+test('records that cannot be judged fail open with their reason', async () => {
+  const cases: [string, string][] = [
+    ['loop.example', 'permerror'],
+    ['two.example', 'permerror'],
+    ['spf10.example', 'none'],
+    ['nxdomain.example', 'none'],
+    ['servfail.example', 'temperror'],
+    ['timeout.example', 'temperror'],
+  ];
+  for (const [domain, result] of cases) {
+    const a = await assess(domain, settings('regex'));
+    assert.equal(a.violation, false, domain);
+    assert.equal(a.failOpen, true, domain);
+    assert.equal(a.result, result, domain);
+    assert.ok(a.reason.length > 0, domain);
+  }
+});
+
+test('regex check in test mode asks LDAP only for violations', async () => {
+  assert.equal((await assess('restrict.example', settings('regex'))).ownership, 'own');
+  assert.equal((await assess('lookalike.example', settings('regex'))).ownership, 'foreign');
+  assert.equal((await assess('ours.example', settings('regex'))).ownership, 'not-asked');
+  assert.equal((await assess('restrict.example', settings('regex'), false)).ownership, 'not-asked');
+});
+
+test('evaluate check: check_host for every outbound address', async () => {
+  const fail = await assess('restrict.example', settings('evaluate', 'reject'));
+  assert.equal(fail.violation, true);
+  assert.equal(fail.detail, 'fail for 192.0.2.10');
+  assert.deepEqual(fail.outbound?.map((o) => o.result), ['fail', 'fail']);
+
+  const soft = await assess('soft.example', settings('evaluate', 'reject'));
+  assert.equal(soft.violation, false, 'softfail is not a violation by default');
+  const softCounted = await assess('soft.example', settings('evaluate', 'reject', ['fail', 'softfail']));
+  assert.equal(softCounted.violation, true);
+
+  const redirected = await assess('redir.example', settings('evaluate', 'reject'));
+  assert.equal(redirected.violation, false);
+  assert.equal(redirected.result, 'pass');
+
+  const tempfail = await assess('timeout.example', settings('evaluate', 'reject'));
+  assert.equal(tempfail.violation, false);
+  assert.equal(tempfail.failOpen, true);
+});
+
+test('evaluate check: own domains must pass for every relay and carry the documented statements', async () => {
+  const good = await assess('own-good.example', settings('evaluate', 'reject'));
+  assert.equal(good.ownership, 'own');
+  assert.equal(good.violation, false);
+
+  const noStatement = await assess('own-nostatement.example', settings('evaluate', 'reject'));
+  assert.equal(noStatement.ownership, 'own');
+  assert.equal(noStatement.violation, true, 'passes, but lacks the include SPF_REGEX asks for');
+  assert.match(noStatement.reason, /SPF_REGEX/);
+
+  const foreignSame = await assess('own-nostatement.example', settings('evaluate', 'reject'), false);
+  assert.equal(foreignSame.violation, false, 'without LDAP the same record is fine');
+});
