@@ -93,7 +93,7 @@ export async function startDaemon(env: NodeJS.ProcessEnv, options: StartOptions 
     const key = `${address.host ?? ''}:${address.port}`;
     if (seen.has(key)) continue;
     seen.add(key);
-    opsServers.push(await startOpsServer(address.host ?? '::', address.port, endpoints));
+    opsServers.push(await startOpsServer(address.host, address.port, endpoints));
     logger.info({ listen: key }, 'metrics and health endpoints listening (/metrics, /healthz, /readyz)');
   }
 

@@ -10,7 +10,7 @@ export interface OpsEndpoints {
 }
 
 /** Serves /metrics (Prometheus), /healthz and /readyz for Kubernetes probes. */
-export function startOpsServer(host: string, port: number, endpoints: OpsEndpoints): Promise<Server> {
+export function startOpsServer(host: string | undefined, port: number, endpoints: OpsEndpoints): Promise<Server> {
   const server = createServer((req, res) => {
     const path = (req.url ?? '/').split('?')[0];
     if (req.method !== 'GET' && req.method !== 'HEAD') {
