@@ -12,7 +12,11 @@ export type EnvelopeSender =
 /** Accepts `<a@b>`, `a@b`, `<>`, `""` and source routes (`<@relay:a@b>`), as Postfix smtpd and non_smtpd milters send them. */
 export function parseEnvelopeSender(raw: string): EnvelopeSender {
   let address = raw.trim();
-  if (address.startsWith('<') && address.endsWith('>')) address = address.slice(1, -1).trim();
+  // A half-bracketed path is malformed; it is also what a NUL inside `<a@own.example\0x>`
+  // leaves of the sender after the milter protocol has split the strings at the NUL, and
+  // judging what precedes it would judge a domain the client never gave.
+  if (address.startsWith('<') !== address.endsWith('>')) return { kind: 'no-domain', address, reason: 'unbalanced angle brackets' };
+  if (address.startsWith('<')) address = address.slice(1, -1).trim();
   if (address === '') return { kind: 'null' };
   // RFC 5321 source route: "@one,@two:user@domain" — only the mailbox after ':' matters.
   if (address.startsWith('@') && address.includes(':')) address = address.slice(address.indexOf(':') + 1);

@@ -30,3 +30,9 @@ test('UTF-8 domains become A-labels', () => {
   assert.equal(parsed.kind, 'domain');
   assert.equal((parsed as { domain: string }).domain, 'xn--bcher-kva.example');
 });
+
+test('a half-bracketed sender (what a NUL inside the path leaves after the split) is not judged', () => {
+  for (const raw of ['<user@own.example', 'user@own.example>']) {
+    assert.deepEqual(parseEnvelopeSender(raw), { kind: 'no-domain', address: raw, reason: 'unbalanced angle brackets' }, raw);
+  }
+});
