@@ -35,8 +35,9 @@ export class ConnectionContext implements MilterContext {
   resetMessage(): void {
     this.state = {};
     this.inEom = false;
-    this.bodyPackets = [];
-    this.editPackets = [];
+    // Usually empty: keep the arrays instead of allocating new ones per message.
+    if (this.bodyPackets.length > 0) this.bodyPackets = [];
+    if (this.editPackets.length > 0) this.editPackets = [];
   }
 
   private edit(flag: number, what: string, r: MilterResponse): void {

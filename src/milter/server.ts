@@ -9,7 +9,7 @@ import { DEFAULT_MAX_PAYLOAD } from './constants.js';
 import { SocketBindError } from './errors.js';
 import { buildSymbolLists } from './negotiation.js';
 import type { SymbolList } from './responses.js';
-import { MilterSession, type SessionCounters } from './session.js';
+import { type CachedNegotiation, levelEnabled, MilterSession, type SessionCounters } from './session.js';
 import { parseSocketSpec, type SocketSpec } from './socket-spec.js';
 import { prepareUnixSocketPath, removeUnixSocket } from './unix-socket.js';
 
@@ -65,6 +65,7 @@ export class MilterServer {
   private closing: Promise<void> | undefined;
   private socketIno: number | undefined;
   private readonly allClosedWaiters: (() => void)[] = [];
+  private readonly negotiationCache = new Map<string, CachedNegotiation>();
 
   constructor(
     private readonly app: MilterApplication,
@@ -155,10 +156,11 @@ export class MilterServer {
         maxPayload: this.maxPayload,
         symbolLists: this.symbolLists,
         counters: this.counters,
+        negotiationCache: this.negotiationCache,
       },
     );
     this.sockets.set(sock, session);
-    this.logger.debug({ conn: id }, 'milter connection opened');
+    if (levelEnabled(this.logger, 'debug')) this.logger.debug({ conn: id }, 'milter connection opened');
     sock.on('data', (chunk: Buffer) => session.feed(chunk));
     sock.on('end', () => session.end('eof'));
     sock.on('error', (err) => {

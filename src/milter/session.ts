@@ -3,7 +3,7 @@
  * a time in arrival order, and answers every command that expects a reply exactly once.
  * Transport-agnostic: the server wires it to a socket through SessionIO.
  */
-import type { CallbackResult, MilterApplication, MilterLogger, ReplyingCallback } from './application.js';
+import { type CallbackResult, type MilterApplication, type MilterLogger, type ReplyingCallback, SILENT_LOGGER } from './application.js';
 import { decodeCommand, type MtaCommand } from './commands.js';
 import { Cmd, ProtoFlag } from './constants.js';
 import { ConnectionContext } from './context.js';
@@ -35,11 +35,26 @@ export interface SessionOptions {
   maxPayload: number;
   symbolLists: readonly SymbolList[];
   counters: SessionCounters;
+  /**
+   * Encoded OPTNEG replies by MTA offer, shared by the sessions of one server (the application,
+   * macro lists and payload limit are fixed there). Optional: without it each session negotiates.
+   */
+  negotiationCache?: Map<string, CachedNegotiation>;
 }
+
+export interface CachedNegotiation {
+  negotiated: { version: number; actions: number; protocol: number };
+  unavailable: readonly string[];
+  packet: Buffer;
+}
+
+/** Distinct offers cached per server; an MTA sends the same one every time, a hostile peer should not grow it. */
+const NEGOTIATION_CACHE_LIMIT = 16;
 
 export type EndReason = 'quit' | 'eof' | 'timeout' | 'protocol-error' | 'shutdown' | 'error';
 
 type QueueItem = { end: false; cmd: number; command: MtaCommand } | { end: true; reason: EndReason };
+type Pending = Promise<void> | void;
 
 const NR_BIT: Partial<Record<number, number>> = {
   [Cmd.CONNECT]: ProtoFlag.NR_CONN,
@@ -68,6 +83,26 @@ export class MilterSession {
   /** Between MAIL and end of message / ABORT: abort() is owed if the message is abandoned. */
   private inMessage = false;
   private draining = false;
+  /**
+   * Replies produced while one chunk is being fed are collected here and written together when
+   * the chunk is done: one socket write per read instead of one per reply (a write is a syscall).
+   */
+  private readonly outbox: Buffer[] = [];
+  private collecting = false;
+  /** Callback and command of the asynchronous callback in flight (at most one per session). */
+  private asyncCmd = 0;
+  private asyncName = '';
+  /** Continuations bound once, so an asynchronous callback costs no closures. */
+  private readonly resume = (): void => this.next();
+  private readonly resumeAfterError = (err: unknown): void => {
+    this.internalError(err);
+    this.next();
+  };
+  private readonly asyncReplied = (v: unknown): void => this.reply(this.asyncCmd, this.asyncName, v as CallbackResult);
+  private readonly asyncFailed = (err: unknown): void => this.callbackFailed(this.asyncCmd, this.asyncName, err);
+  private readonly eomReplied = (v: unknown): void => this.endOfMessage(this.checkVerdict('eom', v as CallbackResult));
+  private readonly eomFailedBound = (err: unknown): void => this.eomFailed(err);
+  private readonly debugEnabled: boolean;
   /** Called once when the session is completely over (after the close callback). */
   onFinished: (() => void) | undefined;
 
@@ -75,8 +110,9 @@ export class MilterSession {
     private readonly io: SessionIO,
     private readonly opts: SessionOptions,
   ) {
-    this.ctx = new ConnectionContext(opts.id, this.macros, (p) => this.io.write(p));
+    this.ctx = new ConnectionContext(opts.id, this.macros, (p) => this.send(p));
     this.decoder = new PacketDecoder((cmd, payload) => this.onPacket(cmd, payload), opts.maxPayload);
+    this.debugEnabled = levelEnabled(opts.logger, 'debug');
   }
 
   /** True while a callback runs or commands wait: the idle timeout must not fire then. */
@@ -96,11 +132,37 @@ export class MilterSession {
   /** Feeds bytes read from the socket. */
   feed(chunk: Buffer): void {
     if (this.ended) return;
+    this.collecting = true;
     try {
       this.decoder.push(chunk);
     } catch (err) {
       this.protocolError(err);
+    } finally {
+      this.collecting = false;
+      this.flush();
     }
+  }
+
+  /** Writes a packet now, or after the chunk being fed when several replies may follow. */
+  private send(packet: Buffer): void {
+    if (this.collecting) this.outbox.push(packet);
+    else this.io.write(packet);
+  }
+
+  private sendMany(packets: Buffer[]): void {
+    if (this.collecting) {
+      for (const p of packets) this.outbox.push(p);
+    } else {
+      this.io.writeMany(packets);
+    }
+  }
+
+  private flush(): void {
+    const n = this.outbox.length;
+    if (n === 0) return;
+    if (n === 1) this.io.write(this.outbox[0]!);
+    else this.io.writeMany(this.outbox.slice());
+    this.outbox.length = 0;
   }
 
   /** The transport ended (EOF, error, timeout) or the server shuts down: finish after pending work. */
@@ -133,7 +195,8 @@ export class MilterSession {
       this.ended = true;
       this.decoder.stop();
     }
-    this.enqueue({ end: false, cmd, command });
+    if (this.busy || this.queue.length > 0) this.queue.push({ end: false, cmd, command });
+    else this.settle(this.attempt(cmd, command));
   }
 
   private protocolError(err: unknown): void {
@@ -152,22 +215,34 @@ export class MilterSession {
   }
 
   private run(item: QueueItem): void {
-    let pending: Promise<void> | void;
+    if (item.end) {
+      let pending: Pending;
+      try {
+        pending = this.finish(item.reason);
+      } catch (err) {
+        this.internalError(err);
+        pending = undefined;
+      }
+      this.settle(pending);
+    } else {
+      this.settle(this.attempt(item.cmd, item.command));
+    }
+  }
+
+  private attempt(cmd: number, command: MtaCommand): Pending {
     try {
-      pending = item.end ? this.finish(item.reason) : this.dispatch(item.cmd, item.command);
+      return this.dispatch(cmd, command);
     } catch (err) {
       this.internalError(err);
-      pending = undefined;
+      return undefined;
     }
+  }
+
+  /** Strict ordering: while a callback's promise is pending, later commands wait in the queue. */
+  private settle(pending: Pending): void {
     if (pending) {
       this.busy = true;
-      pending.then(
-        () => this.next(),
-        (err: unknown) => {
-          this.internalError(err);
-          this.next();
-        },
-      );
+      pending.then(this.resume, this.resumeAfterError);
     } else if (this.queue.length > 0 && !this.busy) {
       this.next();
     }
@@ -195,7 +270,7 @@ export class MilterSession {
     const ctx = this.ctx;
     switch (c.type) {
       case 'macro':
-        if (!this.macros.set(c.stage, c.pairs)) {
+        if (!this.macros.set(c.stage, c.pairs) && this.debugEnabled) {
           this.opts.logger.debug({ conn: this.opts.id, stage: c.stage }, 'macros for an unknown stage ignored');
         }
         return;
@@ -254,16 +329,32 @@ export class MilterSession {
   }
 
   private optneg(c: { version: number; actions: number; protocol: number }): Promise<void> | void {
-    const n = negotiate(c, this.opts.app, this.opts.symbolLists, this.opts.maxPayload);
+    const n = this.negotiation(c);
     if (n.unavailable.length > 0) {
       this.opts.logger.warn({ conn: this.opts.id, unavailable: n.unavailable }, 'MTA does not offer everything the application declared');
     }
     // A second OPTNEG starts the conversation over: finish what the first one left open.
     const before = this.ctx.negotiated ? this.closeSession() : undefined;
     return chain(before, () => {
-      this.ctx.negotiated = { version: n.version, actions: n.actions, protocol: n.protocol };
-      this.io.write(encodeResponse({ type: 'optneg', version: n.version, actions: n.actions, protocol: n.protocol, symbolLists: n.symbolLists }));
+      this.ctx.negotiated = { ...n.negotiated };
+      this.send(n.packet);
     });
+  }
+
+  /** The reply to an offer; the same offer (every connection of one MTA) is negotiated and encoded once. */
+  private negotiation(c: { version: number; actions: number; protocol: number }): CachedNegotiation {
+    const cache = this.opts.negotiationCache;
+    const key = `${c.version}:${c.actions}:${c.protocol}`;
+    const hit = cache?.get(key);
+    if (hit) return hit;
+    const n = negotiate(c, this.opts.app, this.opts.symbolLists, this.opts.maxPayload);
+    const entry: CachedNegotiation = {
+      negotiated: { version: n.version, actions: n.actions, protocol: n.protocol },
+      unavailable: n.unavailable,
+      packet: encodeResponse({ type: 'optneg', version: n.version, actions: n.actions, protocol: n.protocol, symbolLists: n.symbolLists }),
+    };
+    if (cache && cache.size < NEGOTIATION_CACHE_LIMIT) cache.set(key, entry);
+    return entry;
   }
 
   /** Runs a replying callback (if any) and sends the one final reply the command is owed. */
@@ -276,10 +367,10 @@ export class MilterSession {
       return this.callbackFailed(cmd, name, err);
     }
     if (isThenable(r)) {
-      return Promise.resolve(r).then(
-        (v) => this.reply(cmd, name, v as CallbackResult),
-        (err: unknown) => this.callbackFailed(cmd, name, err),
-      );
+      // Only one callback runs at a time, so its command can wait in fields instead of a closure.
+      this.asyncCmd = cmd;
+      this.asyncName = name;
+      return Promise.resolve(r).then(this.asyncReplied, this.asyncFailed);
     }
     return this.reply(cmd, name, r as CallbackResult);
   }
@@ -305,7 +396,7 @@ export class MilterSession {
     } else if (v.kind === 'skip' && (cmd !== Cmd.BODY || !(this.ctx.negotiated!.protocol & ProtoFlag.SKIP))) {
       v = CONTINUE;
     }
-    this.io.write(v.packet);
+    this.send(v.packet);
   }
 
   private checkVerdict(name: string, result: CallbackResult): Verdict {
@@ -328,12 +419,7 @@ export class MilterSession {
       } catch (err) {
         return this.eomFailed(err);
       }
-      if (isThenable(r)) {
-        return Promise.resolve(r).then(
-          (v) => this.endOfMessage(this.checkVerdict('eom', v as CallbackResult)),
-          (err: unknown) => this.eomFailed(err),
-        );
-      }
+      if (isThenable(r)) return Promise.resolve(r).then(this.eomReplied, this.eomFailedBound);
       return this.endOfMessage(this.checkVerdict('eom', r as CallbackResult));
     };
     // libmilter hands data carried by EOB to the body callback first (Postfix never sends any).
@@ -368,10 +454,10 @@ export class MilterSession {
     // Edits only matter for a message that goes on; body packets go first and back to back.
     if (v.kind === 'continue' || v.kind === 'accept') {
       const edits = ctx.bodyPackets.length + ctx.editPackets.length;
-      if (edits > 0) this.io.writeMany([...ctx.bodyPackets, ...ctx.editPackets, v.packet]);
-      else this.io.write(v.packet);
+      if (edits > 0) this.sendMany([...ctx.bodyPackets, ...ctx.editPackets, v.packet]);
+      else this.send(v.packet);
     } else {
-      this.io.write(v.packet);
+      this.send(v.packet);
     }
     this.opts.counters.messages++;
     this.inMessage = false;
@@ -405,7 +491,9 @@ export class MilterSession {
     // A negotiated connection that never saw CONNECT still owes close() (NOCONNECT, or EOF early).
     if (this.ctx.negotiated) this.sessionOpen = this.sessionOpen || reason !== 'protocol-error' || this.inMessage;
     return chain(this.closeSession(), () => {
-      this.opts.logger.debug({ conn: this.opts.id, reason }, 'milter connection finished');
+      if (this.debugEnabled) this.opts.logger.debug({ conn: this.opts.id, reason }, 'milter connection finished');
+      // Replies collected from the chunk being fed (QUIT may follow them in it) go out first.
+      this.flush();
       this.io.end();
       this.onFinished?.();
     });
@@ -426,6 +514,14 @@ export class MilterSession {
       onErr(err);
     }
   }
+}
+
+/** Whether a level is on, for loggers that can tell (pino); others are assumed to log everything. */
+export function levelEnabled(logger: MilterLogger, level: 'debug'): boolean {
+  if (logger === SILENT_LOGGER) return false;
+  const probe = (logger as { isLevelEnabled?: unknown }).isLevelEnabled;
+  if (typeof probe === 'function') return (probe as (l: string) => boolean).call(logger, level);
+  return true;
 }
 
 function isThenable(v: unknown): v is PromiseLike<unknown> {
