@@ -44,7 +44,8 @@ interface MessageState {
   /** {rcpt_host} of every recipient, undefined where the macro was missing. */
   nextHops: (string | undefined)[];
   assessment?: Promise<Assessment>;
-  log: Logger;
+  /** Created on first use: a pino child costs microseconds, and most messages only log at end of message. */
+  readonly log: Logger;
 }
 
 const STATE_KEY = 'sos';
@@ -124,20 +125,23 @@ export function createSosMilterApp(opts: SosAppOptions): MilterApplication {
     envfrom(ctx, rawSender) {
       const id = newMessageId();
       const sender = parseEnvelopeSender(rawSender);
+      let log: Logger | undefined;
       const state: MessageState = {
         id,
         sender,
         startedAt: process.hrtime.bigint(),
         nextHops: [],
-        log: messageLogger(logger, id),
+        get log() {
+          return (log ??= messageLogger(logger, id));
+        },
       };
       ctx.state[STATE_KEY] = state;
       if (sender.kind === 'domain') {
         // Started now, awaited at end of message: DNS never holds up the MAIL reply.
         state.assessment = startAssessment(state, sender.domain, sender.address, ctx.helo ?? '');
-        state.log.debug({ sender: sender.address, domain: sender.domain }, '5321_from_domain=' + sender.domain);
+        if (logger.isLevelEnabled('debug')) state.log.debug({ sender: sender.address, domain: sender.domain }, '5321_from_domain=' + sender.domain);
       } else if (sender.kind === 'null') {
-        state.log.debug('null sender (bounce/DSN): not judged');
+        if (logger.isLevelEnabled('debug')) state.log.debug('null sender (bounce/DSN): not judged');
       } else {
         state.log.info({ sender: sender.address, reason: sender.reason }, 'sender has no usable domain: not judged');
       }
