@@ -4,6 +4,7 @@
  * the milter's alone (not the load client's).
  */
 import { MilterServer, Verdict, type MilterApplication } from '../src/milter/index.js';
+import { benchSocketKind, benchUnixPath } from './milter-load-socket.js';
 
 const app: MilterApplication = {
   // Shaped like the real application: macros at connect/rcpt/eom, envelope callbacks, one header edit possible.
@@ -22,7 +23,8 @@ const app: MilterApplication = {
   },
 };
 
-const server = new MilterServer(app, { socket: 'inet:0@127.0.0.1', maxConnections: 5000, backlog: 2048 });
+const socket = benchSocketKind() === 'unix' ? `unix:${benchUnixPath()}` : 'inet:0@127.0.0.1';
+const server = new MilterServer(app, { socket, maxConnections: 5000, backlog: 2048 });
 let base = process.cpuUsage();
 let baseMessages = 0;
 
@@ -47,7 +49,7 @@ process.on('message', (msg: { op: string }) => {
 });
 
 server.listen().then(
-  (a) => process.send!({ op: 'ready', port: a.kind === 'inet' ? a.port : 0 }),
+  (a) => process.send!(a.kind === 'inet' ? { op: 'ready', port: a.port } : { op: 'ready', path: a.path }),
   (err: unknown) => {
     console.error(err);
     process.exit(1);

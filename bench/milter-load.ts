@@ -5,10 +5,20 @@
  * D E + end of message (no DATA/headers/body), ABORT after each, 10 messages per connection,
  * QUIT. Figures: messages/s, p50/p99 latency per message (MAIL sent -> EOM answered), milter
  * CPU µs per message and the milter's peak RSS.
+ *
+ * The CPU figure is the child's own (process.cpuUsage: all its threads, user + system) from the
+ * start to the end of a level, divided by the messages that reached end of message. It includes
+ * the per-connection work amortised over 10 messages (accept, OPTNEG, CONNECT, HELO, QUIT,
+ * close), garbage collection, and the kernel's work for the child's writes — on loopback the
+ * sender's write also runs the receiving side of TCP. It excludes the load client, which runs in
+ * this process. MILTER_BENCH_CHILD=floor runs a bare responder instead of the milter library
+ * (the platform's floor for the same traffic); MILTER_BENCH_SOCKET=unix uses a UNIX socket.
  */
 import { fork, type ChildProcess } from 'node:child_process';
 import { connect, type Socket } from 'node:net';
+import { loadavg } from 'node:os';
 import { Cmd, encodeCommand, PacketDecoder, type MtaCommand } from '../src/milter/index.js';
+import type { BenchAddress } from './milter-load-socket.js';
 
 export interface MilterBenchOptions {
   /** Concurrent connections per run (default 1, 32, 128, 1000). */
@@ -17,6 +27,8 @@ export interface MilterBenchOptions {
   messagesPerConnection?: number;
   /** Messages per run, at least one connection's worth per concurrent connection (default 20000). */
   messagesPerRun?: number;
+  /** 'milter' (default): the library with a trivial application; 'floor': a bare responder. */
+  child?: 'milter' | 'floor';
 }
 
 export interface Result {
@@ -30,6 +42,8 @@ export interface Result {
   /** User-space share of the CPU time (the rest is kernel time: socket reads and writes). */
   milterUserUsPerMessage: number;
   milterPeakRssMiB: number;
+  /** 1-minute load average at the end of the level: CPU figures inflate on a busy machine. */
+  loadAvg1: number;
 }
 
 const FINAL = new Set([0x61, 0x63, 0x64, 0x72, 0x73, 0x74, 0x79, 0x34, 0x4f]);
@@ -72,9 +86,9 @@ class BenchConnection {
     });
     sock.on('error', () => undefined);
   }
-  static open(port: number): Promise<BenchConnection> {
+  static open(to: BenchAddress): Promise<BenchConnection> {
     return new Promise((resolve, reject) => {
-      const s = connect({ port, host: '127.0.0.1', noDelay: true });
+      const s = to.path !== undefined ? connect({ path: to.path }) : connect({ port: to.port, host: '127.0.0.1', noDelay: true });
       s.once('connect', () => resolve(new BenchConnection(s)));
       s.once('error', reject);
     });
@@ -100,8 +114,8 @@ class BenchConnection {
   }
 }
 
-async function oneConnection(port: number, messages: number, latencies: number[]): Promise<void> {
-  const c = await BenchConnection.open(port);
+async function oneConnection(to: BenchAddress, messages: number, latencies: number[]): Promise<void> {
+  const c = await BenchConnection.open(to);
   await c.request(OPEN);
   await c.request(CONNECT);
   await c.request(HELO);
@@ -140,15 +154,17 @@ export async function runMilterBench(opts: MilterBenchOptions = {}): Promise<Res
   const levels = opts.concurrency ?? [1, 32, 128, 1000];
   const perConn = opts.messagesPerConnection ?? 10;
   const perRun = opts.messagesPerRun ?? 20000;
-  const child = fork(new URL('./milter-load-child.js', import.meta.url), [], { execArgv: process.env['MILTER_BENCH_CHILD_ARGS'] ? process.env['MILTER_BENCH_CHILD_ARGS'].split(' ') : process.execArgv, stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+  const kind = opts.child ?? (process.env['MILTER_BENCH_CHILD'] === 'floor' ? 'floor' : 'milter');
+  const script = kind === 'floor' ? './milter-load-floor-child.js' : './milter-load-child.js';
+  const child = fork(new URL(script, import.meta.url), [], { execArgv: process.env['MILTER_BENCH_CHILD_ARGS'] ? process.env['MILTER_BENCH_CHILD_ARGS'].split(' ') : process.execArgv, stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
   try {
-    const ready = await new Promise<{ port: number }>((resolve, reject) => {
-      child.once('message', (m: { op: string; port: number }) => resolve(m));
+    const ready = await new Promise<BenchAddress>((resolve, reject) => {
+      child.once('message', (m: { op: string } & BenchAddress) => resolve(m.path !== undefined ? { path: m.path } : { port: m.port }));
       child.once('exit', (code) => reject(new Error(`milter child exited with ${code}`)));
     });
     const results: Result[] = [];
     // Warm-up so JIT compilation is not billed to the first level.
-    await Promise.all(Array.from({ length: 8 }, () => oneConnection(ready.port, perConn, [])));
+    await Promise.all(Array.from({ length: 8 }, () => oneConnection(ready, perConn, [])));
     for (const n of levels) {
       const connectionsTotal = Math.max(n, Math.ceil(perRun / perConn));
       const latencies: number[] = [];
@@ -158,7 +174,7 @@ export async function runMilterBench(opts: MilterBenchOptions = {}): Promise<Res
       const worker = async (): Promise<void> => {
         while (started < connectionsTotal) {
           started++;
-          await oneConnection(ready.port, perConn, latencies);
+          await oneConnection(ready, perConn, latencies);
         }
       };
       await Promise.all(Array.from({ length: n }, worker));
@@ -175,6 +191,7 @@ export async function runMilterBench(opts: MilterBenchOptions = {}): Promise<Res
         milterCpuUsPerMessage: round(s.cpuUs / Math.max(1, s.messages)),
         milterUserUsPerMessage: round(s.userUs / Math.max(1, s.messages)),
         milterPeakRssMiB: round(s.maxRssKiB / 1024),
+        loadAvg1: round(loadavg()[0]!),
       });
     }
     return results;
