@@ -7,7 +7,7 @@ import type { Server } from 'node:http';
 import { ConfigError, loadConfig, type Config } from '../config/index.js';
 import { CachingResolver, StubResolver, systemServers } from '../dns/index.js';
 import { directoryFromConfig, type LdapDomainDirectory } from '../ldap/index.js';
-import { createLogger, type Logger, type LogDestination } from '../log/index.js';
+import { createLogger, flushLogger, type Logger, type LogDestination } from '../log/index.js';
 import { formatSocketSpec, MilterServer } from '../milter/index.js';
 import { createMetrics } from '../ops/metrics.js';
 import { startOpsServer } from '../ops/http-server.js';
@@ -119,6 +119,7 @@ export async function startDaemon(env: NodeJS.ProcessEnv, options: StartOptions 
       await Promise.all(opsServers.map((s) => new Promise<void>((resolve) => s.close(() => resolve()))));
       await directory?.close();
       logger.info(`Shutdown ${config.milterName}`);
+      flushLogger(logger);
     })();
     return stopping;
   };
