@@ -211,7 +211,11 @@ export async function startSlapd(options: SlapdOptions = {}): Promise<SlapdInsta
     dir,
     start,
     stop,
-    pause: () => void entry.child?.kill('SIGSTOP'),
+    pause: () => {
+      const pid = entry.child?.pid;
+      entry.child?.kill('SIGSTOP');
+      if (pid !== undefined) waitForStopped(pid);
+    },
     resume: () => void entry.child?.kill('SIGCONT'),
     close: async () => {
       await stop();
@@ -219,4 +223,23 @@ export async function startSlapd(options: SlapdOptions = {}): Promise<SlapdInsta
       rmSync(dir, { recursive: true, force: true });
     },
   };
+}
+
+/**
+ * kill() only queues SIGSTOP; on a busy machine slapd can still answer a request that
+ * arrives a moment later. Wait (bounded) until the kernel reports it stopped.
+ */
+function waitForStopped(pid: number): void {
+  const until = Date.now() + 2000;
+  while (Date.now() < until) {
+    let state = '';
+    try {
+      const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+      state = stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3);
+    } catch {
+      return;
+    }
+    if (state === 'T' || state === 't') return;
+    Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 5);
+  }
 }
