@@ -280,6 +280,7 @@ export async function runPolicyBench(opts: PolicyBenchOptions = {}): Promise<Pol
     await daemon?.stop();
     await slapd?.close();
     await knot?.close();
-    rmSync(dir, { recursive: true, force: true });
+    if (process.env.SOS_BENCH_KEEP_DIR) console.error(`kept ${dir}`);
+    else rmSync(dir, { recursive: true, force: true });
   }
 }
