@@ -102,7 +102,7 @@ export async function startDaemon(env: NodeJS.ProcessEnv, options: StartOptions 
   } catch (err) {
     for (const s of opsServers) s.close();
     await directory?.close();
-    throw err;
+    throw new Error(`cannot listen on MILTER_SOCKET=${config.milterSocket}: ${err instanceof Error ? err.message : String(err)}`, { cause: err });
   }
   listening = true;
   logger.info(
