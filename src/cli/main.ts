@@ -3,12 +3,16 @@
  * `sos-milter` runs the daemon; `sos-milter spf …` evaluates one SPF check against live DNS.
  */
 import { runDaemon } from '../daemon/run.js';
+import { runCheckCommand } from './check-command.js';
 import { runSpfCommand } from './spf-command.js';
 
 const USAGE = `usage:
   sos-milter                 run the milter (configured by environment variables, see README)
   sos-milter spf IP SENDER [--helo NAME] [--json]
                              evaluate SENDER's SPF policy for client IP against live DNS
+  sos-milter check SENDER [--client IP] [--helo NAME] [--next-hop HOP]... [--json]
+                             what the milter, configured by this environment, would do
+                             with a message from SENDER (live DNS and LDAP)
   sos-milter --help | --version`;
 
 async function main(argv: string[]): Promise<number> {
@@ -18,6 +22,8 @@ async function main(argv: string[]): Promise<number> {
       return runDaemon(process.env);
     case 'spf':
       return runSpfCommand(rest, process.env, process.stdout);
+    case 'check':
+      return runCheckCommand(rest, process.env, process.stdout);
     case '-h':
     case '--help':
     case 'help':

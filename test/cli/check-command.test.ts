@@ -1,0 +1,85 @@
+// `sos-milter check` against a real Knot and slapd serving the end-to-end data.
+import { after, before, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { Writable } from 'node:stream';
+import { fileURLToPath } from 'node:url';
+import { knotSkipReason, startKnot, type KnotInstance } from '../support/knot.js';
+import { slapdUnavailableReason, startSlapd, type SlapdInstance } from '../support/slapd.js';
+import { runCheckCommand } from '../../src/cli/check-command.js';
+
+const zonesDir = fileURLToPath(new URL('../../../test/data/dns/e2e/', import.meta.url));
+const ldif = fileURLToPath(new URL('../../../test/data/ldap/e2e.ldif', import.meta.url));
+
+async function run(argv: string[], env: NodeJS.ProcessEnv): Promise<{ code: number; text: string }> {
+  let text = '';
+  const out = new Writable({
+    write(chunk: Buffer, _enc, cb) {
+      text += chunk.toString('utf8');
+      cb();
+    },
+  });
+  const code = await runCheckCommand(argv, env, out);
+  return { code, text };
+}
+
+test('usage and configuration errors', async () => {
+  assert.equal((await run([], {})).code, 64);
+  assert.equal((await run(['a@b.test', '--client', 'nope'], {})).code, 64);
+  const bad = await run(['a@b.test'], { MILTER_MODE: 'loud' });
+  assert.equal(bad.code, 78);
+  assert.match(bad.text, /MILTER_MODE/);
+  const nul = await run(['<>'], {});
+  assert.equal(nul.code, 0);
+  assert.match(nul.text, /null sender/);
+});
+
+const skip = knotSkipReason() ?? slapdUnavailableReason() ?? undefined;
+
+describe('against Knot and slapd', { skip }, () => {
+  let knot: KnotInstance;
+  let slapd: SlapdInstance;
+  let env: NodeJS.ProcessEnv;
+  before(async () => {
+    knot = await startKnot({ zonesDir });
+    slapd = await startSlapd({ ldif });
+    env = {
+      DNS_SERVERS: `127.0.0.1:${knot.port}`,
+      DNS_TIMEOUT_MS: '1000',
+      SPF_REGEX: 'v=spf1 .*include:_spf\\.esp\\.e2e\\.test',
+      LDAP_ENABLED: 'yes',
+      LDAP_SERVER_URI: slapd.url,
+      LDAP_SEARCH_BASE: `ou=domains,${slapd.suffix}`,
+      LDAP_QUERY_FILTER: '(dc=%d)',
+    };
+  });
+  after(async () => {
+    await slapd?.close();
+    await knot?.close();
+  });
+
+  test('a passing sender', async () => {
+    const { code, text } = await run(['<someone@pass.e2e.test>'], env);
+    assert.equal(code, 0, text);
+    assert.match(text, /record: +v=spf1 mx include:_spf\.esp\.e2e\.test -all/);
+    assert.match(text, /action: +pass/);
+  });
+
+  test('reject mode shows the reply the client would see', async () => {
+    const { code, text } = await run(['someone@foreign.e2e.test'], { ...env, MILTER_MODE: 'reject' });
+    assert.equal(code, 1, text);
+    assert.match(text, /reply: +550 5\.7\.1 sos-milter: [a-z0-9]{8} SPF-record \(-all\) of 5321_from_domain=foreign\.e2e\.test does not permit us to relay this message! Security policy violation!/);
+  });
+
+  test('test mode marks an own domain, and an ignored next hop passes', async () => {
+    const own = await run(['someone@own.e2e.test', '--json'], env);
+    assert.equal(own.code, 1);
+    const report = JSON.parse(own.text) as { assessment: { ownership: string }; outcome: { action: string; header: { value: string } } };
+    assert.equal(report.assessment.ownership, 'own');
+    assert.equal(report.outcome.action, 'tag');
+    assert.equal(report.outcome.header.value, 'failed SPF-expectation');
+
+    const ignored = await run(['someone@foreign.e2e.test', '--next-hop', '[relay.e2e.test]:25'], { ...env, IGNORED_NEXT_HOPS: '[relay.e2e.test]:25' });
+    assert.equal(ignored.code, 0, ignored.text);
+    assert.match(ignored.text, /action: +pass-ignored-next-hop/);
+  });
+});
