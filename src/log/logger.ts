@@ -4,7 +4,7 @@
  * levels cost one comparison, as pino checks the level before serialising anything.
  */
 import { pino, type DestinationStream, type Logger } from 'pino';
-import { formatTextLine } from './text-format.js';
+import { formatTextLine, formatTextLineDirect, textBindings, type TextBindings } from './text-format.js';
 
 export type { Logger };
 export type LoggerLevel = 'debug' | 'info' | 'warn' | 'warning' | 'error' | 'silent';
@@ -64,9 +64,7 @@ export function createLogger(options: LoggerOptions): Logger {
   // flush what is left (flushLogger).
   const out: FlushableDestination = options.destination ?? stdoutDestination();
   const stream: DestinationStream & { flushSync?: () => void } =
-    options.format === 'json'
-      ? { write: (line: string) => void out.write(line) }
-      : { write: (line: string) => void out.write(formatTextLine(JSON.parse(line) as Record<string, unknown>)) };
+    options.format === 'json' ? { write: (line: string) => void out.write(line) } : textStream(out);
   if (out.flushSync) stream.flushSync = () => out.flushSync?.();
   const logger = pino(
     {
@@ -84,6 +82,56 @@ export function createLogger(options: LoggerOptions): Logger {
 }
 
 const flushers = new WeakMap<Logger, () => void>();
+
+/** Keys whose values a serializer or the redaction rewrites: such lines take the JSON path. */
+function rewrittenKey(key: string): boolean {
+  return key === 'err' || SECRET_KEYS.has(key.toLowerCase()) || Object.prototype.hasOwnProperty.call(SECRET_BINDING_SERIALIZERS, key);
+}
+
+/** What pino hands a stream that asks for metadata, besides the JSON line. */
+interface PinoMetadata {
+  lastLevel: number;
+  lastTime: string;
+  lastMsg: unknown;
+  lastObj: Record<string, unknown>;
+  lastLogger: Logger;
+}
+
+/**
+ * The text destination. pino passes the logged values along with its JSON line (metadata), so
+ * most lines are rendered from them directly; parsing the JSON back costs more than building
+ * it. Lines with fields the direct path cannot render identically are parsed as before.
+ */
+function textStream(out: LogDestination): DestinationStream {
+  const bindingsOf = new WeakMap<object, TextBindings>();
+  const chindings = pino.symbols.chindingsSym;
+  const stream = {
+    [pino.symbols.needsMetadataGsym]: true as const,
+    lastLevel: 0,
+    lastTime: '',
+    lastMsg: undefined as unknown,
+    lastObj: {} as Record<string, unknown>,
+    lastLogger: undefined as unknown as Logger,
+    write(line: string): void {
+      const meta: PinoMetadata = stream;
+      const log = meta.lastLogger;
+      let text: string | undefined;
+      // lastTime is the JSON value of pino's isoTime: the ISO string in quotes.
+      if (log !== undefined && meta.lastTime.length > 2 && meta.lastTime.charCodeAt(0) === 0x22) {
+        let b = bindingsOf.get(log);
+        if (b === undefined) {
+          const raw = (log as unknown as Record<symbol, string>)[chindings];
+          b = textBindings(JSON.parse(`{${raw.slice(1)}}`) as Record<string, unknown>);
+          bindingsOf.set(log, b);
+        }
+        const label = log.levels.labels[meta.lastLevel];
+        if (label !== undefined) text = formatTextLineDirect(meta.lastTime.slice(1, -1), label, b, meta.lastMsg, meta.lastObj, rewrittenKey);
+      }
+      out.write(text ?? formatTextLine(JSON.parse(line) as Record<string, unknown>));
+    },
+  };
+  return stream;
+}
 
 const FLUSH_INTERVAL_MS = 250;
 const BUFFER_BYTES = 4096;
