@@ -6,6 +6,42 @@
  */
 import { Cmd } from './constants.js';
 import type { MacroPair } from './commands.js';
+import { MilterProtocolError } from './errors.js';
+import { decodeWireString } from './strings.js';
+
+/** A `D` packet decoded straight into its lookup map (no pair objects on the hot path). */
+export interface MacroPacket {
+  type: 'macroPacket';
+  stage: number;
+  /** Bare name -> value; undefined when the packet carried no pairs. */
+  macros: Map<string, string> | undefined;
+}
+
+/**
+ * Decodes a `D` payload as decodeCommand does (same strings, same errors, an odd count keeps
+ * the last name with an empty value), building the store's map directly.
+ */
+export function decodeMacroPacket(p: Buffer): MacroPacket {
+  if (p.length === 0) return { type: 'macroPacket', stage: 0, macros: undefined };
+  let macros: Map<string, string> | undefined;
+  const end = p.length;
+  let s = 1;
+  while (s < end) {
+    const nul = p.indexOf(0, s);
+    if (nul < 0) throw new MilterProtocolError('MISSING_NUL', 'macro list: last string is not NUL-terminated');
+    const name = bareMacroName(decodeWireString(p, s, nul));
+    s = nul + 1;
+    let value = '';
+    if (s < end) {
+      const vnul = p.indexOf(0, s);
+      if (vnul < 0) throw new MilterProtocolError('MISSING_NUL', 'macro list: last string is not NUL-terminated');
+      value = decodeWireString(p, s, vnul);
+      s = vnul + 1;
+    }
+    (macros ??= new Map()).set(name, value);
+  }
+  return { type: 'macroPacket', stage: p[0]!, macros };
+}
 
 /** Slots in chronological order; UNKN is last so it is consulted first while it holds anything. */
 export const enum Slot {
@@ -66,6 +102,14 @@ export class MacroStore {
     const m = new Map<string, string>();
     for (const p of pairs) m.set(bareMacroName(p.name), p.value);
     this.slots[slot] = m;
+    return true;
+  }
+
+  /** Stores a decoded `D` packet (see decodeMacroPacket); same rules as set(). */
+  setMap(stage: number, macros: Map<string, string> | undefined): boolean {
+    const slot = slotOfStage(stage);
+    if (slot < 0) return false;
+    this.slots[slot] = macros;
     return true;
   }
 

@@ -9,7 +9,7 @@ import { Cmd, ProtoFlag } from './constants.js';
 import { ConnectionContext } from './context.js';
 import { MilterError, MilterProtocolError } from './errors.js';
 import { PacketDecoder } from './framing.js';
-import { MacroStore } from './macros.js';
+import { decodeMacroPacket, MacroStore, type MacroPacket } from './macros.js';
 import { negotiate } from './negotiation.js';
 import { encodeResponse, type SymbolList } from './responses.js';
 import { Verdict } from './verdict.js';
@@ -53,7 +53,7 @@ const NEGOTIATION_CACHE_LIMIT = 16;
 
 export type EndReason = 'quit' | 'eof' | 'timeout' | 'protocol-error' | 'shutdown' | 'error';
 
-type QueueItem = { end: false; cmd: number; command: MtaCommand } | { end: true; reason: EndReason };
+type QueueItem = { end: false; cmd: number; command: MtaCommand | MacroPacket } | { end: true; reason: EndReason };
 type Pending = Promise<void> | void;
 
 const NR_BIT: Partial<Record<number, number>> = {
@@ -186,7 +186,8 @@ export class MilterSession {
   }
 
   private onPacket(cmd: number, payload: Buffer): void {
-    const command = decodeCommand(cmd, payload);
+    // Postfix sends a D before every command: decoded straight into the macro store's map.
+    const command = cmd === Cmd.MACRO ? decodeMacroPacket(payload) : decodeCommand(cmd, payload);
     if (!this.ctx.negotiated && command.type !== 'optneg') {
       throw new MilterProtocolError('NOT_NEGOTIATED', `command '${String.fromCharCode(cmd)}' before option negotiation`);
     }
@@ -229,7 +230,7 @@ export class MilterSession {
     }
   }
 
-  private attempt(cmd: number, command: MtaCommand): Pending {
+  private attempt(cmd: number, command: MtaCommand | MacroPacket): Pending {
     try {
       return this.dispatch(cmd, command);
     } catch (err) {
@@ -264,11 +265,16 @@ export class MilterSession {
     if (!this.ended) this.end('error');
   }
 
-  private dispatch(cmd: number, c: MtaCommand): Promise<void> | void {
+  private dispatch(cmd: number, c: MtaCommand | MacroPacket): Promise<void> | void {
     if (cmd !== Cmd.MACRO) this.macros.onCommand(cmd);
     const app = this.opts.app;
     const ctx = this.ctx;
     switch (c.type) {
+      case 'macroPacket':
+        if (!this.macros.setMap(c.stage, c.macros) && this.debugEnabled) {
+          this.opts.logger.debug({ conn: this.opts.id, stage: c.stage }, 'macros for an unknown stage ignored');
+        }
+        return;
       case 'macro':
         if (!this.macros.set(c.stage, c.pairs) && this.debugEnabled) {
           this.opts.logger.debug({ conn: this.opts.id, stage: c.stage }, 'macros for an unknown stage ignored');

@@ -98,3 +98,38 @@ test('all() merges stages with the newest winning', () => {
   m.clear();
   assert.deepEqual(m.all(), {});
 });
+
+test('a D packet decoded straight into the store gives what decodeCommand + set() give', async () => {
+  const { decodeMacroPacket } = await import('../../src/milter/macros.js');
+  const { decodeCommand, encodeCommand } = await import('../../src/milter/commands.js');
+  const packets = [
+    encodeCommand({ type: 'macro', stage: Cmd.MAIL, pairs: [{ name: 'i', value: 'Q1' }, { name: '{mail_addr}', value: 'a@b.example' }, { name: 'i', value: 'Q2' }] }),
+    encodeCommand({ type: 'macro', stage: Cmd.RCPT, pairs: [] }),
+    encodeCommand({ type: 'macro', stage: 0x7a, pairs: [{ name: 'j', value: 'x' }] }),
+    Buffer.from([0, 0, 0, 1, 0x44]),
+    Buffer.from('\0\0\0\x08DMi\0Q3\0j', 'latin1').subarray(0, 12),
+    Buffer.from('\0\0\0\x07DMi\0Q3\0', 'latin1'),
+    Buffer.from('\0\0\0\x0aDM{j}\0\xe9\0k\0', 'latin1'),
+  ];
+  for (const packet of packets) {
+    const payload = packet.subarray(5);
+    let expected: unknown;
+    let got: unknown;
+    const viaCommand = new MacroStore();
+    const direct = new MacroStore();
+    try {
+      const c = decodeCommand(Cmd.MACRO, payload);
+      assert.ok(c.type === 'macro');
+      expected = [viaCommand.set(c.stage, c.pairs), viaCommand.all(), viaCommand.get('i')];
+    } catch (e) {
+      expected = String(e);
+    }
+    try {
+      const p = decodeMacroPacket(payload);
+      got = [direct.setMap(p.stage, p.macros), direct.all(), direct.get('i')];
+    } catch (e) {
+      got = String(e);
+    }
+    assert.deepEqual(got, expected, packet.toString('latin1'));
+  }
+});
