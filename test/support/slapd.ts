@@ -232,7 +232,7 @@ export async function startSlapd(options: SlapdOptions = {}): Promise<SlapdInsta
 function waitForStopped(pid: number): void {
   const until = Date.now() + 2000;
   while (Date.now() < until) {
-    let state = '';
+    let state: string;
     try {
       const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
       state = stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3);
