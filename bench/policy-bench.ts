@@ -11,6 +11,7 @@ import { spawn, execFileSync, type ChildProcess } from 'node:child_process';
 import { closeSync, mkdtempSync, openSync, readFileSync, rmSync } from 'node:fs';
 import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
+import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { startKnot, type KnotInstance } from '../test/support/knot.js';
@@ -43,6 +44,8 @@ export interface PolicyLevelResult {
   milterUserUsPerMessage: number;
   milterRssMiB: number;
   milterPeakRssMiB: number;
+  /** p99 of the load client's event-loop delay: latency the client adds itself. */
+  clientLoopDelayP99Ms: number;
 }
 
 export interface PolicyBenchResult {
@@ -244,7 +247,11 @@ export async function runPolicyBench(opts: PolicyBenchOptions = {}): Promise<Pol
       const cpu0 = cpuOf(pid);
       const t0 = performance.now();
       const count0 = rate ? Math.min(perRun, rate * 5) : Math.max(perRun, n * perConn);
+      // The load client's own event-loop stalls end up in the measured latency: report them.
+      const clientDelay = monitorEventLoopDelay({ resolution: 1 });
+      clientDelay.enable();
       const totals = await runLevel(daemon.port, n, count0, perConn, rate ? new Pacer(rate) : undefined);
+      clientDelay.disable();
       const durationMs = performance.now() - t0;
       const cpu1 = cpuOf(pid);
       const mem = memOf(pid);
@@ -264,6 +271,7 @@ export async function runPolicyBench(opts: PolicyBenchOptions = {}): Promise<Pol
         milterUserUsPerMessage: round((cpu1.user - cpu0.user) / count),
         milterRssMiB: round(mem.rssKiB / 1024),
         milterPeakRssMiB: round(mem.hwmKiB / 1024),
+        clientLoopDelayP99Ms: round(clientDelay.percentile(99) / 1e6),
       });
     }
     await daemon.stop();
