@@ -2,22 +2,18 @@
 // what the milter, configured by this environment, would do with a message from SENDER.
 // The same configuration, assessment and outcome code as the daemon, against live DNS and LDAP.
 import { isIP } from 'node:net';
-import { hostname } from 'node:os';
 import { parseArgs } from 'node:util';
 import { ConfigError, loadConfig } from '../config/index.js';
-import { CachingResolver, StubResolver, systemServers } from '../dns/index.js';
-import { directoryFromConfig } from '../ldap/index.js';
+import { createPolicyParts } from '../daemon/policy-parts.js';
 import { silentLogger } from '../log/index.js';
 import {
   assessSender,
   decideOutcome,
-  IgnoredNextHops,
   newMessageId,
   parseEnvelopeSender,
   type Assessment,
   type Outcome,
 } from '../policy/index.js';
-import { SpfEvaluator, type SpfResult } from '../spf/index.js';
 
 export const CHECK_USAGE = 'usage: sos-milter check SENDER [--client IP] [--helo NAME] [--next-hop HOP]... [--json]';
 
@@ -91,26 +87,19 @@ export async function runCheckCommand(argv: string[], env: NodeJS.ProcessEnv, ou
     return 0;
   }
 
-  const resolver = new CachingResolver(new StubResolver({ servers: config.dnsServers ?? systemServers(), timeoutMs: config.dnsTimeoutMs }));
-  const directory = config.ldap ? directoryFromConfig(config.ldap, silentLogger()) : undefined;
+  const { spf, directory, settings, ignoredNextHops } = createPolicyParts(config, silentLogger());
   try {
     const assessment = await assessSender(
       { sender: sender.address, domain: sender.domain, helo: parsed.values.helo ?? sender.domain },
-      { spf: new SpfEvaluator({ resolver, receiverHost: hostname() }), ownDomains: directory },
-      {
-        mode: config.milterMode,
-        check: config.spfCheck,
-        spfRegex: config.spfRegex,
-        outboundIps: config.outboundIps,
-        violationResults: new Set<SpfResult>(config.spfViolationResults),
-      },
+      { spf, ownDomains: directory },
+      settings,
     );
     const nextHops = parsed.values['next-hop'] ?? [];
     const outcome = decideOutcome({
       assessment,
       mode: config.milterMode,
       nextHops: nextHops.length > 0 ? nextHops : [undefined],
-      ignoredNextHops: new IgnoredNextHops(config.ignoredNextHops),
+      ignoredNextHops,
       milterName: config.milterName,
       messageId: newMessageId(),
       rejectMessage: config.milterRejectMessage,

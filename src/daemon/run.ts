@@ -2,17 +2,13 @@
  * The daemon: reads the configuration from the environment, builds the parts and serves
  * until SIGTERM/SIGINT. Every part is constructed here and nowhere else.
  */
-import { hostname } from 'node:os';
 import type { Server } from 'node:http';
 import { ConfigError, loadConfig, type Config } from '../config/index.js';
-import { CachingResolver, StubResolver, systemServers } from '../dns/index.js';
-import { directoryFromConfig, type LdapDomainDirectory } from '../ldap/index.js';
 import { createLogger, flushLogger, type Logger, type LogDestination } from '../log/index.js';
 import { formatSocketSpec, MilterServer } from '../milter/index.js';
 import { createMetrics } from '../ops/metrics.js';
 import { startOpsServer } from '../ops/http-server.js';
-import { IgnoredNextHops, type PolicySettings } from '../policy/index.js';
-import { SpfEvaluator, type SpfResult } from '../spf/index.js';
+import { createPolicyParts } from './policy-parts.js';
 import { createSosMilterApp } from './sos-app.js';
 
 /** EX_CONFIG from sysexits.h: a bad setting. */
@@ -41,33 +37,19 @@ export async function startDaemon(env: NodeJS.ProcessEnv, options: StartOptions 
   const logger = createLogger({ name: config.milterName, level: config.logLevel, format: config.logFormat, destination: options.logDestination });
   logger.debug({ config: config.toLog() }, 'configuration');
 
-  const stub = new StubResolver({ servers: config.dnsServers ?? systemServers(), timeoutMs: config.dnsTimeoutMs });
-  const resolver = new CachingResolver(stub);
-  const spf = new SpfEvaluator({ resolver, receiverHost: hostname() });
-  let directory: LdapDomainDirectory | undefined;
-  if (config.ldap) directory = directoryFromConfig(config.ldap, logger);
+  const { stub, resolver, spf, directory, settings, ignoredNextHops } = createPolicyParts(config, logger);
 
   const metrics = createMetrics();
   metrics.addStatsSource('dns_cache', 'DNS cache counters', () => ({ ...resolver.stats }));
   metrics.addStatsSource('dns_upstream', 'DNS stub resolver counters', () => ({ ...stub.stats }));
-  if (directory) {
-    const dir = directory;
-    metrics.addStatsSource('ldap', 'LDAP directory counters', () => ({ ...dir.stats() }));
-  }
+  if (directory) metrics.addStatsSource('ldap', 'LDAP directory counters', () => ({ ...directory.stats() }));
 
-  const settings: PolicySettings = {
-    mode: config.milterMode,
-    check: config.spfCheck,
-    spfRegex: config.spfRegex,
-    outboundIps: config.outboundIps,
-    violationResults: new Set<SpfResult>(config.spfViolationResults),
-  };
   const app = createSosMilterApp({
     settings,
     milterName: config.milterName,
     rejectMessage: config.milterRejectMessage,
     tmpfailMessage: config.milterTmpfailMessage,
-    ignoredNextHops: new IgnoredNextHops(config.ignoredNextHops),
+    ignoredNextHops,
     spf,
     ownDomains: directory,
     logger,

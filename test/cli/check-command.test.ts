@@ -1,8 +1,8 @@
 // `sos-milter check` against a real Knot and slapd serving the end-to-end data.
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { Writable } from 'node:stream';
 import { fileURLToPath } from 'node:url';
+import { captureOutput } from '../support/capture.js';
 import { knotSkipReason, startKnot, type KnotInstance } from '../support/knot.js';
 import { slapdUnavailableReason, startSlapd, type SlapdInstance } from '../support/slapd.js';
 import { runCheckCommand } from '../../src/cli/check-command.js';
@@ -10,16 +10,8 @@ import { runCheckCommand } from '../../src/cli/check-command.js';
 const zonesDir = fileURLToPath(new URL('../../../test/data/dns/e2e/', import.meta.url));
 const ldif = fileURLToPath(new URL('../../../test/data/ldap/e2e.ldif', import.meta.url));
 
-async function run(argv: string[], env: NodeJS.ProcessEnv): Promise<{ code: number; text: string }> {
-  let text = '';
-  const out = new Writable({
-    write(chunk: Buffer, _enc, cb) {
-      text += chunk.toString('utf8');
-      cb();
-    },
-  });
-  const code = await runCheckCommand(argv, env, out);
-  return { code, text };
+function run(argv: string[], env: NodeJS.ProcessEnv): Promise<{ code: number; text: string }> {
+  return captureOutput((out) => runCheckCommand(argv, env, out));
 }
 
 test('usage and configuration errors', async () => {

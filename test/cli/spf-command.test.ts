@@ -1,23 +1,15 @@
 // `sos-milter spf` against a real Knot serving test/data/dns/cli/.
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { Writable } from 'node:stream';
 import { fileURLToPath } from 'node:url';
+import { captureOutput } from '../support/capture.js';
 import { knotSkipReason, startKnot, type KnotInstance } from '../support/knot.js';
 import { runSpfCommand } from '../../src/cli/spf-command.js';
 
 const zonesDir = fileURLToPath(new URL('../../../test/data/dns/cli/', import.meta.url));
 
-async function run(argv: string[], env: NodeJS.ProcessEnv): Promise<{ code: number; text: string }> {
-  let text = '';
-  const out = new Writable({
-    write(chunk: Buffer, _enc, cb) {
-      text += chunk.toString('utf8');
-      cb();
-    },
-  });
-  const code = await runSpfCommand(argv, env, out);
-  return { code, text };
+function run(argv: string[], env: NodeJS.ProcessEnv): Promise<{ code: number; text: string }> {
+  return captureOutput((out) => runSpfCommand(argv, env, out));
 }
 
 describe('usage errors', () => {
