@@ -193,3 +193,20 @@ test('test mode: foreign violations are only logged, own domains get the header 
   assert.match(lines, /\/O1: 5321_from_domain=own-broken\.example \(LDAP\) has a broken SPF-record!/);
   assert.match(lines, /\/O1: judged domain=own-broken\.example own=own record="v=spf1 mx -all" check=regex result=restrictive action=tag/);
 });
+
+test('an MTA speaking protocol version 2 (no no-reply bits, no macro lists) gets an answer to every command', async () => {
+  const client = await MilterTestClient.connect(reject.address);
+  const reply = await client.negotiate({ version: 2, actions: 0x3f, protocol: 0x7f });
+  assert.equal(reply.version, 2);
+  assert.equal(reply.protocol & ~0x7f, 0, 'only steps a version-2 MTA knows are asked to be skipped');
+  assert.deepEqual(reply.symbolLists, []);
+  assert.equal((await client.connectCmd('[203.0.113.9]', '203.0.113.9', 40000)).final?.type, 'continue');
+  assert.equal((await client.helo('client.example')).final?.type, 'continue');
+  assert.equal((await client.mail('<a@fail.example>')).final?.type, 'continue');
+  // Postfix's default RCPT macros carry {rcpt_host}; `i` is in its default end-of-message list.
+  assert.equal((await client.rcpt('<r@dest.example>', [], { '{rcpt_host}': 'dest.example' })).final?.type, 'continue');
+  const eom = await client.eom({ i: 'V2QUEUE' });
+  assert.equal(eom.final?.type, 'replyCode');
+  assert.match((eom.final as { text: string }).text, /^550 5\.7\.1 sos-milter: [a-z0-9]{8} SPF-record \(-all\) of 5321_from_domain=fail\.example /);
+  client.quit();
+});
