@@ -140,7 +140,9 @@ function stdoutDestination(): FlushableDestination {
   // sonic-boom measures its last buffered string on every write (Buffer.byteLength flattens
   // it), so a buffer filled line by line costs its whole size per line in garbage. Lines are
   // gathered here instead and handed over in 4 KiB pieces, which it writes at once.
-  const dest = pino.destination({ dest: 1, sync: false, minLength: BUFFER_BYTES, periodicFlush: FLUSH_INTERVAL_MS } as Parameters<typeof pino.destination>[0]);
+  // minLength keeps a short hand-over buffered in sonic-boom until flush() (our timer below) or
+  // flushSync(); its own periodicFlush would only be a second timer doing the same.
+  const dest = pino.destination({ dest: 1, sync: false, minLength: BUFFER_BYTES });
   let pending = '';
   let timer: NodeJS.Timeout | undefined;
   const handOver = (): void => {
@@ -160,7 +162,7 @@ function stdoutDestination(): FlushableDestination {
       else if (timer === undefined) {
         timer = setTimeout(() => {
           handOver();
-          // Less than minLength waits in sonic-boom until flushed (or its own periodic flush).
+          // Less than minLength waits in sonic-boom until flushed.
           dest.flush();
         }, FLUSH_INTERVAL_MS);
         timer.unref();
