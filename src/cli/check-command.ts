@@ -11,6 +11,7 @@ import {
   decideOutcome,
   newMessageId,
   parseEnvelopeSender,
+  violationSentence,
   type Assessment,
   type Outcome,
 } from '../policy/index.js';
@@ -137,7 +138,7 @@ function print(out: NodeJS.WritableStream, report: CheckReport, json: boolean, c
   if (report.reply) lines.push(`reply:    ${report.reply}`);
   if (report.outcome.header) lines.push(`header:   ${report.outcome.header.name}: ${report.outcome.header.value}`);
   if (report.outcome.action === 'log' || report.outcome.action === 'tag') {
-    lines.push(`log:      mode=test client=${client} SPF-record (${a.detail}) of 5321_from_domain=${a.domain} does not permit us to relay this message!`);
+    lines.push(`log:      mode=test client=${client} ${violationSentence(a)}`);
   }
   out.write(`${lines.join('\n')}\n`);
 }
