@@ -54,18 +54,19 @@ function messageState(ctx: MilterContext): MessageState | undefined {
   return ctx.state[STATE_KEY] as MessageState | undefined;
 }
 
-/** The client address from {client_addr} (without Postfix's `IPv6:` prefix) or the connect information. */
+/** An IP address as text, without Postfix's `IPv6:` prefix; undefined when it is none. */
+function bareIp(text: string | undefined): string | undefined {
+  if (text === undefined) return undefined;
+  const bare = text.replace(/^IPv6:/i, '');
+  return isIP(bare) ? bare : undefined;
+}
+
+/** The client address from {client_addr} or the connect information. */
 export function clientAddress(ctx: MilterContext): string | undefined {
-  const macro = ctx.macro('client_addr');
-  if (macro !== undefined) {
-    const bare = macro.replace(/^IPv6:/i, '');
-    if (isIP(bare)) return bare;
-  }
+  const fromMacro = bareIp(ctx.macro('client_addr'));
+  if (fromMacro) return fromMacro;
   const info = ctx.connection;
-  if (info && (info.family === 'inet' || info.family === 'inet6') && info.address) {
-    const bare = info.address.replace(/^IPv6:/i, '');
-    if (isIP(bare)) return bare;
-  }
+  if (info && (info.family === 'inet' || info.family === 'inet6')) return bareIp(info.address);
   if (info && info.family === 'local' && info.address) return info.address;
   return undefined;
 }
