@@ -6,7 +6,7 @@
 //  - timeout names: each becomes a zone whose queries mod-dnsproxy forwards to a loopback
 //    blackhole (UDP socket and TCP listener in this process that never answer). Knot holds
 //    the query until its proxy timeout, so the client times out first and sees no answer.
-//    A hung proxy occupies one Knot worker, so many workers are configured (UDP sockets use
+//    A hung proxy occupies one Knot worker, so many workers (128) are configured (UDP sockets use
 //    SO_REUSEPORT, a query hashed to a busy worker waits): keep client timeouts for such
 //    names short and let other lookups retry.
 import { spawn, execFile, type ChildProcess } from 'node:child_process';
@@ -159,7 +159,7 @@ function writeConfig(dir: string, port: number, blackholePort: number, options: 
     'server:',
     `  rundir: "${dir}"`,
     `  listen: 127.0.0.1@${port}`,
-    '  udp-workers: 64',
+    '  udp-workers: 128',
     '  tcp-workers: 16',
     '  background-workers: 1',
     'database:',
