@@ -79,7 +79,7 @@ export function hasControlChars(text: string): boolean {
 }
 
 /** Text that ends up in an SMTP reply line: printable ASCII, bounded so the reply stays < 980 bytes. */
-export function parseReplyText(variable: string, raw: string | undefined, fallback: string): string {
+export function parseSmtpReplyText(variable: string, raw: string | undefined, fallback: string): string {
   if (isUnset(raw)) return fallback;
   const text = raw.trim();
   if (!/^[\x20-\x7e]+$/.test(text)) {

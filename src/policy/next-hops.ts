@@ -32,3 +32,39 @@ export class IgnoredNextHops {
 export function normaliseNextHop(hop: string): string {
   return hop.trim().toLowerCase();
 }
+
+/** Distinct next hops kept per message for the log line; the rest are only counted. */
+export const NEXT_HOPS_KEPT = 16;
+
+/**
+ * The next hops of one message's recipients, bounded: whether every one is ignored is decided
+ * as each recipient arrives, so a message with a million recipients costs a counter, and the
+ * log names at most NEXT_HOPS_KEPT distinct hops.
+ */
+export class RecipientHops {
+  count = 0;
+  /** Every recipient so far has a known and ignored next hop. */
+  allIgnored = true;
+  readonly distinct: string[] = [];
+  /** Recipients whose hop is not among `distinct` because the list was full. */
+  omitted = 0;
+
+  add(hop: string | undefined, ignored: IgnoredNextHops): void {
+    this.count++;
+    if (hop === undefined || !ignored.isIgnored(hop)) this.allIgnored = false;
+    if (hop === undefined || this.distinct.includes(hop)) return;
+    if (this.distinct.length < NEXT_HOPS_KEPT) this.distinct.push(hop);
+    else this.omitted++;
+  }
+
+  /** True only when there is at least one recipient and every recipient's next hop is ignored. */
+  everyIgnored(): boolean {
+    return this.count > 0 && this.allIgnored;
+  }
+
+  /** For the log: the distinct hops as the MTA gave them, and how many more there were. */
+  toString(): string {
+    const shown = this.distinct.join(',');
+    return this.omitted > 0 ? `${shown},... (${this.omitted} more)` : shown;
+  }
+}
