@@ -179,7 +179,7 @@ export function createSosMilterApp(opts: SosAppOptions): MilterApplication {
 
   /** The MTA gave up on the message while it was being judged: nobody reads a verdict now. */
   function reportAbandoned(state: MessageState, domain: string, why: string): Verdict {
-    state.log.info({ domain, cause: why, latencyMs: Math.round(elapsedMs(state.startedAt) * 1000) / 1000 }, `abandoned by the MTA (${why}): not judged`);
+    state.log.info({ domain, cause: why, latencyMs: Math.round(elapsedMs(state.startedAt) * 1000) / 1000 }, `abandoned by the MTA (${why}): no verdict given`);
     metrics?.messages.inc({ action: 'abandoned', check: settings.check, ownership: 'not-asked' });
     return CONTINUE;
   }

@@ -33,28 +33,24 @@ export function normaliseNextHop(hop: string): string {
   return hop.trim().toLowerCase();
 }
 
-/** Distinct next hops kept per message for the log line; the rest are only counted. */
-export const NEXT_HOPS_KEPT = 16;
+/** Next hops kept per message for the log line; past them recipients are only counted. */
+export const NEXT_HOPS_KEPT = 32;
 
 /**
  * The next hops of one message's recipients, bounded: whether every one is ignored is decided
  * as each recipient arrives, so a message with a million recipients costs a counter, and the
- * log names at most NEXT_HOPS_KEPT distinct hops.
+ * log names the first NEXT_HOPS_KEPT hops (one per recipient, as the MTA gave them).
  */
 export class RecipientHops {
   count = 0;
   /** Every recipient so far has a known and ignored next hop. */
   allIgnored = true;
-  readonly distinct: string[] = [];
-  /** Recipients whose hop is not among `distinct` because the list was full. */
-  omitted = 0;
+  readonly kept: string[] = [];
 
   add(hop: string | undefined, ignored: IgnoredNextHops): void {
     this.count++;
     if (hop === undefined || !ignored.isIgnored(hop)) this.allIgnored = false;
-    if (hop === undefined || this.distinct.includes(hop)) return;
-    if (this.distinct.length < NEXT_HOPS_KEPT) this.distinct.push(hop);
-    else this.omitted++;
+    else if (this.kept.length < NEXT_HOPS_KEPT) this.kept.push(hop);
   }
 
   /** True only when there is at least one recipient and every recipient's next hop is ignored. */
@@ -62,9 +58,10 @@ export class RecipientHops {
     return this.count > 0 && this.allIgnored;
   }
 
-  /** For the log: the distinct hops as the MTA gave them, and how many more there were. */
+  /** For the log line of a message whose hops are all ignored: the hops, and how many more there were. */
   toString(): string {
-    const shown = this.distinct.join(',');
-    return this.omitted > 0 ? `${shown},... (${this.omitted} more)` : shown;
+    const shown = this.kept.join(',');
+    const more = this.count - this.kept.length;
+    return this.allIgnored && more > 0 ? `${shown},... (${more} more)` : shown;
   }
 }
