@@ -84,7 +84,7 @@ function renderTree(node: SpfTraceNode, decisive: SpfTrace['matched'], prefix: s
   node.children.forEach((child, i) => renderTree(child, decisive, childPrefix, false, i === node.children.length - 1, lines));
 }
 
-export function formatSpfCheck(check: SpfCheck): string {
+function formatSpfCheck(check: SpfCheck): string {
   const t = check.trace;
   const lines: string[] = [];
   lines.push(`SPF ${check.result} for ip=${t.ip} sender=${t.sender} helo=${t.helo} (domain ${t.domain})`);

@@ -99,7 +99,7 @@ export interface HostPort {
 
 const HOSTNAME = /^(?=.{1,253}$)[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?(?:\.[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?)*\.?$/i;
 
-export function isHostname(text: string): boolean {
+function isHostname(text: string): boolean {
   return HOSTNAME.test(text);
 }
 

@@ -92,7 +92,7 @@ function bareIp(text: string | undefined): string | undefined {
 }
 
 /** The client address from {client_addr} or the connect information. */
-export function clientAddress(ctx: MilterContext): string | undefined {
+function clientAddress(ctx: MilterContext): string | undefined {
   const fromMacro = bareIp(ctx.macro('client_addr'));
   if (fromMacro) return fromMacro;
   const info = ctx.connection;

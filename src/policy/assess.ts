@@ -69,7 +69,7 @@ function ownershipOfViolation(deps: AssessDeps, domain: string, settings: Policy
 }
 
 /** The assessment of a sender without a usable domain, or undefined when there is one to judge. */
-export function notJudged(sender: EnvelopeSender): Assessment | undefined {
+function notJudged(sender: EnvelopeSender): Assessment | undefined {
   if (sender.kind === 'null') return { kind: 'not-judged', reason: 'null sender (bounce/DSN): not judged' };
   if (sender.kind === 'no-domain') return { kind: 'not-judged', reason: `sender has no usable domain: not judged (${sender.reason})` };
   return undefined;

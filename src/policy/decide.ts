@@ -1,9 +1,9 @@
 import { randomInt } from 'node:crypto';
 import type { IgnoredNextHops, RecipientHops } from './next-hops.js';
-import type { Assessment, JudgedAssessment, MilterMode, ViolationAssessment } from './types.js';
+import type { Assessment, MilterMode, ViolationAssessment } from './types.js';
 
-export const SOS_HEADER_NAME = 'X-SOS-Milter';
-export const SOS_HEADER_VALUE = 'failed SPF-expectation';
+const SOS_HEADER_NAME = 'X-SOS-Milter';
+const SOS_HEADER_VALUE = 'failed SPF-expectation';
 
 /** What happens to the message; `reason` says why, for the `judged` log line. */
 export type Outcome =
@@ -45,7 +45,7 @@ export function violationSentence(assessment: Pick<ViolationAssessment, 'detail'
 }
 
 /** The facts a judged message cannot do without, or the tempfail outcome naming the missing one. */
-export function missingFact(facts: Pick<MessageFacts, 'queueId' | 'client'>): Outcome | undefined {
+function missingFact(facts: Pick<MessageFacts, 'queueId' | 'client'>): Outcome | undefined {
   if (!facts.queueId) return { action: 'tempfail', reason: 'could not retrieve milter-macro (i): temporary failure' };
   if (!facts.client) return { action: 'tempfail', reason: 'no client address (neither connect information nor {client_addr}): temporary failure' };
   return undefined;
@@ -70,11 +70,6 @@ export function decideOutcome(assessment: Assessment, facts: MessageFacts, setti
     return { action: 'tag', header: { name: SOS_HEADER_NAME, value: SOS_HEADER_VALUE }, reason: assessment.reason };
   }
   return { action: 'log', reason: assessment.reason };
-}
-
-/** The ownership label of the metrics: `not-asked` where nothing was judged. */
-export function ownershipOf(assessment: Assessment): JudgedAssessment['ownership'] {
-  return assessment.kind === 'not-judged' ? 'not-asked' : assessment.ownership;
 }
 
 const ID_ALPHABET = 'abcdefghijklmnopqrstuvwxyz0123456789';

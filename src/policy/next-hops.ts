@@ -18,18 +18,9 @@ export class IgnoredNextHops {
   isIgnored(hop: string): boolean {
     return this.hops.has(normaliseNextHop(hop));
   }
-
-  /**
-   * True only when there is at least one recipient and every recipient's next hop is
-   * ignored; a recipient whose {rcpt_host} is unknown (undefined) counts as not ignored.
-   */
-  allIgnored(nextHops: readonly (string | undefined)[]): boolean {
-    if (this.hops.size === 0 || nextHops.length === 0) return false;
-    return nextHops.every((hop) => hop !== undefined && this.isIgnored(hop));
-  }
 }
 
-export function normaliseNextHop(hop: string): string {
+function normaliseNextHop(hop: string): string {
   return hop.trim().toLowerCase();
 }
 
@@ -49,7 +40,8 @@ export class RecipientHops {
 
   add(hop: string | undefined, ignored: IgnoredNextHops): void {
     this.count++;
-    if (hop === undefined || !ignored.isIgnored(hop)) this.allIgnored = false;
+    if (!this.allIgnored) return;
+    if (hop === undefined || ignored.size === 0 || !ignored.isIgnored(hop)) this.allIgnored = false;
     else if (this.kept.length < NEXT_HOPS_KEPT) this.kept.push(hop);
   }
 
