@@ -3,6 +3,7 @@
  * up front so that a bad value stops start-up with a message naming the variable.
  */
 import type { DnsServer } from '../dns/servers.js';
+import { REDACTED } from '../log/index.js';
 import type { MilterMode, SpfCheckMode } from '../policy/types.js';
 import { ConfigError } from './errors.js';
 import { parseDnsServers } from './dns-servers.js';
@@ -189,7 +190,6 @@ export function loadConfig(env: NodeJS.ProcessEnv): Config {
   return config;
 }
 
-export const REDACTED = '[redacted]';
 
 /** Everything but the secret, in plain JSON-able values. */
 export function describeConfig(config: Config): Record<string, unknown> {

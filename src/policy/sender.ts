@@ -68,20 +68,20 @@ export function senderDomain(written: string): string | { reason: string } {
 
   // eslint-disable-next-line no-control-regex
   const ascii = /^[\x00-\x7f]*$/.test(name) ? name.toLowerCase() : toASCII(name, UTS46_STRICT);
-  if (ascii === null) return { reason: `not a valid internationalised domain name ${show(written)}` };
+  if (ascii === null) return { reason: `not a valid internationalised domain name ${quoted(written)}` };
   if (ascii.length > MAX_DOMAIN_LENGTH) return { reason: 'domain name too long' };
   const labels = ascii.split('.');
   for (const label of labels) {
-    if (!LDH_LABEL.test(label)) return { reason: `not an RFC 5321 domain ${show(written)}` };
+    if (!LDH_LABEL.test(label)) return { reason: `not an RFC 5321 domain ${quoted(written)}` };
     // An A-label must decode to a valid U-label (RFC 5890 §2.3.2.1), not merely look like one.
     if (label.startsWith('xn--') && toUnicode(label, UTS46_STRICT).error) return { reason: `invalid A-label ${JSON.stringify(label)}` };
   }
   // No top-level domain is all-numeric (RFC 3696 §2): "192.0.2.1" or "0x7f.1" without brackets is no domain to judge.
-  if (/^[0-9]+$/.test(labels[labels.length - 1]!)) return { reason: `numeric top-level label, not a domain ${show(written)}` };
+  if (/^[0-9]+$/.test(labels[labels.length - 1]!)) return { reason: `numeric top-level label, not a domain ${quoted(written)}` };
   return ascii;
 }
 
 /** A rejected name for the log line, quoted and bounded. */
-function show(written: string): string {
+function quoted(written: string): string {
   return JSON.stringify(written.length > 80 ? `${written.slice(0, 77)}...` : written);
 }
