@@ -105,6 +105,11 @@ function elapsedMs(since: bigint): number {
   return Number(process.hrtime.bigint() - since) / 1e6;
 }
 
+/** Since MAIL, in ms to the microsecond, for the log. */
+function latencyMs(state: MessageState): number {
+  return Math.round(elapsedMs(state.startedAt) * 1000) / 1000;
+}
+
 export function createSosMilterApp(opts: SosAppOptions): MilterApplication {
   const { settings, logger, metrics } = opts;
   const deps = { spf: opts.spf, ownDomains: opts.ownDomains };
@@ -150,8 +155,13 @@ export function createSosMilterApp(opts: SosAppOptions): MilterApplication {
     }
     if (assessment.kind === 'violation') {
       if (assessment.ownership === 'own') log.info(`5321_from_domain=${domain} (LDAP) has a broken SPF-record!`);
-      if (outcome.action === 'pass-ignored-next-hop') log.info(`Passing message due to ignored next-hop=${facts.recipients.toString()}`);
-      else log[outcome.action === 'reject' ? 'warn' : 'info'](`mode=${settings.mode} client=${facts.client} ${violationSentence(assessment)}`);
+      if (outcome.action === 'pass-ignored-next-hop') {
+        log.info(`Passing message due to ignored next-hop=${facts.recipients.toString()}`);
+      } else {
+        const sentence = `mode=${settings.mode} client=${facts.client} ${violationSentence(assessment)}`;
+        if (outcome.action === 'reject') log.warn(sentence);
+        else log.info(sentence);
+      }
     }
     log.info(
       {
@@ -165,7 +175,7 @@ export function createSosMilterApp(opts: SosAppOptions): MilterApplication {
         action: outcome.action,
         reason: outcome.reason,
         client: facts.client,
-        latencyMs: Math.round(elapsedMs(state.startedAt) * 1000) / 1000,
+        latencyMs: latencyMs(state),
       },
       'judged',
     );
@@ -179,7 +189,7 @@ export function createSosMilterApp(opts: SosAppOptions): MilterApplication {
 
   /** The MTA gave up on the message while it was being judged: nobody reads a verdict now. */
   function reportAbandoned(state: MessageState, domain: string, why: string): Verdict {
-    state.log.info({ domain, cause: why, latencyMs: Math.round(elapsedMs(state.startedAt) * 1000) / 1000 }, `abandoned by the MTA (${why}): no verdict given`);
+    state.log.info({ domain, cause: why, latencyMs: latencyMs(state) }, `abandoned by the MTA (${why}): no verdict given`);
     metrics?.messages.inc({ action: 'abandoned', check: settings.check, ownership: 'not-asked' });
     return CONTINUE;
   }
