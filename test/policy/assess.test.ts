@@ -1,7 +1,8 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { assessSender, hasRestrictiveAll } from '../../src/policy/assess.js';
-import type { OwnDomainPort, PolicySettings } from '../../src/policy/types.js';
+import { assessEnvelope, assessSender, hasRestrictiveAll } from '../../src/policy/assess.js';
+import { parseEnvelopeSender } from '../../src/policy/sender.js';
+import type { OwnDomainPort, PolicySettings, SpfPort } from '../../src/policy/types.js';
 import { SpfEvaluator, parseRecord, type SpfResult } from '../../src/spf/index.js';
 import { ZoneResolver } from '../../src/spf/testing/zone-resolver.js';
 import { compileSpfRegex } from '../../src/config/index.js';
@@ -144,4 +145,45 @@ test('evaluate check: own domains must pass for every relay and carry the docume
 
   const foreignSame = await assess('own-nostatement.example', settings('evaluate', 'reject'), false);
   assert.equal(foreignSame.kind === 'violation', false, 'without LDAP the same record is fine');
+});
+
+test('each kind carries exactly its terms: violation a detail, fail-open a result that cannot be judged', async () => {
+  const violation = await assess('restrict.example', settings('regex', 'reject'));
+  assert.equal(violation.kind, 'violation');
+  if (violation.kind === 'violation') assert.equal(violation.detail, '-all');
+  const pass = await assess('soft.example', settings('regex', 'reject'));
+  assert.deepEqual(Object.keys(pass).sort(), ['check', 'domain', 'kind', 'ownership', 'reason', 'record', 'recordDomain', 'result']);
+  assert.equal('detail' in pass, false);
+  const failOpen = await assess('servfail.example', settings('evaluate', 'reject'));
+  assert.equal(failOpen.kind, 'fail-open');
+  assert.ok(['none', 'permerror', 'temperror'].includes(failOpen.result));
+});
+
+test('not judged: the null sender and a sender without a usable domain never reach the SPF port', async () => {
+  const untouchable: SpfPort = {
+    effectiveRecord: () => assert.fail('asked for a record'),
+    checkHostForIps: () => assert.fail('asked for check_host'),
+  };
+  for (const raw of ['<>', '<u@fail.example\\innocent.example>', '<u@[192.0.2.1]>']) {
+    const a = await assessEnvelope(parseEnvelopeSender(raw), 'h.example', { spf: untouchable }, settings('evaluate'));
+    assert.equal(a.kind, 'not-judged', raw);
+  }
+});
+
+test('a signal reaches the SPF port, and its abort settles the assessment at once as fail-open', async () => {
+  const seen: (AbortSignal | undefined)[] = [];
+  const hanging: SpfPort = {
+    effectiveRecord: (_d, options) => (seen.push(options?.signal), new Promise(() => {})),
+    checkHostForIps: (_s, _h, _i, options) => (seen.push(options?.signal), new Promise(() => {})),
+  };
+  for (const check of ['regex', 'evaluate'] as const) {
+    const controller = new AbortController();
+    const pending = assessSender({ sender: 'u@slow.example', domain: 'slow.example', helo: 'h' }, { spf: hanging }, settings(check), { signal: controller.signal });
+    controller.abort('no verdict within 5 ms');
+    const a = await pending;
+    assert.deepEqual(a, { kind: 'fail-open', domain: 'slow.example', check, ownership: 'not-asked', result: 'temperror', reason: 'no verdict within 5 ms' });
+    assert.equal(seen.at(-1), controller.signal, `${check}: the port got the signal`);
+  }
+  const already = AbortSignal.abort('gone');
+  assert.equal((await assessSender({ sender: 'u@x.example', domain: 'x.example', helo: '' }, { spf: hanging }, settings('regex'), { signal: already })).reason, 'gone');
 });
