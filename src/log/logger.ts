@@ -22,6 +22,8 @@ export type LevelWithSilent = LevelName | 'silent';
 
 export interface LogDestination {
   write(line: string): unknown;
+  /** Called by flushLogger, when present: write out anything buffered, synchronously. */
+  flushSync?(): void;
 }
 
 export interface LoggerOptions {
@@ -174,11 +176,7 @@ class StructuredLogger implements Logger {
 
 /** A destination given as an object: one call per line, as the caller asked. */
 function sinkOf(destination: LogDestination): LineSink {
-  const flushable = destination as LogDestination & { flushSync?: () => void };
-  return {
-    write: (line) => void destination.write(line),
-    flushSync: typeof flushable.flushSync === 'function' ? () => flushable.flushSync?.() : undefined,
-  };
+  return { write: (line) => void destination.write(line), flushSync: () => destination.flushSync?.() };
 }
 
 export function createLogger(options: LoggerOptions): Logger {

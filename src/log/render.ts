@@ -151,11 +151,16 @@ function jsonField(key: string, value: unknown): string {
   return `,${quote(outputKey(key), ATOM_MAX_BYTES)}:${rendered}`;
 }
 
+/** The connection or queue id: bounded like the text format's prefix. */
+function jsonAtom(key: string, value: unknown): string {
+  return typeof value === 'string' ? `,"${key}":${quote(value, ATOM_MAX_BYTES)}` : jsonField(key, value);
+}
+
 export const jsonRenderer: LineRenderer = {
   bind(name, bindings) {
     let head = `,"name":${quote(name, ATOM_MAX_BYTES)}`;
-    if (bindings.conn !== undefined) head += jsonField('conn', bindings.conn);
-    if (bindings.queueId !== undefined) head += jsonField('queueId', bindings.queueId);
+    if (bindings.conn !== undefined) head += jsonAtom('conn', bindings.conn);
+    if (bindings.queueId !== undefined) head += jsonAtom('queueId', bindings.queueId);
     const tail = tailOf(bindings, jsonField);
     return { name, bindings, keys: new Set(Object.keys(bindings)), head, tail, tailText: tail.join('') };
   },
