@@ -85,10 +85,13 @@ class LoggerCore {
   }
 
   write(level: LevelName, bound: Bound, fields: Fields | undefined, msg: string | undefined): void {
-    const time = this.now();
-    const lost = this.sink.takeDropped?.() ?? 0;
-    if (lost > 0) this.emit('warn', this.renderer.line('warn', time, this.renderer.bind(this.name, {}), { dropped: lost }, 'log lines dropped: stdout did not keep up'));
-    this.emit(level, this.renderer.line(level, time, bound, fields, msg));
+    this.emit(level, this.renderer.line(level, this.now(), bound, fields, msg));
+  }
+
+  /** The line that says how many lines stdout could not take. */
+  dropNotice(dropped: number): string {
+    const line = this.renderer.line('warn', this.now(), this.renderer.bind(this.name, {}), { dropped }, 'log lines dropped: stdout did not keep up');
+    return this.priorityPrefix ? PRIORITY_PREFIX.warn + line : line;
   }
 
   flush(): void {
@@ -180,10 +183,12 @@ function sinkOf(destination: LogDestination): LineSink {
 }
 
 export function createLogger(options: LoggerOptions): Logger {
-  const sink = options.destination ? sinkOf(options.destination) : stdout();
-  const priorityPrefix = options.priorityPrefix ?? (options.destination === undefined && isJournalStream(process.env, 1));
+  const out = options.destination ? undefined : stdout();
+  const priorityPrefix = options.priorityPrefix ?? (out !== undefined && isJournalStream(process.env, 1));
   const renderer = options.format === 'json' ? jsonRenderer : textRenderer;
-  const core = new LoggerCore(levelName(options.level), options.name, renderer, sink, priorityPrefix);
+  const core = new LoggerCore(levelName(options.level), options.name, renderer, out ?? sinkOf(options.destination!), priorityPrefix);
+  // One stdout per process: its notice of lost lines takes the format of the latest logger.
+  if (out) out.dropNotice = (dropped) => core.dropNotice(dropped);
   return new StructuredLogger(core, {});
 }
 

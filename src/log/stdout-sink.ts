@@ -8,16 +8,14 @@
  * that falls behind slows the daemon down rather than filling its memory, as syslog(3) does for
  * Postfix. If stdout is non-blocking (Node switches a pipe to non-blocking once anything touches
  * `process.stdout`), a full pipe answers EAGAIN: the lines wait, up to MAX_PENDING_BYTES, and
- * are retried; past that bound new lines are dropped and counted (takeDropped) so the logger
- * can say how many were lost.
+ * are retried; past that bound new lines are dropped and counted, and once the backlog is
+ * written a line (dropNotice) says how many were lost.
  */
 import { writeSync } from 'node:fs';
 
 export interface LineSink {
   write(line: string): void;
   flushSync?(): void;
-  /** Lines lost since the last call, once there is room again (0 otherwise). */
-  takeDropped?(): number;
 }
 
 const FLUSH_BYTES = 16 * 1024;
@@ -34,6 +32,8 @@ export class FdSink implements LineSink {
   private timer: NodeJS.Timeout | undefined;
   private dropped = 0;
   private broken = false;
+  /** The line that reports lost lines, in the logger's format; set by the logger. */
+  dropNotice: ((dropped: number) => string) | undefined;
 
   constructor(private readonly fd: number) {}
 
@@ -47,13 +47,6 @@ export class FdSink implements LineSink {
     this.pending += line;
     if (this.pending.length >= FLUSH_BYTES && this.carry === undefined) this.writeOut();
     else this.arm(FLUSH_INTERVAL_MS);
-  }
-
-  takeDropped(): number {
-    if (this.dropped === 0 || this.pending.length + (this.carry?.length ?? 0) > MAX_PENDING_BYTES / 2) return 0;
-    const n = this.dropped;
-    this.dropped = 0;
-    return n;
   }
 
   flushSync(): void {
@@ -78,6 +71,11 @@ export class FdSink implements LineSink {
     }
     while (!this.broken) {
       if (this.carry === undefined) {
+        if (this.pending === '' && this.dropped > 0 && this.dropNotice !== undefined) {
+          // Everything that waited is out: say what could not wait.
+          this.pending = this.dropNotice(this.dropped);
+          this.dropped = 0;
+        }
         if (this.pending === '') return true;
         this.carry = Buffer.from(this.pending);
         this.pending = '';
