@@ -52,6 +52,8 @@ interface Window {
 /** The counts shared by a rate-limited logger and its children. */
 class Limiter {
   private readonly windows = new Map<string, Window>();
+  /** The interval as the summary line says it: `10 s`, `50 ms`. */
+  private readonly span: string;
 
   constructor(
     private readonly summaryLogger: Logger,
@@ -59,6 +61,8 @@ class Limiter {
     private readonly clock: Clock,
   ) {
     if (!(limit.lines >= 1) || !(limit.intervalMs > 0)) throw new RangeError(`rate limit needs lines >= 1 and intervalMs > 0, got ${limit.lines}/${limit.intervalMs}`);
+    const ms = limit.intervalMs;
+    this.span = ms < 1000 ? `${ms} ms` : `${Math.round(ms / 100) / 10} s`;
   }
 
   /** Whether a line of this level and message may be written now; counts it otherwise. */
@@ -105,8 +109,7 @@ class Limiter {
     window.timer = undefined;
     if (this.windows.get(key) === window) this.windows.delete(key);
     if (window.suppressed === 0) return;
-    const seconds = Math.round(this.limit.intervalMs / 100) / 10;
-    this.summaryLogger[window.level]({ suppressed: window.suppressed }, `${window.msg} (${window.suppressed} more suppressed in ${seconds} s)`);
+    this.summaryLogger[window.level]({ suppressed: window.suppressed }, `${window.msg} (${window.suppressed} more suppressed in ${this.span})`);
   }
 
   /** Drops windows that ended with nothing suppressed. */
