@@ -21,8 +21,8 @@ export const LINE_MAX_BYTES = 8192;
 export interface Bound {
   readonly name: string;
   readonly bindings: Fields;
-  /** Keys of the bindings: a field of the same name takes the binding's place. */
-  readonly keys: ReadonlySet<string>;
+  /** Keys of the bindings other than conn and queueId: a field of the same name replaces the binding. */
+  readonly extraKeys: ReadonlySet<string>;
   /** Text: ` <name>: <conn>/<queue id>:`; JSON: `,"name":…` with conn and queue id. */
   readonly head: string;
   /** The other bindings, rendered like fields, in binding order. */
@@ -36,39 +36,73 @@ export interface LineRenderer {
   line(level: LevelName, time: string, bound: Bound, fields: Fields | undefined, msg: string | undefined): string;
 }
 
-const PREFIX_KEYS = new Set(['conn', 'queueId']);
+/** conn and queueId make the `<conn>/<queue id>:` prefix (text) and follow the name (JSON). */
+function isPrefixKey(key: string): boolean {
+  return key === 'conn' || key === 'queueId';
+}
+
 // Keys a format writes itself; a field or binding of that name is written as `_<key>`.
 const RESERVED_KEYS = new Set(['level', 'time', 'name', 'msg', 'cut']);
 
-function outputKey(key: string): string {
-  return RESERVED_KEYS.has(key) ? `_${key}` : key;
-}
+/**
+ * What a format writes before each value (` key=`, `,"key":`), escaped, kept per key: keys
+ * are a few dozen names from the code, so each is escaped once instead of once per line. A key
+ * built from input could grow the table, so it stops growing at MAX_CACHED_KEYS.
+ */
+class KeyPrefixes {
+  private static readonly MAX_CACHED_KEYS = 1024;
+  private readonly cache = new Map<string, string>();
 
-/** The field and binding keys that must move into the bindings (prefix keys, or bound keys). */
-function collides(bound: Bound, fields: Fields): boolean {
-  for (const key in fields) if (PREFIX_KEYS.has(key) || bound.keys.has(key)) return true;
-  return false;
-}
+  constructor(private readonly render: (key: string) => string) {}
 
-/** Bindings with the colliding fields merged in (the field wins), and the remaining fields. */
-function rebind(renderer: LineRenderer, bound: Bound, fields: Fields): [Bound, Fields] {
-  const merged: Fields = { ...bound.bindings };
-  const rest: Fields = {};
-  for (const key in fields) {
-    if (PREFIX_KEYS.has(key) || bound.keys.has(key)) merged[key] = fields[key];
-    else rest[key] = fields[key];
+  get(key: string): string {
+    let prefix = this.cache.get(key);
+    if (prefix === undefined) {
+      prefix = this.render(RESERVED_KEYS.has(key) ? `_${key}` : key);
+      if (this.cache.size < KeyPrefixes.MAX_CACHED_KEYS) this.cache.set(key, prefix);
+    }
+    return prefix;
   }
-  return [renderer.bind(bound.name, merged), rest];
 }
 
-function tailOf(bindings: Fields, field: (key: string, value: unknown) => string): string[] {
+const NO_KEYS: ReadonlySet<string> = new Set();
+
+function bound(name: string, bindings: Fields, head: string, field: (key: string, value: unknown) => string): Bound {
   const tail: string[] = [];
+  let extraKeys: Set<string> | undefined;
   for (const key in bindings) {
-    if (PREFIX_KEYS.has(key)) continue;
+    if (isPrefixKey(key)) continue;
+    (extraKeys ??= new Set()).add(key);
     const piece = field(key, bindings[key]);
     if (piece !== '') tail.push(piece);
   }
-  return tail;
+  return { name, bindings, extraKeys: extraKeys ?? NO_KEYS, head, tail, tailText: tail.join('') };
+}
+
+/**
+ * The bound tail and every field, rendered; undefined when a field must take a binding's place
+ * (a prefix key, or a key the logger has bound), which the caller handles by rebinding.
+ */
+function renderFields(b: Bound, fields: Fields | undefined, field: (key: string, value: unknown) => string): string | undefined {
+  let out = b.tailText;
+  if (fields === undefined) return out;
+  const checkBound = b.extraKeys.size > 0;
+  for (const key in fields) {
+    if (isPrefixKey(key) || (checkBound && b.extraKeys.has(key))) return undefined;
+    out += field(key, fields[key]);
+  }
+  return out;
+}
+
+/** Bindings with the colliding fields merged in (the field wins), and the remaining fields. */
+function rebind(renderer: LineRenderer, b: Bound, fields: Fields): [Bound, Fields] {
+  const merged: Fields = { ...b.bindings };
+  const rest: Fields = {};
+  for (const key in fields) {
+    if (isPrefixKey(key) || b.extraKeys.has(key)) merged[key] = fields[key];
+    else rest[key] = fields[key];
+  }
+  return [renderer.bind(b.name, merged), rest];
 }
 
 function within(line: string): boolean {
@@ -79,10 +113,12 @@ function within(line: string): boolean {
 const CUT_FIELD_ROOM = 64;
 
 /**
- * For a line over LINE_MAX_BYTES: the pieces (bindings, then fields) that fit after `fixed`
- * bytes, in order, and a `cut` piece for the rest.
+ * For a line over LINE_MAX_BYTES: the bound tail and the fields that fit after `fixedBytes`, in
+ * order, and a `cut` piece for the rest.
  */
-function fitPieces(fixedBytes: number, pieces: string[], cutPiece: (count: number, bytes: number) => string): string {
+function fitPieces(fixedBytes: number, b: Bound, fields: Fields | undefined, field: (key: string, value: unknown) => string, cutPiece: (text: string) => string): string {
+  const pieces = [...b.tail];
+  if (fields !== undefined) for (const key in fields) pieces.push(field(key, fields[key]));
   let out = '';
   let used = fixedBytes;
   let cutCount = 0;
@@ -97,14 +133,11 @@ function fitPieces(fixedBytes: number, pieces: string[], cutPiece: (count: numbe
       cutBytes += size;
     }
   }
-  return cutCount > 0 ? out + cutPiece(cutCount, cutBytes) : out;
-}
-
-function cutText(count: number, bytes: number): string {
-  return `${count} field${count === 1 ? '' : 's'}, ${bytes} bytes`;
+  return cutCount > 0 ? out + cutPiece(`${cutCount} field${cutCount === 1 ? '' : 's'}, ${cutBytes} bytes`) : out;
 }
 
 const TEXT_LABELS: Record<LevelName, string> = { debug: 'DEBUG', info: 'INFO', warn: 'WARN', error: 'ERROR' };
+const textKeys = new KeyPrefixes((key) => ` ${textValue(key, ATOM_MAX_BYTES)}=`);
 
 /** ` key=value`, or '' for a value that is not written (undefined, function, symbol). */
 function textField(key: string, value: unknown): string {
@@ -116,7 +149,7 @@ function textField(key: string, value: unknown): string {
   else if (value instanceof Date) rendered = textValue(Number.isNaN(value.getTime()) ? 'Invalid Date' : value.toISOString());
   else if (isNested(value)) rendered = jsonNested(value);
   else return '';
-  return ` ${textValue(outputKey(key), ATOM_MAX_BYTES)}=${rendered}`;
+  return textKeys.get(key) + rendered;
 }
 
 export const textRenderer: LineRenderer = {
@@ -126,29 +159,29 @@ export const textRenderer: LineRenderer = {
     const queueId = bindings.queueId;
     if (conn !== undefined) head += ` ${textAtom(String(conn))}${queueId !== undefined ? `/${textAtom(String(queueId))}` : ''}:`;
     else if (queueId !== undefined) head += ` ${textAtom(String(queueId))}:`;
-    const tail = tailOf(bindings, textField);
-    return { name, bindings, keys: new Set(Object.keys(bindings)), head, tail, tailText: tail.join('') };
+    return bound(name, bindings, head, textField);
   },
 
-  line(level, time, bound, fields, msg) {
-    if (fields !== undefined && collides(bound, fields)) [bound, fields] = rebind(textRenderer, bound, fields);
-    let start = `${time} ${TEXT_LABELS[level]}${bound.head}`;
+  line(level, time, b, fields, msg) {
+    let rest = renderFields(b, fields, textField);
+    if (rest === undefined) {
+      [b, fields] = rebind(textRenderer, b, fields!);
+      rest = renderFields(b, fields, textField)!;
+    }
+    let start = `${time} ${TEXT_LABELS[level]}${b.head}`;
     if (msg !== undefined) start += ` ${escapeText(msg, false)}`;
-    let rest = bound.tailText;
-    if (fields !== undefined) for (const key in fields) rest += textField(key, fields[key]);
     const line = start + rest;
     if (within(line)) return `${line}\n`;
-    const pieces = [...bound.tail];
-    if (fields !== undefined) for (const key in fields) pieces.push(textField(key, fields[key]));
-    return `${start}${fitPieces(Buffer.byteLength(start), pieces, (n, b) => ` cut="${cutText(n, b)}"`)}\n`;
+    return `${start}${fitPieces(Buffer.byteLength(start), b, fields, textField, (cut) => ` cut="${cut}"`)}\n`;
   },
 };
+
+const jsonKeys = new KeyPrefixes((key) => `,${quote(key, ATOM_MAX_BYTES)}:`);
 
 /** `,"key":value`, or '' for a value that JSON leaves out. */
 function jsonField(key: string, value: unknown): string {
   const rendered = isSecretKey(key) ? quote(REDACTED) : (jsonScalar(value) ?? (isNested(value) ? jsonNested(value) : undefined));
-  if (rendered === undefined) return '';
-  return `,${quote(outputKey(key), ATOM_MAX_BYTES)}:${rendered}`;
+  return rendered === undefined ? '' : jsonKeys.get(key) + rendered;
 }
 
 /** The connection or queue id: bounded like the text format's prefix. */
@@ -161,21 +194,20 @@ export const jsonRenderer: LineRenderer = {
     let head = `,"name":${quote(name, ATOM_MAX_BYTES)}`;
     if (bindings.conn !== undefined) head += jsonAtom('conn', bindings.conn);
     if (bindings.queueId !== undefined) head += jsonAtom('queueId', bindings.queueId);
-    const tail = tailOf(bindings, jsonField);
-    return { name, bindings, keys: new Set(Object.keys(bindings)), head, tail, tailText: tail.join('') };
+    return bound(name, bindings, head, jsonField);
   },
 
-  line(level, time, bound, fields, msg) {
-    if (fields !== undefined && collides(bound, fields)) [bound, fields] = rebind(jsonRenderer, bound, fields);
-    const start = `{"level":"${level}","time":"${time}"${bound.head}`;
+  line(level, time, b, fields, msg) {
+    let rest = renderFields(b, fields, jsonField);
+    if (rest === undefined) {
+      [b, fields] = rebind(jsonRenderer, b, fields!);
+      rest = renderFields(b, fields, jsonField)!;
+    }
+    const start = `{"level":"${level}","time":"${time}"${b.head}`;
     const end = msg !== undefined ? `,"msg":${quote(msg)}}` : '}';
-    let rest = bound.tailText;
-    if (fields !== undefined) for (const key in fields) rest += jsonField(key, fields[key]);
     const line = start + rest + end;
     if (within(line)) return `${line}\n`;
-    const pieces = [...bound.tail];
-    if (fields !== undefined) for (const key in fields) pieces.push(jsonField(key, fields[key]));
     const fixed = Buffer.byteLength(start) + Buffer.byteLength(end);
-    return `${start}${fitPieces(fixed, pieces, (n, b) => `,"cut":"${cutText(n, b)}"`)}${end}\n`;
+    return `${start}${fitPieces(fixed, b, fields, jsonField, (cut) => `,"cut":"${cut}"`)}${end}\n`;
   },
 };
