@@ -136,49 +136,70 @@ function fitPieces(fixedBytes: number, b: Bound, fields: Fields | undefined, fie
   return cutCount > 0 ? out + cutPiece(`${cutCount} field${cutCount === 1 ? '' : 's'}, ${cutBytes} bytes`) : out;
 }
 
+/** What makes a format: how it writes a field, the bindings, the start and end of a line. */
+interface Format {
+  /** One field with its separator (` key=value`, `,"key":value`); '' for a value not written. */
+  field(key: string, value: unknown): string;
+  /** The name and the prefix bindings (conn, queueId), once per logger. */
+  head(name: string, bindings: Fields): string;
+  /** What comes before the bindings' tail and the fields. */
+  start(level: LevelName, time: string, b: Bound, msg: string | undefined): string;
+  /** What comes after them. */
+  end(msg: string | undefined): string;
+  /** The field that says what was left out of a line over LINE_MAX_BYTES. */
+  cut(what: string): string;
+}
+
+function rendererOf(format: Format): LineRenderer {
+  const renderer: LineRenderer = {
+    bind: (name, bindings) => bound(name, bindings, format.head(name, bindings), format.field),
+    line(level, time, b, fields, msg) {
+      let rest = renderFields(b, fields, format.field);
+      if (rest === undefined) {
+        [b, fields] = rebind(renderer, b, fields!);
+        rest = renderFields(b, fields, format.field)!;
+      }
+      const start = format.start(level, time, b, msg);
+      const end = format.end(msg);
+      const line = start + rest + end;
+      if (within(line)) return `${line}\n`;
+      const fixed = Buffer.byteLength(start) + Buffer.byteLength(end);
+      return `${start}${fitPieces(fixed, b, fields, format.field, format.cut)}${end}\n`;
+    },
+  };
+  return renderer;
+}
+
 const TEXT_LABELS: Record<LevelName, string> = { debug: 'DEBUG', info: 'INFO', warn: 'WARN', error: 'ERROR' };
 const textKeys = new KeyPrefixes((key) => ` ${textValue(key, ATOM_MAX_BYTES)}=`);
 
-/** ` key=value`, or '' for a value that is not written (undefined, function, symbol). */
-function textField(key: string, value: unknown): string {
-  let rendered: string;
-  if (isSecretKey(key)) rendered = REDACTED;
-  else if (typeof value === 'string') rendered = textValue(value);
-  else if (typeof value === 'number' || typeof value === 'boolean' || typeof value === 'bigint' || value === null) rendered = String(value);
-  else if (value instanceof Error) rendered = quote(errorSummary(value));
-  else if (value instanceof Date) rendered = textValue(Number.isNaN(value.getTime()) ? 'Invalid Date' : value.toISOString());
-  else if (isNested(value)) rendered = jsonNested(value);
-  else return '';
-  return textKeys.get(key) + rendered;
-}
-
-export const textRenderer: LineRenderer = {
-  bind(name, bindings) {
+export const textRenderer: LineRenderer = rendererOf({
+  field(key, value) {
+    let rendered: string;
+    if (isSecretKey(key)) rendered = REDACTED;
+    else if (typeof value === 'string') rendered = textValue(value);
+    else if (typeof value === 'number' || typeof value === 'boolean' || typeof value === 'bigint' || value === null) rendered = String(value);
+    else if (value instanceof Error) rendered = quote(errorSummary(value));
+    else if (value instanceof Date) rendered = textValue(Number.isNaN(value.getTime()) ? 'Invalid Date' : value.toISOString());
+    else if (isNested(value)) rendered = jsonNested(value);
+    else return '';
+    return textKeys.get(key) + rendered;
+  },
+  head(name, bindings) {
     let head = ` ${escapeText(name, false, ATOM_MAX_BYTES)}:`;
     const conn = bindings.conn;
     const queueId = bindings.queueId;
     if (conn !== undefined) head += ` ${textAtom(String(conn))}${queueId !== undefined ? `/${textAtom(String(queueId))}` : ''}:`;
     else if (queueId !== undefined) head += ` ${textAtom(String(queueId))}:`;
-    return bound(name, bindings, head, textField);
+    return head;
   },
-
-  line(level, time, b, fields, msg) {
-    let rest = renderFields(b, fields, textField);
-    if (rest === undefined) {
-      [b, fields] = rebind(textRenderer, b, fields!);
-      rest = renderFields(b, fields, textField)!;
-    }
-    let start = `${time} ${TEXT_LABELS[level]}${b.head}`;
-    if (msg !== undefined) start += ` ${escapeText(msg, false)}`;
-    const line = start + rest;
-    if (within(line)) return `${line}\n`;
-    return `${start}${fitPieces(Buffer.byteLength(start), b, fields, textField, (cut) => ` cut="${cut}"`)}\n`;
-  },
-};
+  start: (level, time, b, msg) => `${time} ${TEXT_LABELS[level]}${b.head}${msg !== undefined ? ` ${escapeText(msg, false)}` : ''}`,
+  end: () => '',
+  cut: (what) => ` cut="${what}"`,
+});
 
 const jsonKeys = new KeyPrefixes((key) => `,${quote(key, ATOM_MAX_BYTES)}:`);
 
-/** `,"key":value`, or '' for a value that JSON leaves out. */
 function jsonField(key: string, value: unknown): string {
   const rendered = isSecretKey(key) ? quote(REDACTED) : (jsonScalar(value) ?? (isNested(value) ? jsonNested(value) : undefined));
   return rendered === undefined ? '' : jsonKeys.get(key) + rendered;
@@ -189,25 +210,15 @@ function jsonAtom(key: string, value: unknown): string {
   return typeof value === 'string' ? `,"${key}":${quote(value, ATOM_MAX_BYTES)}` : jsonField(key, value);
 }
 
-export const jsonRenderer: LineRenderer = {
-  bind(name, bindings) {
+export const jsonRenderer: LineRenderer = rendererOf({
+  field: jsonField,
+  head(name, bindings) {
     let head = `,"name":${quote(name, ATOM_MAX_BYTES)}`;
     if (bindings.conn !== undefined) head += jsonAtom('conn', bindings.conn);
     if (bindings.queueId !== undefined) head += jsonAtom('queueId', bindings.queueId);
-    return bound(name, bindings, head, jsonField);
+    return head;
   },
-
-  line(level, time, b, fields, msg) {
-    let rest = renderFields(b, fields, jsonField);
-    if (rest === undefined) {
-      [b, fields] = rebind(jsonRenderer, b, fields!);
-      rest = renderFields(b, fields, jsonField)!;
-    }
-    const start = `{"level":"${level}","time":"${time}"${b.head}`;
-    const end = msg !== undefined ? `,"msg":${quote(msg)}}` : '}';
-    const line = start + rest + end;
-    if (within(line)) return `${line}\n`;
-    const fixed = Buffer.byteLength(start) + Buffer.byteLength(end);
-    return `${start}${fitPieces(fixed, b, fields, jsonField, (cut) => `,"cut":"${cut}"`)}${end}\n`;
-  },
-};
+  start: (level, time, b) => `{"level":"${level}","time":"${time}"${b.head}`,
+  end: (msg) => (msg !== undefined ? `,"msg":${quote(msg)}}` : '}'),
+  cut: (what) => `,"cut":"${what}"`,
+});
