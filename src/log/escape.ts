@@ -60,10 +60,12 @@ export function cutMarker(bytes: number, atLeast = false): string {
  * `text` with every unsafe character escaped (and `"` too when `quoted`), cut to at most
  * `maxBytes` of UTF-8 output plus a cut marker. The common case, a short string with nothing
  * to escape, is returned as it is after one regular-expression test.
+ * `incomplete`: `text` is only the start of a longer value (the marker says "more than").
  */
 export function escapeText(text: string, quoted: boolean, maxBytes: number = VALUE_MAX_BYTES, incomplete = false): string {
-  // A UTF-16 code unit takes at most 3 bytes in UTF-8 (a surrogate pair takes 4 for 2 units).
-  if (text.length * 3 <= maxBytes && !(quoted ? UNSAFE_QUOTED : UNSAFE).test(text)) return text;
+  // A UTF-16 code unit takes at most 3 bytes in UTF-8 (a surrogate pair takes 4 for 2 units),
+  // so a short string needs no counting.
+  if (!(quoted ? UNSAFE_QUOTED : UNSAFE).test(text) && (text.length * 3 <= maxBytes || Buffer.byteLength(text) <= maxBytes)) return text;
   return escapeSlow(text, quoted, maxBytes, incomplete);
 }
 
@@ -119,7 +121,7 @@ const BARE = /^[^\s"=\\\u0000-\u001f\u007f-\u009f\u061c\u200e\u200f\u202a-\u202e
 
 /** A text-format value: as it is when that is unambiguous, else quoted and escaped. */
 export function textValue(text: string, maxBytes: number = VALUE_MAX_BYTES): string {
-  if (text.length * 3 <= maxBytes && BARE.test(text)) return text;
+  if (BARE.test(text) && (text.length * 3 <= maxBytes || Buffer.byteLength(text) <= maxBytes)) return text;
   return quote(text, maxBytes);
 }
 

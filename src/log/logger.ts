@@ -172,8 +172,13 @@ class StructuredLogger implements Logger {
         delete fields.msg;
       }
     }
-    this.bound ??= this.core.renderer.bind(this.core.name, this.bindings);
-    this.core.write(level, this.bound, fields, msg);
+    try {
+      this.bound ??= this.core.renderer.bind(this.core.name, this.bindings);
+      this.core.write(level, this.bound, fields, msg);
+    } catch (err) {
+      // A getter or toJSON that throws must not turn a log call into a failed milter callback.
+      this.core.write(level, this.core.renderer.bind(this.core.name, {}), { logError: err instanceof Error ? err.message : String(err) }, msg);
+    }
   }
 }
 

@@ -3,7 +3,7 @@
  * objects as bounded JSON (depth, members, bytes), so a config dump or an error with a long
  * stack cannot make a line unbounded.
  */
-import { escapeText, quote, VALUE_MAX_BYTES } from './escape.js';
+import { ATOM_MAX_BYTES, escapeText, quote, VALUE_MAX_BYTES } from './escape.js';
 
 export const REDACTED = '[redacted]';
 
@@ -85,6 +85,9 @@ function nested(value: unknown, depth: number, budget: Budget): string {
     return scalar;
   }
   if (typeof value !== 'object' || value === null) return 'null';
+  // As JSON.stringify does: Buffer, URL and the like say how they want to be written.
+  const toJSON = (value as { toJSON?: unknown }).toJSON;
+  if (typeof toJSON === 'function' && !(value instanceof Error)) return nested(toJSON.call(value), depth + 1, budget);
   if (depth >= NESTED_MAX_DEPTH) return Array.isArray(value) ? '"[array]"' : '"[object]"';
   if (Array.isArray(value)) {
     let out = '[';
@@ -110,7 +113,7 @@ function nested(value: unknown, depth: number, budget: Budget): string {
       continue;
     }
     const rendered = isSecretKey(key) ? quote(REDACTED) : nested(member, depth + 1, budget);
-    out += `${members > 0 ? ',' : ''}"${escapeText(key, true, 256)}":${rendered}`;
+    out += `${members > 0 ? ',' : ''}"${escapeText(key, true, ATOM_MAX_BYTES)}":${rendered}`;
     budget.left -= key.length + 4;
     members++;
   }

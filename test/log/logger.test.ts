@@ -187,3 +187,24 @@ test('silentLogger writes nothing and serialises nothing; flushLogger flushes a 
   flushLogger(silent);
   assert.equal(flushed, 1);
 });
+
+test('a field that throws while being read does not make the log call throw', () => {
+  for (const format of ['text', 'json'] as const) {
+    const { logger, lines } = capture({ name: 'sos-milter', level: 'info', format });
+    const hostile = {
+      get boom(): string {
+        throw new Error('getter failed');
+      },
+    };
+    assert.doesNotThrow(() => logger.info({ nested: hostile }, 'still logged'));
+    assert.equal(lines.length, 1);
+    assert.ok(lines[0]!.includes('still logged') && lines[0]!.includes('getter failed'), lines[0]);
+  }
+});
+
+test('objects that define toJSON are written as JSON.stringify would (URL, Buffer)', () => {
+  const { logger, lines } = capture({ name: 'sos-milter', level: 'info', format: 'json' });
+  logger.info({ info: { uri: new URL('ldap://ldap.example:389/'), bytes: Buffer.from('hi') } }, 'toJSON');
+  const record = JSON.parse(lines[0]!) as { info: unknown };
+  assert.deepEqual(record.info, { uri: 'ldap://ldap.example:389/', bytes: { type: 'Buffer', data: [104, 105] } });
+});
