@@ -7,7 +7,7 @@
  * Writes are synchronous: on a blocking stdout (a pipe, the journal's socket, a file) a reader
  * that falls behind slows the daemon down rather than filling its memory, as syslog(3) does for
  * Postfix. If stdout is non-blocking (Node switches a pipe to non-blocking once anything touches
- * `process.stdout`), a full pipe answers EAGAIN: the lines wait, up to MAX_PENDING_BYTES, and
+ * `process.stdout`), a full pipe answers EAGAIN: the lines wait, up to MAX_PENDING_CHARS, and
  * are retried; past that bound new lines are dropped and counted, and once the backlog is
  * written a line (dropNotice) says how many were lost.
  */
@@ -21,7 +21,8 @@ export interface LineSink {
 const FLUSH_BYTES = 16 * 1024;
 const FLUSH_INTERVAL_MS = 100;
 const RETRY_MS = 20;
-const MAX_PENDING_BYTES = 1024 * 1024;
+/** Characters of lines waiting for stdout (about as many bytes) before new lines are dropped. */
+const MAX_PENDING_CHARS = 1024 * 1024;
 /** How long flushSync keeps retrying a stdout that answers EAGAIN before giving up. */
 const FLUSH_SYNC_PATIENCE_MS = 2000;
 
@@ -39,8 +40,8 @@ export class FdSink implements LineSink {
 
   write(line: string): void {
     if (this.broken) return;
-    // pending.length counts UTF-16 units: at most the bytes it takes, a close enough bound here.
-    if (this.pending.length + line.length + (this.carry?.length ?? 0) > MAX_PENDING_BYTES) {
+    // Counted in UTF-16 units, each one to three bytes; log lines are mostly ASCII, one byte each.
+    if (this.pending.length + line.length + (this.carry?.length ?? 0) > MAX_PENDING_CHARS) {
       this.dropped++;
       return;
     }
