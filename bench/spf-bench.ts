@@ -2,7 +2,7 @@ import { CachingResolver } from '../src/dns/cache.js';
 import type { Resolver } from '../src/dns/types.js';
 import { SpfEvaluator, type SpfResult } from '../src/spf/index.js';
 import { clearRecordCache } from '../src/spf/record-cache.js';
-import { type ZoneData, ZoneResolver } from '../src/spf/testing/zone-resolver.js';
+import { type ZoneData, ZoneResolver } from '../test/support/spf/zone-resolver.js';
 
 /**
  * SPF evaluation speed for a realistic sender: a ten-term record whose includes go three deep

@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { assessSender, hasRestrictiveAll } from '../../src/policy/assess.js';
 import type { OwnDomainPort, PolicySettings } from '../../src/policy/types.js';
 import { SpfEvaluator, parseRecord, type SpfResult } from '../../src/spf/index.js';
-import { ZoneResolver } from '../../src/spf/testing/zone-resolver.js';
+import { ZoneResolver } from '../support/spf/zone-resolver.js';
 import { compileSpfRegex } from '../../src/config/index.js';
 
 const zone = {

@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { fileURLToPath } from 'node:url';
-import { describeFailure, loadSuite, runSuite, runSuiteFile, SuiteFormatError } from '../../src/spf/testing/suite-runner.js';
+import { describeFailure, loadSuite, runSuite, runSuiteFile, SuiteFormatError } from '../support/spf/suite-runner.js';
 
 // dist/test/spf/suite.test.js -> <repo>/test/data/spf-suite/
 const suiteFile = fileURLToPath(new URL('../../../test/data/spf-suite/rfc7208-tests.yml', import.meta.url));

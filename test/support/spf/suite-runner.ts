@@ -1,7 +1,7 @@
 import { readFile } from 'node:fs/promises';
 import { parseAllDocuments } from 'yaml';
-import { SpfEvaluator } from '../evaluator.js';
-import type { SpfResult } from '../trace.js';
+import { SpfEvaluator } from '../../../src/spf/evaluator.js';
+import type { SpfResult } from '../../../src/spf/trace.js';
 import { type ZoneData, ZoneResolver } from './zone-resolver.js';
 
 /**
