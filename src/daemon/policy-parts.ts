@@ -23,7 +23,7 @@ export interface PolicyParts {
 
 export function createPolicyParts(config: Config, logger: Logger): PolicyParts {
   const stub = new StubResolver({ servers: config.dnsServers ?? systemServers(), timeoutMs: config.dnsTimeoutMs });
-  const resolver = new CachingResolver(stub);
+  const resolver = new CachingResolver(stub, { maxBytes: config.dnsCacheMaxBytes });
   return {
     stub,
     resolver,

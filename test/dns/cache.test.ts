@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { CachingResolver } from '../../src/dns/cache.js';
+import { CachingResolver, entryBytes } from '../../src/dns/cache.js';
 import { DnsError, type LookupResult, type RecordTypeMap, type Resolver, type RRType } from '../../src/dns/types.js';
 
 type Script = (name: string, type: RRType) => LookupResult<unknown> | DnsError;
@@ -37,10 +37,11 @@ test('serves from cache until the TTL expires', async () => {
   c.advance(59);
   assert.equal(await cache.lookup('example.com', 'TXT'), first, 'same name in other case/trailing dot is a hit');
   assert.equal(up.calls.length, 1);
-  c.advance(1);
+  c.advance(1.001); // an entry is fresh for its whole TTL
   await cache.lookup('example.com', 'TXT');
   assert.equal(up.calls.length, 2);
-  assert.deepEqual(cache.stats, { hits: 1, misses: 2, upstreamQueries: 2, inflightJoins: 0, evictions: 0 });
+  const { hits, misses, upstreamQueries, inflightJoins, evictions } = cache.stats();
+  assert.deepEqual({ hits, misses, upstreamQueries, inflightJoins, evictions }, { hits: 1, misses: 2, upstreamQueries: 2, inflightJoins: 0, evictions: 0 });
 });
 
 test('types are cached separately', async () => {
@@ -61,13 +62,13 @@ test('TTLs are clamped to [minTtl, maxTtl]', async () => {
   c.advance(9);
   await cache.lookup('zero.test', 'TXT');
   assert.equal(up.calls.length, 2, 'TTL 0 raised to minTtl is still cached');
-  c.advance(1);
+  c.advance(1.001); // an entry is fresh for its whole TTL
   await cache.lookup('zero.test', 'TXT');
   assert.equal(up.calls.length, 3);
   c.advance(89);
   await cache.lookup('huge.test', 'TXT');
   assert.equal(up.calls.length, 3);
-  c.advance(1);
+  c.advance(1.001); // an entry is fresh for its whole TTL
   await cache.lookup('huge.test', 'TXT');
   assert.equal(up.calls.length, 4, 'huge TTL lowered to maxTtl');
 });
@@ -91,7 +92,7 @@ test('negative answers (NXDOMAIN and NODATA) are cached for their TTL', async ()
   assert.equal((await cache.lookup('gone.test', 'TXT')).nxdomain, true);
   assert.deepEqual((await cache.lookup('empty.test', 'TXT')).records, []);
   assert.equal(up.calls.length, 2);
-  c.advance(1);
+  c.advance(1.001); // an entry is fresh for its whole TTL
   await cache.lookup('gone.test', 'TXT');
   assert.equal(up.calls.length, 3);
 });
@@ -102,8 +103,8 @@ test('concurrent identical lookups share one upstream query', async () => {
   const results = await Promise.all([1, 2, 3, 4, 5].map(() => cache.lookup('shared.test', 'TXT')));
   assert.equal(up.calls.length, 1);
   for (const r of results) assert.equal(r, results[0]);
-  assert.equal(cache.stats.inflightJoins, 4);
-  assert.equal(cache.stats.upstreamQueries, 1);
+  assert.equal(cache.stats().inflightJoins, 4);
+  assert.equal(cache.stats().upstreamQueries, 1);
 });
 
 test('concurrent lookups share a failure too, and the in-flight slot is freed', async () => {
@@ -140,7 +141,7 @@ test('temporary errors are remembered for errorTtl, then retried', async () => {
     await assert.rejects(cache.lookup('down.test', 'TXT'), (e: unknown) => e instanceof DnsError && e.code === 'TIMEOUT');
   }
   assert.equal(up.calls.length, 1);
-  c.advance(3);
+  c.advance(3.001);
   await assert.rejects(cache.lookup('down.test', 'TXT'), DnsError);
   assert.equal(up.calls.length, 2);
 });
@@ -163,15 +164,19 @@ test('BADNAME is rejected before any upstream query and not cached', async () =>
   assert.equal(cache.size, 0);
 });
 
-test('size is bounded and the least recently used entry is evicted first', async () => {
+/** Bytes of one cached `txt(…)` answer under a name like 'a.test'. */
+const ONE = entryBytes('TXT a.test', txt(600));
+
+test('bytes are bounded and the least recently used entry is evicted first', async () => {
   const up = new FakeUpstream(() => txt(600));
-  const cache = new CachingResolver(up, { maxEntries: 2 });
+  const cache = new CachingResolver(up, { maxBytes: Math.floor(ONE * 2.5), maxEntryBytes: ONE });
   await cache.lookup('a.test', 'TXT');
   await cache.lookup('b.test', 'TXT');
   await cache.lookup('a.test', 'TXT'); // a is now the most recently used
   await cache.lookup('c.test', 'TXT'); // evicts b
   assert.equal(cache.size, 2);
-  assert.equal(cache.stats.evictions, 1);
+  assert.equal(cache.stats().evictions, 1);
+  assert.equal(cache.stats().bytes, 2 * ONE);
   assert.equal(up.calls.length, 3);
   await cache.lookup('a.test', 'TXT');
   assert.equal(up.calls.length, 3, 'a survived');
@@ -182,19 +187,24 @@ test('size is bounded and the least recently used entry is evicted first', async
 test('invalid options are refused', () => {
   const up = new FakeUpstream(() => txt(1));
   assert.throws(() => new CachingResolver(up, { minTtl: 10, maxTtl: 5 }), RangeError);
-  assert.throws(() => new CachingResolver(up, { maxEntries: 0 }), RangeError);
+  assert.throws(() => new CachingResolver(up, { maxBytes: 0 }), RangeError);
+  assert.throws(() => new CachingResolver(up, { maxBytes: 1.5e6 + 0.5 }), RangeError);
+  assert.throws(() => new CachingResolver(up, { maxBytes: 10_000, maxEntryBytes: 20_000 }), RangeError);
   assert.throws(() => new CachingResolver(up, { errorTtl: -1 }), RangeError);
+  assert.throws(() => new CachingResolver(up, { purgeIntervalMs: 0 }), RangeError);
 });
 
 test('LRU order spans record types; clear() empties the cache', async () => {
-  const up = new FakeUpstream((_n, t) => (t === 'TXT' ? txt(600) : { records: ['192.0.2.1'], nxdomain: false, ttl: 600 }));
-  const cache = new CachingResolver(up, { maxEntries: 3 });
+  const addr = { records: ['192.0.2.1'], nxdomain: false, ttl: 600 };
+  const up = new FakeUpstream((_n, t) => (t === 'TXT' ? txt(600) : addr));
+  const sizes = [entryBytes('TXT a.test', txt(600)), entryBytes('A a.test', addr), entryBytes('A b.test', addr)];
+  const cache = new CachingResolver(up, { maxBytes: sizes[0] + sizes[1] + sizes[2] + 10, maxEntryBytes: 1000 });
   await cache.lookup('a.test', 'TXT');
   await cache.lookup('a.test', 'A');
   await cache.lookup('b.test', 'A');
   await cache.lookup('a.test', 'TXT'); // oldest is now A a.test
   await cache.lookup('c.test', 'AAAA');
-  assert.equal(cache.stats.evictions, 1);
+  assert.equal(cache.stats().evictions, 1);
   await cache.lookup('a.test', 'TXT');
   await cache.lookup('b.test', 'A');
   assert.equal(up.calls.length, 4);
