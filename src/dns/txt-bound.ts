@@ -13,9 +13,10 @@
  *
  *  - an SPF record is kept up to MAX_SPF_RECORD_OCTETS. RFC 7208 §3.4 asks publishers to stay
  *    within a 512-octet UDP answer (about 450 octets of record text) and lets verifiers
- *    ignore records too long for one UDP packet; this verifier follows TCP and accepts eight
- *    times that guideline (room for ~150 ip4 terms), and judges a longer record a permerror
- *    with a reason that says so;
+ *    ignore records too long for one UDP packet. Only the DNS-querying terms are limited
+ *    (§4.6.4: ten), ip4/ip6 terms are not, so a long record can still be usable: this verifier
+ *    follows TCP (RFC 7766) and reads up to 16 KiB, about a thousand ip4 terms and 36 times the
+ *    guideline, and judges a longer record a permerror with a reason that says so;
  *  - the only record of an answer is kept, when it is not an SPF record, up to
  *    MAX_EXPLANATION_OCTETS: the explanation is meant for an SMTP reply (RFC 7208 §6.2), and a
  *    reply line holds at most 512 octets including its code (RFC 5321 §4.5.3.1.5); a longer
@@ -27,7 +28,7 @@
  */
 import type { LookupResult, OmittedTxt, TxtRecord } from './types.js';
 
-export const MAX_SPF_RECORD_OCTETS = 4096;
+export const MAX_SPF_RECORD_OCTETS = 16_384;
 export const MAX_EXPLANATION_OCTETS = 512;
 
 /** RFC 7208 §4.5: "v=spf1" in any case, then a space or the end of the record. */

@@ -14,8 +14,9 @@ export interface PolicySettings {
 
 /** What the policy asks of the SPF evaluator. */
 export interface SpfPort {
-  effectiveRecord(domain: string): Promise<EffectiveRecord>;
-  checkHostForIps(sender: string, helo: string, ips: string[]): Promise<Map<string, SpfCheck>>;
+  /** A fired `signal` rejects with an error whose `code` is 'ABORTED' and stops the DNS work behind it. */
+  effectiveRecord(domain: string, options?: { signal?: AbortSignal }): Promise<EffectiveRecord>;
+  checkHostForIps(sender: string, helo: string, ips: string[], options?: { signal?: AbortSignal }): Promise<Map<string, SpfCheck>>;
 }
 
 export interface OwnDomainAnswer {
