@@ -76,8 +76,10 @@ export async function runSpfBench(opts: { durationMs?: number } = {}): Promise<S
   const coldOnce = async () => {
     clearRecordCache();
     const upstream = new ZoneResolver(ZONE);
-    const spf = new SpfEvaluator({ resolver: new CachingResolver(upstream) });
+    const cache = new CachingResolver(upstream);
+    const spf = new SpfEvaluator({ resolver: cache });
     await spf.checkHost(input);
+    cache.close();
     coldUpstream += upstream.queryCount;
   };
   await timeLoop(100, coldOnce);
