@@ -146,6 +146,10 @@ class LookupRun {
   }
 
   private sendTcp(idx: number, ex: Exchange): void {
+    // The server is there and its answer is on its way over TCP: no more UDP retries meanwhile
+    // (each would be truncated again). If TCP fails, the next attempt starts at once.
+    clearTimeout(this.retryTimer);
+    this.retryTimer = undefined;
     this.stub.stats.truncated++;
     this.stub.stats.tcpQueries++;
     const handle: OpenExchange = openTcp(ex, {
