@@ -336,3 +336,20 @@ test('an aborted lookup rejects with ABORTED at once and sends nothing more', as
     },
   );
 });
+
+test('while a truncated answer comes over TCP, no UDP retry goes out', async () => {
+  await withServer(
+    (q, transport) =>
+      transport === 'udp'
+        ? [{ ...reply(q), flags: packet.TRUNCATED_RESPONSE | packet.RECURSION_DESIRED }]
+        : [{ delayMs: 500, message: reply(q, { answers: [{ type: 'TXT', name: 'tc.test', ttl: 60, data: 'v=spf1 -all' }] }) }],
+    async (s) => {
+      const resolver = stub(s, 900, 2); // retries would be due at 300 and 600 ms
+      assert.deepEqual((await resolver.lookup('tc.test', 'TXT')).records, [['v=spf1 -all']]);
+      assert.deepEqual(
+        s.received.map((q) => q.transport),
+        ['udp', 'tcp'],
+      );
+    },
+  );
+});
