@@ -32,11 +32,12 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 describe('a deadline cancels its DNS queries, counted at Knot', { skip: knotSkipReason(), timeout: 60_000 }, () => {
   let knot: KnotInstance;
+  let stub: StubResolver;
   let spf: SpfEvaluator;
 
   before(async () => {
     knot = await startKnot({ zones: { 'cancel.test': ZONE }, timeoutNames: ['hang.test'], blackholeTimeoutMs: PROXY_TIMEOUT_MS });
-    const stub = new StubResolver({ servers: [{ host: knot.host, port: knot.port }], timeoutMs: DNS_TIMEOUT_MS, retries: 2 });
+    stub = new StubResolver({ servers: [{ host: knot.host, port: knot.port }], timeoutMs: DNS_TIMEOUT_MS, retries: 2 });
     spf = new SpfEvaluator({ resolver: new CachingResolver(stub) });
   });
   after(async () => {
@@ -53,24 +54,35 @@ describe('a deadline cancels its DNS queries, counted at Knot', { skip: knotSkip
     const start = await knot.queryCount(); // nothing forwarded yet: every count has settled
     const deadline = new AbortController();
     const pending = spf.checkHostForIps('u@cancel.test', 'h.example', ['192.0.2.1', '2001:db8::1'], { signal: deadline.signal });
-    await sleep(300); // the record and the first attempt for a.hang.test are out; the first retry is due at 1000 ms
+    // Wait until the record's query and the first query for a.hang.test are out (bounded), then
+    // abandon the evaluation; its first retry would be due 1000 ms after that query.
+    const until = Date.now() + 10_000;
+    while (stub.stats.udpQueries < 2 && Date.now() < until) await sleep(10);
     deadline.abort(new Error('assessment deadline'));
+    const sentBeforeAbort = stub.stats.udpQueries;
+    assert.ok(sentBeforeAbort >= 2, `queries sent: ${sentBeforeAbort}`);
     await assert.rejects(pending, (e: unknown) => e instanceof EvaluationAbortedError && e.code === 'ABORTED');
     // Past both retry moments and the whole DNS budget, with every query sent until then settled.
     await sleep(DNS_TIMEOUT_MS);
     const total = (await settledCount()) - start;
-    assert.equal(total, 2, 'TXT cancel.test and the one query for a.hang.test sent before the abort: no retry, no further include');
+    assert.equal(stub.stats.udpQueries, sentBeforeAbort, 'nothing sent after the abort');
+    assert.equal(total, sentBeforeAbort, 'Knot received exactly the queries sent before the abort: no retry, no further include');
+    assert.equal(stub.stats.aborted, 1);
   });
 
   test('left alone, the same kind of evaluation keeps asking (the control)', async () => {
     const start = await knot.queryCount(); // the first test waited until its queries settled
+    const sentBefore = stub.stats.udpQueries;
     const deadline = new AbortController();
     const pending = spf.checkHostForIps('u@control.cancel.test', 'h.example', ['192.0.2.1'], { signal: deadline.signal });
     pending.catch(() => {});
-    await sleep(2300); // first attempt plus the retries at 1000 and 2000 ms
+    // The record, then the first attempt for d.hang.test and its retries 1000 and 2000 ms later.
+    const until = Date.now() + 10_000;
+    while (stub.stats.udpQueries - sentBefore < 4 && Date.now() < until) await sleep(10);
     deadline.abort();
     await assert.rejects(pending, EvaluationAbortedError);
-    const asked = (await settledCount()) - start;
-    assert.ok(asked >= 4, `record + three attempts for d.hang.test, got ${asked}`);
+    const sent = stub.stats.udpQueries - sentBefore;
+    assert.equal(sent, 4, 'record + three attempts for d.hang.test');
+    assert.equal((await settledCount()) - start, sent, 'and Knot received them all');
   });
 });
