@@ -252,7 +252,9 @@ export class CachingResolver implements Resolver {
  * adds lru-cache's per-entry slots and index map, the result object and its records array.
  * TXT text counts five times: the SPF evaluator keeps the parsed record of a cached answer
  * beside it (an AST of several objects per term). Addresses count the octets the evaluator
- * parses them into (a Uint8Array, ~100 bytes with its buffer).
+ * parses them into (a Uint8Array, ~100 bytes with its buffer). Checked against the heap: 40,000
+ * entries (cut wildcard TXT answers with their parsed records, and two-address A answers) were
+ * estimated at 500 bytes each and took 392 (heapUsed after gc, Node 20).
  */
 const ENTRY = 200;
 const STRING = 24;
