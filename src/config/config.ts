@@ -61,6 +61,8 @@ export interface Config {
   /** Undefined: use the system's resolvers. */
   dnsServers: DnsServer[] | undefined;
   dnsTimeoutMs: number;
+  /** Bound on the DNS cache's estimated memory, bytes. */
+  dnsCacheMaxBytes: number;
   metricsListen: HostPort | undefined;
   healthListen: HostPort | undefined;
   milterMaxConnections: number;
@@ -80,6 +82,8 @@ export const DEFAULTS = {
   ldapTimeoutMs: 2000,
   /** Per DNS query; an SPF evaluation may need several, bounded by the evaluator. */
   dnsTimeoutMs: 2000,
+  /** 32 MiB: about 100,000 ordinary answers, an eighth of a 256 MiB container limit. */
+  dnsCacheMaxBytes: 32 * 1024 * 1024,
   /** Far above what one Postfix instance opens (smtpd process limit 100 by default). */
   milterMaxConnections: 1000,
   /** Just above Postfix's longest milter timeout (milter_content_timeout 300s). */
@@ -180,6 +184,8 @@ export function loadConfig(env: NodeJS.ProcessEnv): Config {
     spfViolationResults: parseViolationResults('SPF_VIOLATION_RESULTS', env.SPF_VIOLATION_RESULTS),
     dnsServers: parseDnsServers('DNS_SERVERS', env.DNS_SERVERS),
     dnsTimeoutMs: parseInteger('DNS_TIMEOUT_MS', env.DNS_TIMEOUT_MS, DEFAULTS.dnsTimeoutMs, POSITIVE_MS),
+    // 64 KiB still holds a few hundred answers; 64 GiB is far beyond any sensible heap.
+    dnsCacheMaxBytes: parseInteger('DNS_CACHE_MAX_BYTES', env.DNS_CACHE_MAX_BYTES, DEFAULTS.dnsCacheMaxBytes, { min: 65_536, max: 68_719_476_736 }),
     metricsListen: parseListenAddress('METRICS_LISTEN', env.METRICS_LISTEN),
     healthListen: parseListenAddress('HEALTH_LISTEN', env.HEALTH_LISTEN),
     milterMaxConnections: parseInteger('MILTER_MAX_CONNECTIONS', env.MILTER_MAX_CONNECTIONS, DEFAULTS.milterMaxConnections, { min: 1, max: 1_000_000 }),

@@ -29,7 +29,7 @@ export interface DnsParts {
 /** The one place the product's resolver is built: DNS_SERVERS (or the system's), DNS_TIMEOUT_MS, the cache. */
 export function createDnsParts(config: Config): DnsParts {
   const stub = new StubResolver({ servers: config.dnsServers ?? systemServers(), timeoutMs: config.dnsTimeoutMs });
-  return { stub, resolver: new CachingResolver(stub) };
+  return { stub, resolver: new CachingResolver(stub, { maxBytes: config.dnsCacheMaxBytes }) };
 }
 
 /** The one place the SPF evaluator is built. */

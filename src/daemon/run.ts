@@ -34,7 +34,7 @@ export async function startDaemon(env: NodeJS.ProcessEnv, options: StartOptions 
   const { stub, resolver, spf, directory, settings, ignoredNextHops } = createPolicyParts(config, logger);
 
   const metrics = createMetrics();
-  metrics.addStatsSource('dns_cache', 'DNS cache counters', () => ({ ...resolver.stats }));
+  metrics.addStatsSource('dns_cache', 'DNS cache counters', () => ({ ...resolver.stats() }));
   metrics.addStatsSource('dns_upstream', 'DNS stub resolver counters', () => ({ ...stub.stats }));
   if (directory) metrics.addStatsSource('ldap', 'LDAP directory counters', () => ({ ...directory.stats() }));
 

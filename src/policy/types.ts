@@ -26,6 +26,7 @@ export interface CancelOptions {
 
 /** What the policy asks of the SPF evaluator. */
 export interface SpfPort {
+  /** A fired `signal` rejects with an error whose `code` is 'ABORTED' and stops the DNS work behind it. */
   effectiveRecord(domain: string, options?: CancelOptions): Promise<EffectiveRecord>;
   checkHostForIps(sender: string, helo: string, ips: string[], options?: CancelOptions): Promise<Map<string, SpfCheck>>;
 }

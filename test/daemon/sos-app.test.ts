@@ -9,7 +9,7 @@ import { createLogger } from '../../src/log/index.js';
 import { MilterServer, ProtoFlag, type BoundAddress } from '../../src/milter/index.js';
 import { IgnoredNextHops, type CancelOptions, type OwnDomainPort, type PolicySettings, type SpfPort } from '../../src/policy/index.js';
 import { SpfEvaluator, type SpfResult } from '../../src/spf/index.js';
-import { ZoneResolver } from '../../src/spf/testing/zone-resolver.js';
+import { ZoneResolver } from '../support/spf/zone-resolver.js';
 import { compileSpfRegex } from '../../src/config/index.js';
 import { createSosMilterApp } from '../../src/daemon/sos-app.js';
 import { MilterTestClient, POSTFIX_OFFER } from '../support/milter-client.js';

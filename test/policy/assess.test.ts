@@ -4,7 +4,7 @@ import { assessEnvelope, assessSender, hasRestrictiveAll } from '../../src/polic
 import { parseEnvelopeSender } from '../../src/policy/sender.js';
 import type { OwnDomainPort, PolicySettings, SpfPort } from '../../src/policy/types.js';
 import { SpfEvaluator, parseRecord, type SpfResult } from '../../src/spf/index.js';
-import { ZoneResolver } from '../../src/spf/testing/zone-resolver.js';
+import { ZoneResolver } from '../support/spf/zone-resolver.js';
 import { compileSpfRegex } from '../../src/config/index.js';
 
 const zone = {
