@@ -5,7 +5,7 @@
  */
 import { hostname } from 'node:os';
 import type { Config } from '../config/index.js';
-import { CachingResolver, StubResolver, systemServers } from '../dns/index.js';
+import { CachingResolver, StubResolver, systemServers, type Resolver } from '../dns/index.js';
 import { directoryFromConfig, type LdapDomainDirectory } from '../ldap/index.js';
 import type { Logger } from '../log/index.js';
 import { IgnoredNextHops, type PolicySettings } from '../policy/index.js';
@@ -21,9 +21,14 @@ export interface PolicyParts {
   ignoredNextHops: IgnoredNextHops;
 }
 
-export function createPolicyParts(config: Config, logger: Logger): PolicyParts {
+export interface PolicyPartsOptions {
+  /** Wraps the resolver that asks the DNS servers (the daemon times it for its metrics). */
+  wrapUpstream?: (upstream: Resolver) => Resolver;
+}
+
+export function createPolicyParts(config: Config, logger: Logger, options: PolicyPartsOptions = {}): PolicyParts {
   const stub = new StubResolver({ servers: config.dnsServers ?? systemServers(), timeoutMs: config.dnsTimeoutMs });
-  const resolver = new CachingResolver(stub);
+  const resolver = new CachingResolver(options.wrapUpstream ? options.wrapUpstream(stub) : stub);
   return {
     stub,
     resolver,

@@ -99,7 +99,7 @@ export function createSosMilterApp(opts: SosAppOptions): MilterApplication {
     );
     return Promise.race([work, deadline]).finally(() => {
       clearTimeout(timer);
-      metrics?.decisionSeconds.observe({ check: settings.check }, elapsedMs(state.startedAt) / 1000);
+      metrics?.decided(settings.check, elapsedMs(state.startedAt) / 1000);
     });
   }
 
@@ -167,13 +167,13 @@ export function createSosMilterApp(opts: SosAppOptions): MilterApplication {
       const log = queueId ? messageLogger(logger, state.id, queueId) : state.log;
       if (!queueId) {
         log.error('could not retrieve milter-macro (i): temporary failure');
-        metrics?.messages.inc({ action: 'tempfail', check: settings.check, ownership: 'not-asked' });
+        metrics?.judged({ action: 'tempfail', check: settings.check, ownership: 'not-asked' });
         return Verdict.reply(450, '4.7.1', opts.tmpfailMessage);
       }
       const client = clientAddress(ctx);
       if (!client) {
         log.error('no client address (neither connect information nor {client_addr}): temporary failure');
-        metrics?.messages.inc({ action: 'tempfail', check: settings.check, ownership: 'not-asked' });
+        metrics?.judged({ action: 'tempfail', check: settings.check, ownership: 'not-asked' });
         return Verdict.reply(450, '4.7.1', opts.tmpfailMessage);
       }
 
@@ -190,7 +190,7 @@ export function createSosMilterApp(opts: SosAppOptions): MilterApplication {
 
       if (assessment.failOpen) {
         log.warn({ domain: assessment.domain, result: assessment.result, reason: assessment.reason }, `SPF policy of 5321_from_domain=${assessment.domain} not judged (fail open): ${assessment.reason}`);
-        metrics?.failOpen.inc({ reason: assessment.result });
+        metrics?.failedOpen(assessment.result);
       }
       if (assessment.ownership === 'unknown') {
         log.warn({ domain: assessment.domain, error: assessment.ownershipError }, 'LDAP lookup failed: domain treated as not own');
@@ -229,8 +229,13 @@ export function createSosMilterApp(opts: SosAppOptions): MilterApplication {
         },
         'judged',
       );
-      metrics?.messages.inc({ action: outcome.action, check: assessment.check, ownership: assessment.ownership });
-      metrics?.spfResults.inc({ check: assessment.check, result: assessment.result });
+      metrics?.judged({
+        action: outcome.action,
+        check: assessment.check,
+        ownership: assessment.ownership,
+        result: assessment.result,
+        violation: assessment.violation,
+      });
 
       if (outcome.action === 'reject' && outcome.rejectText) return Verdict.reply(550, '5.7.1', outcome.rejectText);
       if (outcome.action === 'tag' && outcome.header) ctx.addHeader(outcome.header.name, outcome.header.value);
