@@ -117,7 +117,12 @@ type Read<T> = () => T | undefined;
 
 export function createMetrics(options: MetricsOptions = {}): SosMetrics {
   const registry = new Registry();
-  if (options.defaultMetrics !== false) collectDefaultMetrics({ register: registry });
+  if (options.defaultMetrics !== false) {
+    collectDefaultMetrics({ register: registry });
+    // prom-client's three gauges ending in _total break the naming rule promtool checks; the
+    // same numbers stay available by type in nodejs_active_handles, _requests and _resources.
+    for (const name of ['nodejs_active_handles_total', 'nodejs_active_requests_total', 'nodejs_active_resources_total']) registry.removeSingleMetric(name);
+  }
 
   new Gauge({
     name: `${PREFIX}build_info`,
