@@ -2,7 +2,10 @@
 // and Postfix and the milter agree on the shared socket.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { readFileSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
+import { chmodSync, copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { createRequire } from 'node:module';
 import { fileURLToPath } from 'node:url';
 import { Ajv2019 } from 'ajv/dist/2019.js';
@@ -66,4 +69,46 @@ test('.env.example sets every variable compose.yaml interpolates without a defau
   const example = new Set([...readFileSync(repo('.env.example'), 'utf8').matchAll(/^([A-Z_]+)=/gm)].map((m) => m[1]!));
   const missing = [...used].filter((v) => !example.has(v) && v !== 'SOS_MILTER_VERSION');
   assert.deepEqual(missing, []);
+});
+
+const POSTCONF = '/usr/sbin/postconf';
+const postconfMissing = (): string | false => (existsSync(POSTCONF) ? false : 'postconf is not installed (Debian package postfix)');
+
+test("the Postfix container's entrypoint configures a real Postfix as described", { skip: postconfMissing() }, () => {
+  // The entrypoint runs against a scratch copy of Debian's configuration: postconf gets -c DIR
+  // through a shim, newaliases and postfix (start-fg) are recorded instead of run.
+  const dir = mkdtempSync(join(tmpdir(), 'sos-compose-postfix-'));
+  try {
+    const conf = join(dir, 'etc');
+    const bin = join(dir, 'bin');
+    mkdirSync(conf);
+    mkdirSync(bin);
+    copyFileSync('/usr/share/postfix/main.cf.debian', join(conf, 'main.cf'));
+    copyFileSync('/usr/share/postfix/master.cf.dist', join(conf, 'master.cf'));
+    const shim = (name: string, body: string) => {
+      writeFileSync(join(bin, name), `#!/bin/sh\n${body}\n`);
+      chmodSync(join(bin, name), 0o755);
+    };
+    shim('postconf', `exec ${POSTCONF} -c ${conf} "$@"`);
+    shim('newaliases', `echo newaliases >> ${dir}/ran`);
+    shim('postfix', `echo "postfix $*" >> ${dir}/ran`);
+    const r = spawnSync('sh', [repo('deploy/compose/postfix/entrypoint.sh')], {
+      env: { PATH: `${bin}:/usr/bin:/bin`, POSTFIX_MYHOSTNAME: 'mx.compose.test', POSTFIX_MILTER_DEFAULT_ACTION: 'accept' },
+      encoding: 'utf8',
+    });
+    assert.equal(r.status, 0, r.stdout + r.stderr);
+    assert.equal(r.stderr.trim(), '', 'postconf raised no warnings');
+    assert.deepEqual(readFileSync(join(dir, 'ran'), 'utf8').trim().split('\n'), ['newaliases', 'postfix start-fg']);
+    const main = spawnSync(POSTCONF, ['-c', conf, '-n'], { encoding: 'utf8' }).stdout;
+    assert.match(main, /^smtpd_milters = unix:\/sos-milter\/sos-milter$/m);
+    assert.match(main, /^milter_default_action = accept$/m);
+    assert.match(main, /^myhostname = mx\.compose\.test$/m);
+    assert.match(main, /^maillog_file = \/dev\/stdout$/m);
+    const master = spawnSync(POSTCONF, ['-c', conf, '-M'], { encoding: 'utf8' }).stdout;
+    assert.match(master, /^submission\s+inet\s+n\s+-\s+y\s+-\s+-\s+smtpd/m);
+    assert.match(master, /^smtp\s+inet\s+n\s+-\s+y\s+-\s+-\s+smtpd/m, 'smtpd chrooted, as the socket path assumes');
+    assert.match(master, /^postlog\s+unix-dgram/m);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
 });

@@ -17,7 +17,6 @@ postconf -M submission/inet="submission inet n - y - - smtpd"
 postconf -P "submission/inet/syslog_name=postfix/submission"
 # maillog_file needs the postlog service (Postfix >= 3.4).
 postconf -M postlog/unix-dgram="postlog unix-dgram n - n - 1 postlogd"
-[ -f /etc/aliases ] || echo 'postmaster: root' > /etc/aliases
 newaliases
 # smtpd is chrooted to /var/spool/postfix; the milter's socket volume is mounted at
 # /var/spool/postfix/sos-milter, so smtpd reaches it as /sos-milter/sos-milter.
