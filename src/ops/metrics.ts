@@ -10,7 +10,9 @@
  */
 import { createRequire } from 'node:module';
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
-import type { Resolver } from '../dns/index.js';
+import type { CacheStats, Resolver, StubResolverStats } from '../dns/index.js';
+import type { LdapDirectoryStats } from '../ldap/index.js';
+import type { MilterServerStats } from '../milter/index.js';
 import type { OwnDomainPort } from '../policy/index.js';
 
 const PREFIX = 'sos_milter_';
@@ -29,52 +31,8 @@ export interface JudgedMessage {
   violation?: boolean;
 }
 
-/** Counters of the DNS cache (`CachingResolver.stats` plus its size). */
-export interface DnsCacheStats {
-  hits: number;
-  misses: number;
-  inflightJoins: number;
-  evictions: number;
-  /** Cached entries now. */
-  entries?: number;
-  /** Bytes the cached entries hold now, where the cache counts them. */
-  bytes?: number;
-}
-
-/** Counters of the DNS stub resolver (`StubResolver.stats`). */
-export interface DnsUpstreamStats {
-  udpQueries: number;
-  tcpQueries: number;
-  truncated: number;
-  timeouts: number;
-  networkErrors: number;
-  errorAnswers: number;
-}
-
-/** Counters of the LDAP directory (`LdapDomainDirectory.stats()`). */
-export interface LdapStats {
-  lookups: number;
-  cacheHits: number;
-  sharedLookups: number;
-  searches: number;
-  errors: number;
-  timeouts: number;
-  connectAttempts: number;
-  connectFailures: number;
-  reconnects: number;
-  connected: boolean;
-}
-
-/** Counters of the milter server (`MilterServer.stats()`). */
-export interface MilterServerStats {
-  connectionsOpen: number;
-  connectionsTotal: number;
-  connectionsRefused: number;
-  protocolErrors: number;
-  idleTimeouts: number;
-  messages: number;
-  callbackErrors: number;
-}
+/** The DNS cache's counters plus its levels (entries now; bytes where the cache counts them). */
+export type DnsCacheStats = Pick<CacheStats, 'hits' | 'misses' | 'inflightJoins' | 'evictions'> & { entries?: number; bytes?: number };
 
 export interface MetricsOptions {
   /** Node's default process metrics (default true); tests turn them off for exact bodies. */
@@ -92,8 +50,8 @@ export interface SosMetrics {
   /** The assessment of one message took `seconds` from MAIL FROM. */
   decided(check: string, seconds: number): void;
   watchDnsCache(read: () => DnsCacheStats): void;
-  watchDnsUpstream(read: () => DnsUpstreamStats): void;
-  watchLdap(read: () => LdapStats): void;
+  watchDnsUpstream(read: () => StubResolverStats): void;
+  watchLdap(read: () => LdapDirectoryStats): void;
   watchMilterServer(read: () => MilterServerStats): void;
   /** Wraps the resolver that asks the DNS servers, timing every lookup that leaves the cache. */
   timeDnsLookups(upstream: Resolver): Resolver;
@@ -257,7 +215,7 @@ export function createMetrics(options: MetricsOptions = {}): SosMetrics {
       mirroredGauge('dns_cache_bytes', 'Bytes held by the DNS cache entries now', r, (s) => s.bytes);
     }),
 
-    watchDnsUpstream: watcher<DnsUpstreamStats>((r) => {
+    watchDnsUpstream: watcher<StubResolverStats>((r) => {
       mirroredCounter('dns_queries_total', 'DNS queries sent to the servers by transport', r, [
         [{ transport: 'udp' }, (s) => s.udpQueries],
         [{ transport: 'tcp' }, (s) => s.tcpQueries],
@@ -270,7 +228,7 @@ export function createMetrics(options: MetricsOptions = {}): SosMetrics {
       ]);
     }),
 
-    watchLdap: watcher<LdapStats>((r) => {
+    watchLdap: watcher<LdapDirectoryStats>((r) => {
       mirroredCounter('ldap_lookups_total', 'Own-domain lookups asked of the LDAP directory', r, [[{}, (s) => s.lookups]]);
       mirroredCounter('ldap_cache_hits_total', 'Own-domain lookups answered from the cache', r, [[{}, (s) => s.cacheHits]]);
       mirroredCounter('ldap_shared_lookups_total', 'Own-domain lookups that joined an identical one in flight', r, [[{}, (s) => s.sharedLookups]]);
