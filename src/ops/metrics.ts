@@ -55,7 +55,7 @@ export interface SosMetrics {
   watchMilterServer(read: () => MilterServerStats): void;
   /** Wraps the resolver that asks the DNS servers, timing every lookup that leaves the cache. */
   timeDnsLookups(upstream: Resolver): Resolver;
-  /** Wraps the LDAP own-domain lookup, timing every call (cache hits included). */
+  /** Wraps the LDAP own-domain lookup, timing every call by the answer's source (ldap, cache, error). */
   timeOwnDomainLookups(port: OwnDomainPort): OwnDomainPort;
 }
 
@@ -122,14 +122,14 @@ export function createMetrics(options: MetricsOptions = {}): SosMetrics {
   });
   const dnsLookup = new Histogram({
     name: `${PREFIX}dns_lookup_duration_seconds`,
-    help: 'Duration of DNS lookups sent to the servers (cache misses), retries included',
+    help: 'Duration of DNS lookups sent to the servers (cache misses), retries included, by outcome (ok: an answer, NXDOMAIN included; error)',
     labelNames: ['outcome'] as const,
     buckets: LATENCY_BUCKETS,
     registers: [registry],
   });
   const ldapLookup = new Histogram({
     name: `${PREFIX}ldap_lookup_duration_seconds`,
-    help: 'Duration of own-domain lookups in LDAP, cache hits included',
+    help: 'Duration of own-domain lookups by outcome (ldap: searched, cache: answered from the cache, error: failed)',
     labelNames: ['outcome'] as const,
     buckets: LATENCY_BUCKETS,
     registers: [registry],
@@ -177,11 +177,12 @@ export function createMetrics(options: MetricsOptions = {}): SosMetrics {
     };
   }
 
-  async function timed<T>(histogram: Histogram<'outcome'>, work: () => Promise<T>): Promise<T> {
+  /** Times `work`, labelled with the outcome its result (or a throw: "error") gives. */
+  async function timed<T>(histogram: Histogram<'outcome'>, work: () => Promise<T>, outcome: (value: T) => string): Promise<T> {
     const end = histogram.startTimer();
     try {
       const value = await work();
-      end({ outcome: 'ok' });
+      end({ outcome: outcome(value) });
       return value;
     } catch (err) {
       end({ outcome: 'error' });
@@ -258,11 +259,12 @@ export function createMetrics(options: MetricsOptions = {}): SosMetrics {
     }),
 
     timeDnsLookups(upstream) {
-      return { lookup: (name, type) => timed(dnsLookup, () => upstream.lookup(name, type)) };
+      return { lookup: (name, type) => timed(dnsLookup, () => upstream.lookup(name, type), () => 'ok') };
     },
 
     timeOwnDomainLookups(port) {
-      return { isOwnDomain: (domain) => timed(ldapLookup, () => port.isOwnDomain(domain)) };
+      // The directory reports its failures in the answer (fail open), not by throwing.
+      return { isOwnDomain: (domain) => timed(ldapLookup, () => port.isOwnDomain(domain), (answer) => answer.source) };
     },
   };
 }

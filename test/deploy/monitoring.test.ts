@@ -152,7 +152,7 @@ describe('a live scrape of the daemon', { skip: knotSkipReason() ?? slapdUnavail
     assert.match(exposition, /^sos_milter_ldap_connected 1$/m);
     assert.match(exposition, /^sos_milter_dns_errors_total\{kind="timeout"\} [1-9]/m);
     assert.match(exposition, /^sos_milter_decision_duration_seconds_count\{check="regex"\} 5$/m);
-    assert.match(exposition, /^sos_milter_ldap_lookup_duration_seconds_count\{outcome="ok"\} [1-9]/m);
+    assert.match(exposition, /^sos_milter_ldap_lookup_duration_seconds_count\{outcome="ldap"\} [1-9]/m);
     assert.match(exposition, /^sos_milter_dns_lookup_duration_seconds_count\{outcome="ok"\} [1-9]/m);
     assert.match(exposition, /^sos_milter_milter_connections_total [1-9]/m);
   });

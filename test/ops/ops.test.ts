@@ -53,12 +53,15 @@ test('mirrored counters follow the part and a second watch replaces the reader',
 test('timed lookups record their duration and outcome, and pass answers and errors through', async () => {
   const metrics = createMetrics({ defaultMetrics: false });
   const port = metrics.timeOwnDomainLookups({
-    isOwnDomain: (domain) => (domain === 'bad.example' ? Promise.reject(new Error('down')) : Promise.resolve({ own: true } as never)),
+    isOwnDomain: (domain) => domain === 'bad.example' ? Promise.reject(new Error('down')) : Promise.resolve({ own: true, source: domain === 'hit.example' ? 'cache' : 'ldap' }),
   });
-  assert.deepEqual(await port.isOwnDomain('good.example'), { own: true });
+  assert.deepEqual(await port.isOwnDomain('good.example'), { own: true, source: 'ldap' });
+  await port.isOwnDomain('hit.example');
+  await port.isOwnDomain('hit.example');
   await assert.rejects(port.isOwnDomain('bad.example'), /down/);
   const body = await metrics.registry.metrics();
-  assert.match(body, /^sos_milter_ldap_lookup_duration_seconds_count\{outcome="ok"\} 1$/m);
+  assert.match(body, /^sos_milter_ldap_lookup_duration_seconds_count\{outcome="ldap"\} 1$/m);
+  assert.match(body, /^sos_milter_ldap_lookup_duration_seconds_count\{outcome="cache"\} 2$/m);
   assert.match(body, /^sos_milter_ldap_lookup_duration_seconds_count\{outcome="error"\} 1$/m);
 });
 
