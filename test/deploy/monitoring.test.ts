@@ -66,6 +66,30 @@ test('the metric-name extraction finds names and nothing else', () => {
   );
 });
 
+test('the dashboard is importable and shows what a postmaster watches', () => {
+  const dash = JSON.parse(readFileSync(DASHBOARD, 'utf8')) as {
+    uid: string;
+    title: string;
+    templating: { list: { name: string; type: string }[] };
+    panels: { id: number; type: string; title: string; gridPos: Record<string, number>; targets?: { refId: string; expr: string; datasource: { uid: string } }[] }[];
+  };
+  assert.ok(dash.uid && dash.title);
+  assert.ok(dash.templating.list.some((v) => v.name === 'datasource' && v.type === 'datasource'));
+  const ids = dash.panels.map((p) => p.id);
+  assert.equal(new Set(ids).size, ids.length, 'unique panel ids');
+  for (const p of dash.panels) {
+    assert.ok(p.gridPos.w > 0 && p.gridPos.h > 0, p.title);
+    for (const t of p.targets ?? []) {
+      assert.ok(t.refId && t.expr, p.title);
+      assert.equal(t.datasource.uid, '${datasource}');
+    }
+  }
+  const titles = dash.panels.map((p) => p.title).join('\n');
+  for (const t of ['Actions', 'SPF results', 'Violation rate by ownership', 'Fail-open rate by reason', 'Decision latency', 'DNS lookup latency', 'LDAP lookup latency', 'DNS errors', 'LDAP errors', 'Milter connections']) {
+    assert.match(titles, new RegExp(`^${t}$`, 'm'));
+  }
+});
+
 test('promtool check rules accepts the alert rules', { skip: promtoolMissing() }, () => {
   const r = spawnSync('promtool', ['check', 'rules', RULES], { encoding: 'utf8' });
   assert.equal(r.status, 0, r.stdout + r.stderr);
