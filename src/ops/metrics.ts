@@ -109,7 +109,7 @@ export function createMetrics(options: MetricsOptions = {}): SosMetrics {
   });
   const failOpen = new Counter({
     name: `${PREFIX}fail_open_total`,
-    help: 'Messages passed because the sender policy could not be judged (none, permerror, temperror, timeout)',
+    help: 'Messages passed because the sender policy could not be judged, by the assessment result (none, permerror, temperror; timeouts count as temperror)',
     labelNames: ['reason'] as const,
     registers: [registry],
   });
@@ -212,8 +212,10 @@ export function createMetrics(options: MetricsOptions = {}): SosMetrics {
       mirroredCounter('dns_cache_misses_total', 'DNS questions the cache could not answer', r, [[{}, (s) => s.misses]]);
       mirroredCounter('dns_cache_inflight_joins_total', 'DNS questions that joined an identical one already in flight', r, [[{}, (s) => s.inflightJoins]]);
       mirroredCounter('dns_cache_evictions_total', 'DNS cache entries dropped to respect the size bound', r, [[{}, (s) => s.evictions]]);
-      mirroredGauge('dns_cache_entries', 'DNS cache entries now', r, (s) => s.entries);
-      mirroredGauge('dns_cache_bytes', 'Bytes held by the DNS cache entries now', r, (s) => s.bytes);
+      // Levels the cache may not count: exported only when it does (an unset gauge would read 0).
+      const first = r();
+      if (first?.entries !== undefined) mirroredGauge('dns_cache_entries', 'DNS cache entries now', r, (s) => s.entries);
+      if (first?.bytes !== undefined) mirroredGauge('dns_cache_bytes', 'Bytes held by the DNS cache entries now', r, (s) => s.bytes);
     }),
 
     watchDnsUpstream: watcher<StubResolverStats>((r) => {

@@ -19,6 +19,7 @@ test('metrics, liveness and readiness endpoints', async () => {
     assert.match(body, /^# TYPE sos_milter_dns_cache_hits_total counter$/m);
     assert.match(body, /^sos_milter_dns_cache_hits_total 3$/m);
     assert.match(body, /^sos_milter_dns_cache_entries 2$/m);
+    assert.doesNotMatch(body, /sos_milter_dns_cache_bytes/, 'not counted by this cache, so not exported');
     assert.match(body, new RegExp(`^sos_milter_build_info\\{version="9.9.9",node="${process.versions.node}"\\} 1$`, 'm'));
     assert.equal((await fetch(`${base}/healthz`)).status, 200);
     assert.equal((await fetch(`${base}/readyz`)).status, 503);
