@@ -172,8 +172,9 @@ export function createMetrics(options: MetricsOptions = {}): SosMetrics {
   function watcher<S>(register: (read: Read<S>) => void): (read: () => S) => void {
     let current: (() => S) | undefined;
     return (read) => {
-      if (current === undefined) register(() => current?.());
+      const first = current === undefined;
       current = read;
+      if (first) register(() => current?.());
     };
   }
 
