@@ -2,15 +2,12 @@
 // printed as a tree of the include/redirect chain, or as JSON.
 import { parseArgs } from 'node:util';
 import { isIP } from 'node:net';
-import { createResolver, DnsServersError, serversFromEnv, timeoutFromEnv } from '../dns/index.js';
-import { DEFAULT_LIMITS, SpfEvaluator, SpfInputError, type SpfCheck, type SpfTrace, type SpfTraceNode } from '../spf/index.js';
+import { ConfigError, loadConfig } from '../config/index.js';
+import { createDnsParts, createSpfEvaluator } from '../daemon/policy-parts.js';
+import { DEFAULT_LIMITS, SpfInputError, type SpfCheck, type SpfTrace, type SpfTraceNode } from '../spf/index.js';
+import { ExitCode } from './exit-codes.js';
 
 export const SPF_USAGE = 'usage: sos-milter spf IP SENDER [--helo NAME] [--json]   (SENDER "" or "<>" is the null sender)';
-
-/** sysexits(3) */
-const EX_OK = 0;
-const EX_USAGE = 64;
-const EX_CONFIG = 78;
 
 const HELP = `${SPF_USAGE}
 
@@ -22,9 +19,10 @@ against live DNS and prints the result with its evaluation trace.
   --json       print the result and trace as JSON
   -h, --help   show this help
 
-Environment: DNS_SERVERS (comma-separated host[:port], [v6]:port; default: the
-system's resolvers), DNS_TIMEOUT_MS (budget per DNS lookup, ms).
-Exit status: 0 for any SPF result, 64 for usage errors, 78 for a bad environment.
+Environment: read and checked as by the daemon (see README), of which this command uses
+DNS_SERVERS (comma-separated host[:port], [v6]:port; default: the system's resolvers) and
+DNS_TIMEOUT_MS (budget per DNS lookup, ms; default 2000).
+Exit status: ${ExitCode.OK} for any SPF result, ${ExitCode.USAGE} for usage errors, ${ExitCode.CONFIG} for a bad environment.
 `;
 
 class UsageError extends Error {}
@@ -86,7 +84,7 @@ function renderTree(node: SpfTraceNode, decisive: SpfTrace['matched'], prefix: s
   node.children.forEach((child, i) => renderTree(child, decisive, childPrefix, false, i === node.children.length - 1, lines));
 }
 
-export function formatSpfCheck(check: SpfCheck): string {
+function formatSpfCheck(check: SpfCheck): string {
   const t = check.trace;
   const lines: string[] = [];
   lines.push(`SPF ${check.result} for ip=${t.ip} sender=${t.sender} helo=${t.helo} (domain ${t.domain})`);
@@ -119,27 +117,27 @@ export async function runSpfCommand(argv: string[], env: NodeJS.ProcessEnv, out:
   } catch (e) {
     if (!(e instanceof UsageError)) throw e;
     out.write(`sos-milter spf: ${e.message}\n${SPF_USAGE}\n`);
-    return EX_USAGE;
+    return ExitCode.USAGE;
   }
   if (args === 'help') {
     out.write(HELP);
-    return EX_OK;
+    return ExitCode.OK;
   }
-  let resolver;
+  let config;
   try {
-    resolver = createResolver({ servers: serversFromEnv(env.DNS_SERVERS), timeoutMs: timeoutFromEnv(env.DNS_TIMEOUT_MS) });
+    config = loadConfig(env);
   } catch (e) {
-    if (!(e instanceof DnsServersError || e instanceof RangeError)) throw e;
-    out.write(`sos-milter spf: ${e.message}\n`);
-    return EX_CONFIG;
+    if (!(e instanceof ConfigError)) throw e;
+    out.write(`sos-milter spf: configuration error: ${e.message}\n`);
+    return ExitCode.CONFIG;
   }
   let check: SpfCheck;
   try {
-    check = await new SpfEvaluator({ resolver }).checkHost({ ip: args.ip, sender: args.sender, helo: args.helo });
+    check = await createSpfEvaluator(createDnsParts(config).resolver).checkHost({ ip: args.ip, sender: args.sender, helo: args.helo });
   } catch (e) {
     if (!(e instanceof SpfInputError)) throw e;
     out.write(`sos-milter spf: ${e.message}\n${SPF_USAGE}\n`);
-    return EX_USAGE;
+    return ExitCode.USAGE;
   }
   if (args.json) {
     const { result, explanation, reason, trace } = check;
@@ -147,5 +145,5 @@ export async function runSpfCommand(argv: string[], env: NodeJS.ProcessEnv, out:
   } else {
     out.write(formatSpfCheck(check));
   }
-  return EX_OK;
+  return ExitCode.OK;
 }

@@ -3,6 +3,8 @@
  * up front so that a bad value stops start-up with a message naming the variable.
  */
 import type { DnsServer } from '../dns/servers.js';
+import { REDACTED } from '../log/index.js';
+import type { MilterMode, SpfCheckMode } from '../policy/types.js';
 import { ConfigError } from './errors.js';
 import { parseDnsServers } from './dns-servers.js';
 import { parseIpList, parseLdapUris, parseNextHops, parseViolationResults, type LdapUri, type SpfViolationResult } from './lists.js';
@@ -14,7 +16,7 @@ import {
   parseInteger,
   parseListenAddress,
   parseOctalMode,
-  parseReplyText,
+  parseSmtpReplyText,
   show,
   type HostPort,
 } from './parse.js';
@@ -23,8 +25,6 @@ import { DEFAULT_SPF_REGEX, compileSpfRegex, type SpfRegex } from './spf-regex.j
 
 export type LogLevel = 'debug' | 'info' | 'warn' | 'error';
 export type LogFormat = 'text' | 'json';
-export type MilterMode = 'test' | 'reject';
-export type SpfCheck = 'regex' | 'evaluate';
 
 export interface LdapConfig {
   uris: LdapUri[];
@@ -55,7 +55,7 @@ export interface Config {
   ignoredNextHops: string[];
   /** Undefined when LDAP_ENABLED is unset. */
   ldap: LdapConfig | undefined;
-  spfCheck: SpfCheck;
+  spfCheck: SpfCheckMode;
   outboundIps: string[];
   spfViolationResults: SpfViolationResult[];
   /** Undefined: use the system's resolvers. */
@@ -157,7 +157,7 @@ function parseSpfRegex(raw: string | undefined): SpfRegex {
 export function loadConfig(env: NodeJS.ProcessEnv): Config {
   const milterName = parseMilterName(env.MILTER_NAME);
   const milterSocket = isUnset(env.MILTER_SOCKET) ? `/socket/${milterName}` : env.MILTER_SOCKET.trim();
-  const spfCheck = parseEnum<SpfCheck>('SPF_CHECK', env.SPF_CHECK, 'regex', { regex: 'regex', evaluate: 'evaluate' });
+  const spfCheck = parseEnum<SpfCheckMode>('SPF_CHECK', env.SPF_CHECK, 'regex', { regex: 'regex', evaluate: 'evaluate' });
   const outboundIps = parseIpList('OUTBOUND_IPS', env.OUTBOUND_IPS);
   if (spfCheck === 'evaluate' && outboundIps.length === 0) {
     throw new ConfigError('OUTBOUND_IPS', 'is required with SPF_CHECK=evaluate; list the relays\' addresses, e.g. 192.0.2.10, 2001:db8::25');
@@ -170,8 +170,8 @@ export function loadConfig(env: NodeJS.ProcessEnv): Config {
     milterSocket,
     milterSocketSpec: parseMilterSocket('MILTER_SOCKET', milterSocket),
     milterSocketMode: parseOctalMode('MILTER_SOCKET_MODE', env.MILTER_SOCKET_MODE, DEFAULTS.milterSocketMode),
-    milterRejectMessage: parseReplyText('MILTER_REJECT_MESSAGE', env.MILTER_REJECT_MESSAGE, DEFAULTS.milterRejectMessage),
-    milterTmpfailMessage: parseReplyText('MILTER_TMPFAIL_MESSAGE', env.MILTER_TMPFAIL_MESSAGE, DEFAULTS.milterTmpfailMessage),
+    milterRejectMessage: parseSmtpReplyText('MILTER_REJECT_MESSAGE', env.MILTER_REJECT_MESSAGE, DEFAULTS.milterRejectMessage),
+    milterTmpfailMessage: parseSmtpReplyText('MILTER_TMPFAIL_MESSAGE', env.MILTER_TMPFAIL_MESSAGE, DEFAULTS.milterTmpfailMessage),
     spfRegex: parseSpfRegex(env.SPF_REGEX),
     ignoredNextHops: parseNextHops('IGNORED_NEXT_HOPS', env.IGNORED_NEXT_HOPS),
     ldap: parseLdap(env),
@@ -190,7 +190,6 @@ export function loadConfig(env: NodeJS.ProcessEnv): Config {
   return config;
 }
 
-export const REDACTED = '[redacted]';
 
 /** Everything but the secret, in plain JSON-able values. */
 export function describeConfig(config: Config): Record<string, unknown> {

@@ -1,7 +1,7 @@
 /**
  * The policy's collaborators as the configuration describes them: the DNS resolver and its
  * cache, the SPF evaluator, the LDAP directory and the plain settings. Built here once, so the
- * daemon and `sos-milter check` judge with exactly the same parts.
+ * daemon, `sos-milter check` and `sos-milter spf` judge with exactly the same parts.
  */
 import { hostname } from 'node:os';
 import type { Config } from '../config/index.js';
@@ -21,18 +21,38 @@ export interface PolicyParts {
   ignoredNextHops: IgnoredNextHops;
 }
 
+export interface DnsParts {
+  stub: StubResolver;
+  resolver: CachingResolver;
+}
+
 export interface PolicyPartsOptions {
   /** Wraps the resolver that asks the DNS servers (the daemon times it for its metrics). */
   wrapUpstream?: (upstream: Resolver) => Resolver;
 }
 
-export function createPolicyParts(config: Config, logger: Logger, options: PolicyPartsOptions = {}): PolicyParts {
+/** The one place the product's resolver is built: DNS_SERVERS (or the system's), DNS_TIMEOUT_MS, the cache. */
+export function createDnsParts(config: Config, options: PolicyPartsOptions = {}): DnsParts {
   const stub = new StubResolver({ servers: config.dnsServers ?? systemServers(), timeoutMs: config.dnsTimeoutMs });
-  const resolver = new CachingResolver(options.wrapUpstream ? options.wrapUpstream(stub) : stub);
+  return { stub, resolver: new CachingResolver(options.wrapUpstream ? options.wrapUpstream(stub) : stub) };
+}
+
+/** The one place the SPF evaluator is built. */
+export function createSpfEvaluator(resolver: CachingResolver): SpfEvaluator {
+  return new SpfEvaluator({ resolver, receiverHost: hostname() });
+}
+
+/** Upper bound of one message's SPF and LDAP work: a few sequential DNS timeouts, then fail open. */
+export function assessmentTimeoutMs(config: Config): number {
+  return config.dnsTimeoutMs * 4 + (config.ldap ? config.ldap.timeoutMs : 0);
+}
+
+export function createPolicyParts(config: Config, logger: Logger, options: PolicyPartsOptions = {}): PolicyParts {
+  const { stub, resolver } = createDnsParts(config, options);
   return {
     stub,
     resolver,
-    spf: new SpfEvaluator({ resolver, receiverHost: hostname() }),
+    spf: createSpfEvaluator(resolver),
     directory: config.ldap ? directoryFromConfig(config.ldap, logger) : undefined,
     settings: {
       mode: config.milterMode,

@@ -8,11 +8,10 @@ import { createLogger, flushLogger, type Logger, type LogDestination } from '../
 import { formatSocketSpec, MilterServer } from '../milter/index.js';
 import { createMetrics } from '../ops/metrics.js';
 import { startOpsServer } from '../ops/http-server.js';
-import { createPolicyParts } from './policy-parts.js';
+import { ExitCode } from '../cli/exit-codes.js';
+import { assessmentTimeoutMs, createPolicyParts } from './policy-parts.js';
 import { createSosMilterApp } from './sos-app.js';
 
-/** EX_CONFIG from sysexits.h: a bad setting. */
-export const EXIT_CONFIG = 78;
 
 export interface Daemon {
   config: Config;
@@ -25,11 +24,6 @@ export interface Daemon {
 export interface StartOptions {
   /** Log destination (stdout when absent); tests capture lines here. */
   logDestination?: LogDestination;
-}
-
-/** Upper bound of one message's SPF and LDAP work: a few sequential DNS timeouts, then fail open. */
-export function assessmentTimeoutMs(config: Config): number {
-  return config.dnsTimeoutMs * 4 + (config.ldap ? config.ldap.timeoutMs : 0);
 }
 
 export async function startDaemon(env: NodeJS.ProcessEnv, options: StartOptions = {}): Promise<Daemon> {
@@ -115,19 +109,19 @@ export async function runDaemon(env: NodeJS.ProcessEnv): Promise<number> {
   } catch (err) {
     if (err instanceof ConfigError) {
       process.stderr.write(`sos-milter: configuration error: ${err.message}\n`);
-      return EXIT_CONFIG;
+      return ExitCode.CONFIG;
     }
     process.stderr.write(`sos-milter: cannot start: ${err instanceof Error ? err.message : String(err)}\n`);
-    return 1;
+    return ExitCode.FAILURE;
   }
   return new Promise<number>((resolve) => {
     const onSignal = (signal: NodeJS.Signals) => {
       daemon.logger.info({ signal }, 'signal received');
       daemon.stop().then(
-        () => resolve(0),
+        () => resolve(ExitCode.OK),
         (err: unknown) => {
           daemon.logger.error({ err }, 'error during shutdown');
-          resolve(1);
+          resolve(ExitCode.FAILURE);
         },
       );
     };

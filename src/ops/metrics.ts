@@ -19,7 +19,7 @@ const PREFIX = 'sos_milter_';
 
 /** What one judged (or temporarily failed) message adds to the counts. */
 export interface JudgedMessage {
-  /** pass, pass-ignored-next-hop, reject, log, tag, none, tempfail. */
+  /** pass, pass-ignored-next-hop, reject, log, tag, none, tempfail, abandoned. */
   action: string;
   /** regex or evaluate. */
   check: string;
@@ -91,7 +91,7 @@ export function createMetrics(options: MetricsOptions = {}): SosMetrics {
 
   const messages = new Counter({
     name: `${PREFIX}messages_total`,
-    help: 'Messages at end of message by action (pass, pass-ignored-next-hop, reject, log, tag, none, tempfail), check and sender ownership',
+    help: 'Messages at end of message by action (pass, pass-ignored-next-hop, reject, log, tag, none, tempfail, abandoned), check and sender ownership',
     labelNames: ['action', 'check', 'ownership'] as const,
     registers: [registry],
   });
