@@ -7,7 +7,7 @@
  *   node dist/bench/run.js [--json FILE] [--reps N] [--quick]
  *
  * --json FILE also writes the JSON to FILE (results are not committed); --reps sets the
- * interleaved repetitions (default 3); --quick is a smoke run (1 repetition, small levels, 20
+ * interleaved repetitions (default 5); --quick is a smoke run (1 repetition, small levels, 20
  * idle sessions) whose figures mean nothing. The whole run is bounded: past 9 minutes it stops.
  */
 import { writeFileSync } from 'node:fs';
@@ -103,7 +103,7 @@ function argValue(argv: string[], name: string): string | undefined {
 async function main(argv: string[]): Promise<void> {
   const jsonPath = argValue(argv, '--json');
   const quick = argv.includes('--quick');
-  const reps = Number(argValue(argv, '--reps') ?? (quick ? 1 : 3));
+  const reps = Number(argValue(argv, '--reps') ?? (quick ? 1 : 5));
   if (!Number.isInteger(reps) || reps < 1 || reps > 20) throw new Error('--reps must be an integer from 1 to 20');
   const before = machine();
   console.log(`sos-milter benchmarks on ${before.cpus} x ${before.cpuModel}, Node ${before.node}, load average ${before.loadavg.join(' ')}`);

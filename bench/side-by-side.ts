@@ -22,11 +22,11 @@ import { memOf, REPO, startDaemon, startResponder, type DaemonChild, type Server
 import { parseOptnegReply, Resp } from './wire.js';
 
 export interface SideBySideOptions {
-  /** Interleaved repetitions of each level per server (default 3). */
+  /** Interleaved repetitions of each level per server (default 5). */
   repetitions?: number;
   /** Messages per closed-loop repetition (default 20,000). */
   closedMessages?: number;
-  /** Length of each paced repetition, s (default 6). */
+  /** Length of each paced repetition, s (default 8). */
   pacedSeconds?: number;
   /** Messages each server has answered when its RSS is read (default 100,000). */
   rssAfterMessages?: number;
@@ -101,7 +101,7 @@ export function closedOpts(messages: number) {
   return { connections: CONNECTIONS, messages, messagesPerConnection: MESSAGES_PER_CONNECTION, timeoutMs: Math.max(60_000, messages * 2) };
 }
 
-function pacedOpts(seconds: number) {
+export function pacedOpts(seconds: number) {
   return { connections: CONNECTIONS, messages: PACED_RATE * seconds, messagesPerConnection: MESSAGES_PER_CONNECTION, ratePerSec: PACED_RATE, timeoutMs: seconds * 1000 + 60_000 };
 }
 
@@ -115,9 +115,9 @@ function scanLog(logPath: string): Pick<SideBySideResult, 'logLinesPerMessage' |
 }
 
 export async function runSideBySide(opts: SideBySideOptions = {}): Promise<SideBySideResult> {
-  const reps = opts.repetitions ?? 3;
+  const reps = opts.repetitions ?? 5;
   const closedMessages = opts.closedMessages ?? 20_000;
-  const pacedSeconds = opts.pacedSeconds ?? 6;
+  const pacedSeconds = opts.pacedSeconds ?? 8;
   const rssAfter = opts.rssAfterMessages ?? 100_000;
   const idleCount = opts.idleSessions ?? 1000;
   const progress = opts.progress ?? ((line: string) => process.stderr.write(line + '\n'));

@@ -1,0 +1,213 @@
+#!/usr/bin/env node
+/**
+ * Where the daemon's time goes under the load of the side-by-side bench (closed loop at 32
+ * connections, 10 messages each, reject mode, LDAP on, warm caches):
+ *
+ *   node dist/bench/profile.js [--messages N] [--paced] [--out DIR] [--no-perf] [--interval-us N]
+ *
+ * --paced profiles the paced level instead (1000 messages/s over 32 connections; default
+ * 30,000 messages, i.e. 30 s).
+ *
+ * The daemon runs with --cpu-prof (V8 sampling profiler), --trace-gc and, when perf is installed
+ * and usable, --perf-basic-prof while `perf record` samples it during the measured loop. Prints
+ * self time by function and by module (µs per message), garbage collection per message from the
+ * --trace-gc lines of the measured loop, and perf's top symbols. Raw files stay in DIR (a temp
+ * dir by default): daemon.log, *.cpuprofile (open in Chrome DevTools), perf.data.
+ *
+ * The CPU profile covers the daemon's whole life (start-up, warm-up, measured loop), so its
+ * figures are divided by all the messages it answered; start-up is a few per cent of the total.
+ */
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, openSync, readdirSync, readFileSync, readSync, closeSync, statSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { startKnot, type KnotInstance } from '../test/support/knot.js';
+import { startSlapd, type SlapdInstance } from '../test/support/slapd.js';
+import { runLoad, type Target } from './load.js';
+import { TrafficPlan } from './mta-client.js';
+import { killChildren, REPO, startDaemon, type DaemonChild } from './servers.js';
+import { closedOpts, optnegOf, PACED_RATE, pacedOpts, SOS_CHECK } from './side-by-side.js';
+
+interface CpuProfileNode {
+  id: number;
+  callFrame: { functionName: string; url: string; lineNumber: number };
+  hitCount?: number;
+  children?: number[];
+}
+interface CpuProfile {
+  nodes: CpuProfileNode[];
+  samples: number[];
+  timeDeltas: number[];
+}
+
+const fmt = (x: number, digits = 2): string => (Math.round(x * 10 ** digits) / 10 ** digits).toFixed(digits);
+
+/** Groups a script URL into the part of the system it belongs to. */
+export function moduleOf(url: string, functionName: string): string {
+  if (!url) return functionName.startsWith('(') ? functionName : '(native/builtin)';
+  const nm = /node_modules\/((?:@[^/]+\/)?[^/]+)/.exec(url);
+  if (nm) return `npm:${nm[1]}`;
+  const own = /\/dist\/(src\/[^/]+\/[^/]+)\.js$/.exec(url);
+  if (own) return own[1]!;
+  return url.replace(/^node:internal\//, 'node:');
+}
+
+/** Self time (µs) per function and per module from a .cpuprofile. */
+export function selfTimes(profile: CpuProfile): { byFunction: Map<string, number>; byModule: Map<string, number>; totalUs: number; idleUs: number } {
+  const byId = new Map(profile.nodes.map((n) => [n.id, n]));
+  const selfUs = new Map<number, number>();
+  for (let i = 0; i < profile.samples.length; i++) {
+    // timeDeltas[i] is the time since the previous sample: it belongs to the sample before it.
+    const dt = profile.timeDeltas[i + 1] ?? 0;
+    selfUs.set(profile.samples[i]!, (selfUs.get(profile.samples[i]!) ?? 0) + Math.max(0, dt));
+  }
+  const byFunction = new Map<string, number>();
+  const byModule = new Map<string, number>();
+  let totalUs = 0;
+  let idleUs = 0;
+  for (const [id, us] of selfUs) {
+    const { functionName, url, lineNumber } = byId.get(id)!.callFrame;
+    if (functionName === '(idle)') {
+      idleUs += us;
+      continue;
+    }
+    totalUs += us;
+    const mod = moduleOf(url, functionName);
+    const fn = `${functionName || '(anonymous)'} ${mod}${url ? ':' + (lineNumber + 1) : ''}`;
+    byFunction.set(fn, (byFunction.get(fn) ?? 0) + us);
+    byModule.set(mod, (byModule.get(mod) ?? 0) + us);
+  }
+  return { byFunction, byModule, totalUs, idleUs };
+}
+
+export interface GcSummary {
+  events: Record<string, { count: number; pauseMs: number; maxPauseMs: number }>;
+  /** Young-generation bytes allocated, estimated as heap growth between consecutive GCs. */
+  allocatedMB: number;
+}
+
+/** Sums --trace-gc lines: `[pid:addr]  1234 ms: Scavenge 10.1 (12.3) -> 9.8 (13.3) MB, 0.85 / 0.00 ms ...`. */
+export function summariseTraceGc(text: string): GcSummary {
+  const events: GcSummary['events'] = {};
+  let allocatedMB = 0;
+  let lastAfter: number | undefined;
+  const re = /\d+ ms: ([A-Za-z-]+(?: \(reduce\))?)[^0-9]*([\d.]+) \([\d.]+\) -> ([\d.]+) \([\d.]+\) MB, (?:pooled: [\d.]+ MB, )?([\d.]+) \/ [\d.]+ ms/;
+  for (const line of text.split('\n')) {
+    const m = re.exec(line);
+    if (!m) continue;
+    const kind = m[1]!;
+    const before = Number(m[2]);
+    const after = Number(m[3]);
+    const pause = Number(m[4]);
+    const e = (events[kind] ??= { count: 0, pauseMs: 0, maxPauseMs: 0 });
+    e.count++;
+    e.pauseMs += pause;
+    e.maxPauseMs = Math.max(e.maxPauseMs, pause);
+    if (lastAfter !== undefined && before > lastAfter) allocatedMB += before - lastAfter;
+    lastAfter = after;
+  }
+  return { events, allocatedMB };
+}
+
+function readFrom(path: string, offset: number): string {
+  const fd = openSync(path, 'r');
+  try {
+    const size = statSync(path).size;
+    const buf = Buffer.alloc(Math.max(0, size - offset));
+    readSync(fd, buf, 0, buf.length, offset);
+    return buf.toString('utf8');
+  } finally {
+    closeSync(fd);
+  }
+}
+
+function perfUsable(): boolean {
+  const r = spawnSync('perf', ['record', '-e', 'cpu-clock', '-o', '/dev/null', '--', 'true'], { stdio: 'ignore', timeout: 10_000 });
+  return r.status === 0;
+}
+
+function argValue(argv: string[], name: string): string | undefined {
+  const i = argv.indexOf(name);
+  return i >= 0 ? argv[i + 1] : undefined;
+}
+
+function top(map: Map<string, number>, n: number, perMessage: number, totalUs: number): string[] {
+  return [...map.entries()]
+    .sort((a, b) => b[1] - a[1])
+    .slice(0, n)
+    .map(([k, us]) => `  ${fmt(us / perMessage).padStart(7)} us/msg  ${fmt((100 * us) / totalUs, 1).padStart(5)} %  ${k}`);
+}
+
+async function main(argv: string[]): Promise<void> {
+  const paced = argv.includes('--paced');
+  const messages = Number(argValue(argv, '--messages') ?? (paced ? 30_000 : 100_000));
+  const dir = argValue(argv, '--out') ?? mkdtempSync(join(tmpdir(), 'sos-profile-'));
+  const intervalUs = Number(argValue(argv, '--interval-us') ?? 250);
+  const withPerf = !argv.includes('--no-perf') && perfUsable();
+  const nodeArgs = ['--cpu-prof', `--cpu-prof-dir=${dir}`, `--cpu-prof-interval=${intervalUs}`, '--trace-gc', ...(withPerf ? ['--perf-basic-prof-only-functions'] : [])];
+  let knot: KnotInstance | undefined;
+  let slapd: SlapdInstance | undefined;
+  let daemon: DaemonChild | undefined;
+  let perf: ChildProcess | undefined;
+  try {
+    knot = await startKnot({ zonesDir: REPO('test/data/dns/e2e') });
+    slapd = await startSlapd({ ldif: REPO('test/data/ldap/e2e.ldif') });
+    daemon = await startDaemon(knot, slapd, dir, nodeArgs);
+    const target: Target = { server: daemon, plan: new TrafficPlan(await optnegOf(daemon.port)), check: SOS_CHECK, messagesSoFar: 0 };
+    await runLoad(target, closedOpts(5000));
+
+    const logOffset = statSync(daemon.logPath).size;
+    if (withPerf) {
+      perf = spawn('perf', ['record', '-e', 'cpu-clock', '-F', '2000', '-g', '-p', String(daemon.pid), '-o', join(dir, 'perf.data')], { stdio: 'ignore' });
+      await new Promise((r) => setTimeout(r, 500));
+    }
+    const r = await runLoad(target, paced ? pacedOpts(messages / PACED_RATE) : closedOpts(messages));
+    if (perf) {
+      perf.kill('SIGINT');
+      await new Promise((res) => perf!.once('exit', res));
+    }
+    const gcText = readFrom(daemon.logPath, logOffset);
+    await daemon.stop();
+
+    console.log(`${paced ? `paced at ${PACED_RATE}/s` : 'closed loop'}, 32 connections, ${r.messages} messages: ${r.cpuUsPerMessage} us/msg CPU (${r.userUsPerMessage} user), ${r.messagesPerSec} msg/s, p99 ${r.p99Ms} ms`);
+    console.log(`(profiling costs CPU itself: compare with the plain bench, not across)\nraw files in ${dir}\n`);
+
+    const profFile = readdirSync(dir).find((f) => f.endsWith('.cpuprofile'));
+    if (!profFile) throw new Error(`no .cpuprofile in ${dir}`);
+    const s = selfTimes(JSON.parse(readFileSync(join(dir, profFile), 'utf8')) as CpuProfile);
+    const all = target.messagesSoFar;
+    console.log(`V8 CPU profile (${intervalUs} us sampling): ${fmt(s.totalUs / all)} us/msg busy over ${all} messages (idle excluded)`);
+    console.log('self time by module:');
+    console.log(top(s.byModule, 25, all, s.totalUs).join('\n'));
+    console.log('\nself time by function:');
+    console.log(top(s.byFunction, 40, all, s.totalUs).join('\n'));
+
+    const gc = summariseTraceGc(gcText);
+    console.log(`\n--trace-gc over the measured ${r.messages} messages: about ${fmt((gc.allocatedMB * 1024 * 1024) / r.messages / 1024, 1)} KB allocated per message`);
+    for (const [kind, e] of Object.entries(gc.events)) {
+      console.log(`  ${kind}: ${e.count} (every ${fmt(r.messages / e.count, 0)} messages), ${fmt(e.pauseMs, 1)} ms in all = ${fmt((e.pauseMs * 1000) / r.messages)} us/msg, longest ${fmt(e.maxPauseMs)} ms`);
+    }
+
+    if (withPerf) {
+      const report = spawnSync('perf', ['report', '-i', join(dir, 'perf.data'), '--stdio', '--no-children', '--sort', 'dso', '--percent-limit', '1', '-g', 'none'], { encoding: 'utf8', maxBuffer: 64 << 20 });
+      console.log('\nperf, share of the measured loop by DSO (kernel = system calls and network stack):');
+      console.log(report.stdout.split('\n').filter((l) => /%/.test(l) && !l.startsWith('#')).slice(0, 12).join('\n'));
+      const syms = spawnSync('perf', ['report', '-i', join(dir, 'perf.data'), '--stdio', '--no-children', '--sort', 'sym', '--percent-limit', '0.8', '-g', 'none'], { encoding: 'utf8', maxBuffer: 64 << 20 });
+      console.log('\nperf, top symbols:');
+      console.log(syms.stdout.split('\n').filter((l) => /%/.test(l) && !l.startsWith('#')).slice(0, 30).join('\n'));
+    } else {
+      console.log('\nperf: not available here (skipped)');
+    }
+  } finally {
+    if (perf && perf.exitCode === null) perf.kill('SIGKILL');
+    await daemon?.stop();
+    await slapd?.close();
+    await knot?.close();
+  }
+}
+
+main(process.argv.slice(2)).catch((err: unknown) => {
+  console.error(err);
+  killChildren();
+  process.exitCode = 1;
+});
