@@ -1,32 +1,33 @@
 #!/usr/bin/env node
 /**
- * Where the daemon's time goes under the load of the side-by-side bench (closed loop at 32
- * connections, 10 messages each, reject mode, LDAP on, warm caches):
+ * Where a server's CPU goes under the load of the side-by-side bench (closed loop at 32
+ * connections, 10 messages each; the daemon in reject mode, LDAP on, warm caches):
  *
- *   node dist/bench/profile.js [--messages N] [--paced] [--out DIR] [--no-perf] [--interval-us N]
+ *   node dist/bench/profile.js [--server sos|node] [--paced] [--messages N] [--cpu-prof]
+ *                              [--interval-us N] [--no-perf] [--out DIR]
  *
- * --paced profiles the paced level instead (1000 messages/s over 32 connections; default
- * 30,000 messages, i.e. 30 s).
- *
- * The daemon runs with --cpu-prof (V8 sampling profiler), --trace-gc and, when perf is installed
- * and usable, --perf-basic-prof while `perf record` samples it during the measured loop. Prints
- * self time by function and by module (µs per message), garbage collection per message from the
- * --trace-gc lines of the measured loop, and perf's top symbols. Raw files stay in DIR (a temp
- * dir by default): daemon.log, *.cpuprofile (open in Chrome DevTools), perf.data.
- *
- * The CPU profile covers the daemon's whole life (start-up, warm-up, measured loop), so its
- * figures are divided by all the messages it answered; start-up is a few per cent of the total.
+ * `perf record` (cpu-clock, call graphs; the server runs with --perf-basic-prof so JIT frames
+ * have names) samples the server during the measured loop only. Each sample is put in the
+ * category of its leaf-most frame that belongs to one (kernel, GC, logging, metrics, policy,
+ * daemon glue, milter library, promise machinery, timers, Node's net/streams): this is CPU time,
+ * not wall time, and `--server node` gives the bare responder's breakdown for comparison.
+ * The daemon also runs with --trace-gc: collections and allocation per message of the measured
+ * loop. --cpu-prof adds V8's sampling profiler (self time by function and by module; note that it
+ * samples wall time of the main thread, so time the process waits for a CPU lands on whatever
+ * runs, and its own thread costs CPU). --paced profiles the paced level (1000 messages/s over 32
+ * connections; default 30,000 messages). Raw files stay in DIR (a temp dir by default):
+ * daemon.log, perf.data, *.cpuprofile (open in Chrome DevTools).
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, openSync, readdirSync, readFileSync, readSync, closeSync, statSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, openSync, readdirSync, readFileSync, readSync, closeSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { startKnot, type KnotInstance } from '../test/support/knot.js';
 import { startSlapd, type SlapdInstance } from '../test/support/slapd.js';
 import { runLoad, type Target } from './load.js';
 import { TrafficPlan } from './mta-client.js';
-import { killChildren, REPO, startDaemon, type DaemonChild } from './servers.js';
-import { closedOpts, optnegOf, PACED_RATE, pacedOpts, SOS_CHECK } from './side-by-side.js';
+import { killChildren, REPO, startDaemon, startResponder, type DaemonChild, type ServerChild } from './servers.js';
+import { closedOpts, NODE_CHECK, optnegOf, PACED_RATE, pacedOpts, SOS_CHECK } from './side-by-side.js';
 
 interface CpuProfileNode {
   id: number;
@@ -126,6 +127,61 @@ function perfUsable(): boolean {
   return r.status === 0;
 }
 
+/** Categories a perf sample can fall in, tried on its frames from the leaf up; kernel leaves first. */
+const PERF_CATEGORIES: [string, RegExp][] = [
+  ['profiler (V8 sampler thread, signals)', /v8::sampler|SamplingEventsProcessor|CpuProfiler|ProfilerListener/],
+  ['GC (V8 heap: scavenges, marking, sweeping, write barriers)', /v8::internal::(Heap|Scavenge|Scavenger|MarkCompact|ConcurrentMarking|MinorGC|Sweeper|MemoryAllocator|GCTracer|IncrementalMarking|MarkingBarrier|Evacuat|PagedSpace|SemiSpace)|Builtins_RecordWrite/],
+  ['logging (pino, sonic-boom, src/log, log file writes)', /node_modules\/(pino|sonic-boom|thread-stream)\/|\/src\/log\/|uv__fs_write|uv__fs_work/],
+  ['metrics (prom-client, src/ops)', /node_modules\/prom-client\/|\/src\/ops\//],
+  ['policy, SPF, DNS, LDAP (src/policy, spf, dns, ldap)', /\/src\/(policy|spf|dns|ldap)\//],
+  ['daemon glue (src/daemon)', /\/src\/daemon\//],
+  ['milter library (src/milter)', /\/src\/milter\//],
+  ['bare responder (bench/)', /\/bench\/(responder-child|wire)\.js/],
+  ['timers (node:timers)', /node:internal\/timers|node:timers|uv__run_timers/],
+  ['promise and microtask machinery', /RunMicrotasks|PromiseFulfillReactionJob|PromiseRejectReactionJob|processTicksAndRejections|AsyncFunctionAwait|Builtins_Promise|PerformCheckpoint/],
+  ["Node's net and streams (JS)", /node:(net|events|buffer|internal\/(streams|stream_base_commons|net|event_target|buffer))/],
+];
+
+/** CPU share by category from `perf script` output (leaf-first frame lines under each sample). */
+export function categorisePerf(script: string): { samples: number; byCategory: Map<string, number>; kernelByCategory: Map<string, number> } {
+  const byCategory = new Map<string, number>();
+  const kernelByCategory = new Map<string, number>();
+  let samples = 0;
+  for (const block of script.split('\n\n')) {
+    const frames = block.split('\n').slice(1).map((l) => l.trim()).filter(Boolean);
+    if (frames.length === 0) continue;
+    samples++;
+    const kernelLeaf = /^ffffffff/.test(frames[0]!);
+    let category = kernelLeaf ? 'kernel (system calls, network stack, scheduler)' : 'other native code (V8, Node, libc)';
+    if (!kernelLeaf || !frames.some((f) => /v8::sampler|tgkill/.test(f))) {
+      // Kernel time is charged to the kernel unless it belongs to the profiler.
+      if (!kernelLeaf) {
+        for (const f of frames) {
+          const hit = PERF_CATEGORIES.find(([, re]) => re.test(f));
+          if (hit) {
+            category = hit[0];
+            break;
+          }
+        }
+      } else {
+        // Kernel time, but say on whose behalf: the first user frame with a category.
+        for (const f of frames) {
+          if (/^ffffffff/.test(f)) continue;
+          const hit = PERF_CATEGORIES.find(([, re]) => re.test(f));
+          if (hit) {
+            kernelByCategory.set(hit[0], (kernelByCategory.get(hit[0]) ?? 0) + 1);
+            break;
+          }
+        }
+      }
+    } else {
+      category = PERF_CATEGORIES[0]![0];
+    }
+    byCategory.set(category, (byCategory.get(category) ?? 0) + 1);
+  }
+  return { samples, byCategory, kernelByCategory };
+}
+
 function argValue(argv: string[], name: string): string | undefined {
   const i = argv.indexOf(name);
   return i >= 0 ? argv[i + 1] : undefined;
@@ -139,26 +195,37 @@ function top(map: Map<string, number>, n: number, perMessage: number, totalUs: n
 }
 
 async function main(argv: string[]): Promise<void> {
+  const which = argValue(argv, '--server') ?? 'sos';
+  if (which !== 'sos' && which !== 'node') throw new Error('--server must be sos or node');
   const paced = argv.includes('--paced');
   const messages = Number(argValue(argv, '--messages') ?? (paced ? 30_000 : 100_000));
   const dir = argValue(argv, '--out') ?? mkdtempSync(join(tmpdir(), 'sos-profile-'));
+  mkdirSync(dir, { recursive: true });
   const intervalUs = Number(argValue(argv, '--interval-us') ?? 250);
   const withPerf = !argv.includes('--no-perf') && perfUsable();
-  const nodeArgs = ['--cpu-prof', `--cpu-prof-dir=${dir}`, `--cpu-prof-interval=${intervalUs}`, '--trace-gc', ...(withPerf ? ['--perf-basic-prof-only-functions'] : [])];
+  const withCpuProf = argv.includes('--cpu-prof') || !withPerf;
+  const nodeArgs = [
+    ...(withCpuProf ? ['--cpu-prof', `--cpu-prof-dir=${dir}`, `--cpu-prof-interval=${intervalUs}`] : []),
+    ...(which === 'sos' ? ['--trace-gc'] : []),
+    ...(withPerf ? ['--perf-basic-prof-only-functions'] : []),
+  ];
   let knot: KnotInstance | undefined;
   let slapd: SlapdInstance | undefined;
   let daemon: DaemonChild | undefined;
+  let server: ServerChild | undefined;
   let perf: ChildProcess | undefined;
   try {
     knot = await startKnot({ zonesDir: REPO('test/data/dns/e2e') });
     slapd = await startSlapd({ ldif: REPO('test/data/ldap/e2e.ldif') });
-    daemon = await startDaemon(knot, slapd, dir, nodeArgs);
-    const target: Target = { server: daemon, plan: new TrafficPlan(await optnegOf(daemon.port)), check: SOS_CHECK, messagesSoFar: 0 };
+    daemon = await startDaemon(knot, slapd, dir, which === 'sos' ? nodeArgs : []);
+    const payload = await optnegOf(daemon.port);
+    server = which === 'sos' ? daemon : await startResponder(payload, nodeArgs);
+    const target: Target = { server, plan: new TrafficPlan(payload), check: which === 'sos' ? SOS_CHECK : NODE_CHECK, messagesSoFar: 0 };
     await runLoad(target, closedOpts(5000));
 
     const logOffset = statSync(daemon.logPath).size;
     if (withPerf) {
-      perf = spawn('perf', ['record', '-e', 'cpu-clock', '-F', '2000', '-g', '-p', String(daemon.pid), '-o', join(dir, 'perf.data')], { stdio: 'ignore' });
+      perf = spawn('perf', ['record', '-e', 'cpu-clock', '-F', '2000', '-g', '-p', String(server.pid), '-o', join(dir, 'perf.data')], { stdio: 'ignore' });
       await new Promise((r) => setTimeout(r, 500));
     }
     const r = await runLoad(target, paced ? pacedOpts(messages / PACED_RATE) : closedOpts(messages));
@@ -167,39 +234,50 @@ async function main(argv: string[]): Promise<void> {
       await new Promise((res) => perf!.once('exit', res));
     }
     const gcText = readFrom(daemon.logPath, logOffset);
+    await server.stop();
     await daemon.stop();
 
-    console.log(`${paced ? `paced at ${PACED_RATE}/s` : 'closed loop'}, 32 connections, ${r.messages} messages: ${r.cpuUsPerMessage} us/msg CPU (${r.userUsPerMessage} user), ${r.messagesPerSec} msg/s, p99 ${r.p99Ms} ms`);
-    console.log(`(profiling costs CPU itself: compare with the plain bench, not across)\nraw files in ${dir}\n`);
-
-    const profFile = readdirSync(dir).find((f) => f.endsWith('.cpuprofile'));
-    if (!profFile) throw new Error(`no .cpuprofile in ${dir}`);
-    const s = selfTimes(JSON.parse(readFileSync(join(dir, profFile), 'utf8')) as CpuProfile);
-    const all = target.messagesSoFar;
-    console.log(`V8 CPU profile (${intervalUs} us sampling): ${fmt(s.totalUs / all)} us/msg busy over ${all} messages (idle excluded)`);
-    console.log('self time by module:');
-    console.log(top(s.byModule, 25, all, s.totalUs).join('\n'));
-    console.log('\nself time by function:');
-    console.log(top(s.byFunction, 40, all, s.totalUs).join('\n'));
-
-    const gc = summariseTraceGc(gcText);
-    console.log(`\n--trace-gc over the measured ${r.messages} messages: about ${fmt((gc.allocatedMB * 1024 * 1024) / r.messages / 1024, 1)} KB allocated per message`);
-    for (const [kind, e] of Object.entries(gc.events)) {
-      console.log(`  ${kind}: ${e.count} (every ${fmt(r.messages / e.count, 0)} messages), ${fmt(e.pauseMs, 1)} ms in all = ${fmt((e.pauseMs * 1000) / r.messages)} us/msg, longest ${fmt(e.maxPauseMs)} ms`);
-    }
+    console.log(`${server.name}, ${paced ? `paced at ${PACED_RATE}/s` : 'closed loop'}, 32 connections, ${r.messages} messages: ${r.cpuUsPerMessage} us/msg CPU (${r.userUsPerMessage} user), ${r.messagesPerSec} msg/s, p99 ${r.p99Ms} ms`);
+    console.log(`(profiling costs CPU itself; the shares matter, the us/msg are that share of the figure above)\nraw files in ${dir}`);
 
     if (withPerf) {
-      const report = spawnSync('perf', ['report', '-i', join(dir, 'perf.data'), '--stdio', '--no-children', '--sort', 'dso', '--percent-limit', '1', '-g', 'none'], { encoding: 'utf8', maxBuffer: 64 << 20 });
-      console.log('\nperf, share of the measured loop by DSO (kernel = system calls and network stack):');
-      console.log(report.stdout.split('\n').filter((l) => /%/.test(l) && !l.startsWith('#')).slice(0, 12).join('\n'));
-      const syms = spawnSync('perf', ['report', '-i', join(dir, 'perf.data'), '--stdio', '--no-children', '--sort', 'sym', '--percent-limit', '0.8', '-g', 'none'], { encoding: 'utf8', maxBuffer: 64 << 20 });
-      console.log('\nperf, top symbols:');
-      console.log(syms.stdout.split('\n').filter((l) => /%/.test(l) && !l.startsWith('#')).slice(0, 30).join('\n'));
-    } else {
-      console.log('\nperf: not available here (skipped)');
+      const script = spawnSync('perf', ['script', '-i', join(dir, 'perf.data'), '-F', 'tid,ip,sym'], { encoding: 'utf8', maxBuffer: 1 << 30 });
+      const p = categorisePerf(script.stdout);
+      console.log(`\nperf (cpu-clock, ${p.samples} samples of the measured loop), by the leaf-most frame's category:`);
+      for (const [k, n] of [...p.byCategory].sort((a, b) => b[1] - a[1])) {
+        console.log(`  ${fmt((r.cpuUsPerMessage * n) / p.samples, 1).padStart(6)} us/msg  ${fmt((100 * n) / p.samples, 1).padStart(5)} %  ${k}`);
+      }
+      console.log('  of the kernel time, on behalf of:');
+      for (const [k, n] of [...p.kernelByCategory].sort((a, b) => b[1] - a[1]).slice(0, 6)) {
+        console.log(`  ${fmt((r.cpuUsPerMessage * n) / p.samples, 1).padStart(6)} us/msg  ${fmt((100 * n) / p.samples, 1).padStart(5)} %    ${k}`);
+      }
+      const syms = spawnSync('perf', ['report', '-i', join(dir, 'perf.data'), '--stdio', '--no-children', '--sort', 'sym', '--percent-limit', '0.7', '-g', 'none'], { encoding: 'utf8', maxBuffer: 64 << 20 });
+      console.log('\nperf, top symbols by self time:');
+      console.log(syms.stdout.split('\n').filter((l) => /%/.test(l) && !l.startsWith('#')).slice(0, 25).join('\n'));
+    }
+
+    if (withCpuProf) {
+      const profFile = readdirSync(dir).find((f) => f.endsWith('.cpuprofile'));
+      if (!profFile) throw new Error(`no .cpuprofile in ${dir}`);
+      const s = selfTimes(JSON.parse(readFileSync(join(dir, profFile), 'utf8')) as CpuProfile);
+      const all = target.messagesSoFar;
+      console.log(`\nV8 CPU profile (${intervalUs} us sampling, main thread, whole life): ${fmt(s.totalUs / all)} us/msg busy over ${all} messages (idle excluded)`);
+      console.log('self time by module:');
+      console.log(top(s.byModule, 25, all, s.totalUs).join('\n'));
+      console.log('\nself time by function:');
+      console.log(top(s.byFunction, 40, all, s.totalUs).join('\n'));
+    }
+
+    if (which === 'sos') {
+      const gc = summariseTraceGc(gcText);
+      console.log(`\n--trace-gc over the measured ${r.messages} messages: about ${fmt((gc.allocatedMB * 1024 * 1024) / r.messages / 1024, 1)} KB allocated per message`);
+      for (const [kind, e] of Object.entries(gc.events)) {
+        console.log(`  ${kind}: ${e.count} (every ${fmt(r.messages / e.count, 0)} messages), ${fmt(e.pauseMs, 1)} ms in all = ${fmt((e.pauseMs * 1000) / r.messages)} us/msg, longest ${fmt(e.maxPauseMs)} ms`);
+      }
     }
   } finally {
     if (perf && perf.exitCode === null) perf.kill('SIGKILL');
+    await server?.stop();
     await daemon?.stop();
     await slapd?.close();
     await knot?.close();

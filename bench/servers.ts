@@ -150,8 +150,8 @@ export async function startDaemon(knot: KnotInstance, slapd: SlapdInstance, dir:
 }
 
 /** Starts the bare responder with the OPTNEG reply payload to send (the daemon's own). */
-export async function startResponder(optnegReplyPayload: Buffer): Promise<ServerChild> {
+export async function startResponder(optnegReplyPayload: Buffer, nodeArgs: string[] = []): Promise<ServerChild> {
   const port = await freePort();
   // stdin is a pipe: the responder exits when it closes, even if this process is SIGKILLed.
-  return startChild('bare Node', [RESPONDER_JS, String(port), optnegReplyPayload.toString('hex')], { PATH: process.env.PATH ?? '/usr/bin:/bin' }, port, ['pipe', 'inherit', 'inherit']);
+  return startChild('bare Node', [...nodeArgs, RESPONDER_JS, String(port), optnegReplyPayload.toString('hex')], { PATH: process.env.PATH ?? '/usr/bin:/bin' }, port, ['pipe', 'inherit', 'inherit']);
 }

@@ -77,7 +77,7 @@ export const SOS_CHECK: OutcomeCheck = (kind, o) => {
   if (o.final !== want || o.headersAdded !== 0) return `reply ${String.fromCharCode(o.final)} with ${o.headersAdded} header(s), expected ${String.fromCharCode(want)}`;
   return undefined;
 };
-const NODE_CHECK: OutcomeCheck = (_kind, o) => (o.final === Resp.CONTINUE ? undefined : `reply ${String.fromCharCode(o.final)}`);
+export const NODE_CHECK: OutcomeCheck = (_kind, o) => (o.final === Resp.CONTINUE ? undefined : `reply ${String.fromCharCode(o.final)}`);
 
 export async function optnegOf(port: number): Promise<Buffer> {
   const c = await MtaConnection.open(port);
