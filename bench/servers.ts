@@ -113,7 +113,8 @@ export interface DaemonChild extends ServerChild {
 
 /**
  * Starts the daemon. `nodeArgs` go before the script (e.g. --cpu-prof); SOS_BENCH_NODE_ARGS
- * adds more for experiments (e.g. --trace-gc, whose lines land in the log file).
+ * adds more for experiments (e.g. --trace-gc, whose lines land in the log file), and
+ * SOS_BENCH_DAEMON_ENV (space-separated NAME=value) overrides its environment.
  */
 export async function startDaemon(knot: KnotInstance, slapd: SlapdInstance, dir: string, nodeArgs: string[] = []): Promise<DaemonChild> {
   const port = await freePort();
@@ -138,6 +139,8 @@ export async function startDaemon(knot: KnotInstance, slapd: SlapdInstance, dir:
       // Room for the 1000 idle sessions besides connections still closing from the last phase.
       MILTER_MAX_CONNECTIONS: '2000',
       LOG_LEVEL: 'info',
+      // For experiments, e.g. SOS_BENCH_DAEMON_ENV='LOG_LEVEL=error' to see what logging costs.
+      ...Object.fromEntries((process.env.SOS_BENCH_DAEMON_ENV ?? '').split(' ').filter(Boolean).map((kv) => [kv.slice(0, kv.indexOf('=')), kv.slice(kv.indexOf('=') + 1)])),
     };
     // The log goes to a file, as to a journal: a pipe read by this process would bill its reads here.
     const started = await startChild('sos-milter', [...execArgv, MAIN_JS], env, port, ['ignore', out, out]).catch((err: Error) => {
