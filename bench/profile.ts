@@ -4,7 +4,7 @@
  * connections, 10 messages each; the daemon in reject mode, LDAP on, warm caches):
  *
  *   node dist/bench/profile.js [--server sos|node] [--paced] [--messages N] [--cpu-prof]
- *                              [--interval-us N] [--no-perf] [--out DIR]
+ *                              [--alloc] [--interval-us N] [--no-perf] [--out DIR]
  *
  * `perf record` (cpu-clock, call graphs; the server runs with --perf-basic-prof so JIT frames
  * have names) samples the server during the measured loop only. Each sample is put in the
@@ -15,16 +15,19 @@
  * loop. --cpu-prof adds V8's sampling profiler (self time by function and by module; note that it
  * samples wall time of the main thread, so time the process waits for a CPU lands on whatever
  * runs, and its own thread costs CPU). --paced profiles the paced level (1000 messages/s over 32
- * connections; default 30,000 messages). Raw files stay in DIR (a temp dir by default):
+ * connections; default 30,000 messages). --alloc preloads alloc-sampler.js into the server: V8's
+ * sampling heap profiler over the measured loop, collected objects included, gives bytes
+ * allocated per message by allocating function. Raw files stay in DIR (a temp dir by default):
  * daemon.log, perf.data, *.cpuprofile (open in Chrome DevTools).
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { mkdirSync, mkdtempSync, openSync, readdirSync, readFileSync, readSync, closeSync, statSync } from 'node:fs';
+import { existsSync, mkdirSync, rmSync, mkdtempSync, openSync, readdirSync, readFileSync, readSync, closeSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { startKnot, type KnotInstance } from '../test/support/knot.js';
 import { startSlapd, type SlapdInstance } from '../test/support/slapd.js';
 import { runLoad, type Target } from './load.js';
+import { allocPath } from './alloc-sampler.js';
 import { TrafficPlan } from './mta-client.js';
 import { killChildren, REPO, startDaemon, startResponder, type DaemonChild, type ServerChild } from './servers.js';
 import { closedOpts, NODE_CHECK, optnegOf, PACED_RATE, pacedOpts, SOS_CHECK } from './side-by-side.js';
@@ -79,6 +82,32 @@ export function selfTimes(profile: CpuProfile): { byFunction: Map<string, number
     byModule.set(mod, (byModule.get(mod) ?? 0) + us);
   }
   return { byFunction, byModule, totalUs, idleUs };
+}
+
+interface HeapProfileNode {
+  callFrame: { functionName: string; url: string; lineNumber: number };
+  selfSize: number;
+  children: HeapProfileNode[];
+}
+interface HeapProfile {
+  head: HeapProfileNode;
+}
+
+/** Bytes allocated per function from a sampling heap profile. */
+export function allocations(profile: HeapProfile): { byFunction: Map<string, number>; total: number } {
+  const byFunction = new Map<string, number>();
+  let total = 0;
+  const stack: HeapProfileNode[] = [profile.head];
+  while (stack.length > 0) {
+    const n = stack.pop()!;
+    stack.push(...n.children);
+    if (n.selfSize === 0) continue;
+    const { functionName, url, lineNumber } = n.callFrame;
+    const key = `${functionName || '(anonymous)'} ${moduleOf(url, functionName)}${url ? ':' + (lineNumber + 1) : ''}`;
+    byFunction.set(key, (byFunction.get(key) ?? 0) + n.selfSize);
+    total += n.selfSize;
+  }
+  return { byFunction, total };
 }
 
 export interface GcSummary {
@@ -204,8 +233,10 @@ async function main(argv: string[]): Promise<void> {
   const intervalUs = Number(argValue(argv, '--interval-us') ?? 250);
   const withPerf = !argv.includes('--no-perf') && perfUsable();
   const withCpuProf = argv.includes('--cpu-prof') || !withPerf;
+  const withAlloc = argv.includes('--alloc');
   const nodeArgs = [
     ...(withCpuProf ? ['--cpu-prof', `--cpu-prof-dir=${dir}`, `--cpu-prof-interval=${intervalUs}`] : []),
+    ...(withAlloc ? ['--import', new URL('./alloc-sampler.js', import.meta.url).href] : []),
     ...(which === 'sos' ? ['--trace-gc'] : []),
     ...(withPerf ? ['--perf-basic-prof-only-functions'] : []),
   ];
@@ -224,6 +255,8 @@ async function main(argv: string[]): Promise<void> {
     await runLoad(target, closedOpts(5000));
 
     const logOffset = statSync(daemon.logPath).size;
+    const allocFile = allocPath(server.pid);
+    if (withAlloc) process.kill(server.pid, 'SIGUSR2');
     if (withPerf) {
       perf = spawn('perf', ['record', '-e', 'cpu-clock', '-F', '2000', '-g', '-p', String(server.pid), '-o', join(dir, 'perf.data')], { stdio: 'ignore' });
       await new Promise((r) => setTimeout(r, 500));
@@ -232,6 +265,10 @@ async function main(argv: string[]): Promise<void> {
     if (perf) {
       perf.kill('SIGINT');
       await new Promise((res) => perf!.once('exit', res));
+    }
+    if (withAlloc) {
+      process.kill(server.pid, 'SIGUSR2');
+      for (let i = 0; i < 100 && !existsSync(allocFile); i++) await new Promise((res) => setTimeout(res, 100));
     }
     const gcText = readFrom(daemon.logPath, logOffset);
     await server.stop();
@@ -266,6 +303,19 @@ async function main(argv: string[]): Promise<void> {
       console.log(top(s.byModule, 25, all, s.totalUs).join('\n'));
       console.log('\nself time by function:');
       console.log(top(s.byFunction, 40, all, s.totalUs).join('\n'));
+    }
+
+    if (withAlloc) {
+      const h = allocations(JSON.parse(readFileSync(allocFile, 'utf8')) as HeapProfile);
+      rmSync(allocFile, { force: true });
+      console.log(`\nV8 sampling heap profiler, collected objects included (measured loop): ${fmt(h.total / r.messages / 1024, 1)} KB allocated per message, by allocating function:`);
+      console.log(
+        [...h.byFunction.entries()]
+          .sort((a, b) => b[1] - a[1])
+          .slice(0, 30)
+          .map(([k, bytes]) => `  ${fmt(bytes / r.messages, 0).padStart(7)} B/msg  ${fmt((100 * bytes) / h.total, 1).padStart(5)} %  ${k}`)
+          .join('\n'),
+      );
     }
 
     if (which === 'sos') {
