@@ -8,7 +8,7 @@
  * Children are killed when this process exits or is interrupted.
  */
 import { spawn, execFileSync, type ChildProcess } from 'node:child_process';
-import { closeSync, openSync, readFileSync } from 'node:fs';
+import { closeSync, openSync, readFileSync, rmSync } from 'node:fs';
 import { connect } from 'node:net';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -49,12 +49,21 @@ function accepts(port: number): Promise<boolean> {
 }
 
 const live = new Set<ChildProcess>();
+const tempDirs = new Set<string>();
 let cleanupInstalled = false;
 
-/** Kills every child still running, synchronously: safe in 'exit' and signal handlers. */
+/** A temp dir to remove when this process exits or is interrupted (kept with SOS_BENCH_KEEP_DIR). */
+export function removeAtExit(dir: string): void {
+  installCleanup();
+  tempDirs.add(dir);
+}
+
+/** Kills every child still running and removes temp dirs, synchronously: safe in 'exit' and signal handlers. */
 export function killChildren(): void {
   for (const c of live) if (c.exitCode === null && c.signalCode === null) c.kill('SIGKILL');
   live.clear();
+  if (!process.env.SOS_BENCH_KEEP_DIR) for (const d of tempDirs) rmSync(d, { recursive: true, force: true });
+  tempDirs.clear();
 }
 
 function installCleanup(): void {

@@ -18,7 +18,7 @@ import { startKnot, type KnotInstance } from '../test/support/knot.js';
 import { startSlapd, type SlapdInstance } from '../test/support/slapd.js';
 import { idleSessions, runLoad, type IdleResult, type OutcomeCheck, type PhaseResult, type Target } from './load.js';
 import { MtaConnection, TrafficPlan } from './mta-client.js';
-import { memOf, REPO, startDaemon, startResponder, type DaemonChild, type ServerChild } from './servers.js';
+import { memOf, removeAtExit, REPO, startDaemon, startResponder, type DaemonChild, type ServerChild } from './servers.js';
 import { parseOptnegReply, Resp } from './wire.js';
 
 export interface SideBySideOptions {
@@ -123,6 +123,7 @@ export async function runSideBySide(opts: SideBySideOptions = {}): Promise<SideB
   const progress = opts.progress ?? ((line: string) => process.stderr.write(line + '\n'));
   const started = performance.now();
   const dir = mkdtempSync(join(tmpdir(), 'sos-bench-'));
+  removeAtExit(dir);
   let knot: KnotInstance | undefined;
   let slapd: SlapdInstance | undefined;
   let daemon: DaemonChild | undefined;
