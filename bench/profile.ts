@@ -24,12 +24,10 @@ import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdirSync, rmSync, mkdtempSync, openSync, readdirSync, readFileSync, readSync, closeSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { startKnot, type KnotInstance } from '../test/support/knot.js';
-import { startSlapd, type SlapdInstance } from '../test/support/slapd.js';
 import { runLoad, type Target } from './load.js';
 import { allocPath } from './alloc-sampler.js';
 import { TrafficPlan } from './mta-client.js';
-import { killChildren, REPO, startDaemon, startResponder, type DaemonChild, type ServerChild } from './servers.js';
+import { killChildren, startDaemon, startResponder, type DaemonChild, type ServerChild } from './servers.js';
 import { closedOpts, NODE_CHECK, optnegOf, PACED_RATE, pacedOpts, SOS_CHECK } from './side-by-side.js';
 
 interface CpuProfileNode {
@@ -240,15 +238,11 @@ async function main(argv: string[]): Promise<void> {
     ...(which === 'sos' ? ['--trace-gc'] : []),
     ...(withPerf ? ['--perf-basic-prof-only-functions'] : []),
   ];
-  let knot: KnotInstance | undefined;
-  let slapd: SlapdInstance | undefined;
   let daemon: DaemonChild | undefined;
   let server: ServerChild | undefined;
   let perf: ChildProcess | undefined;
   try {
-    knot = await startKnot({ zonesDir: REPO('test/data/dns/e2e') });
-    slapd = await startSlapd({ ldif: REPO('test/data/ldap/e2e.ldif') });
-    daemon = await startDaemon(knot, slapd, dir, which === 'sos' ? nodeArgs : []);
+    daemon = await startDaemon(dir, which === 'sos' ? nodeArgs : []);
     const payload = await optnegOf(daemon.port);
     server = which === 'sos' ? daemon : await startResponder(payload, nodeArgs);
     const target: Target = { server, plan: new TrafficPlan(payload), check: which === 'sos' ? SOS_CHECK : NODE_CHECK, messagesSoFar: 0 };
@@ -329,8 +323,6 @@ async function main(argv: string[]): Promise<void> {
     if (perf && perf.exitCode === null) perf.kill('SIGKILL');
     await server?.stop();
     await daemon?.stop();
-    await slapd?.close();
-    await knot?.close();
   }
 }
 

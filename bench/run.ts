@@ -80,7 +80,7 @@ function printSideBySide(r: SideBySideResult, reps: number): void {
   console.log('\nRSS');
   for (const [key, name] of [['node', 'bare Node'], ['sos', 'sos-milter']] as const) {
     const m = r.rss[key];
-    console.log(`  ${name.padEnd(10)}  ${fmt(m.rssMiB)} MiB after ${m.afterMessages} messages (at least 100,000; peak ${fmt(m.peakRssMiB)} MiB); ${fmt(m.idle.rssMiB)} MiB with ${m.idle.sessions} idle sessions`);
+    console.log(`  ${name.padEnd(10)}  ${fmt(m.rssMiB)} MiB after ${m.afterMessages} messages (${m.afterMessages >= 100_000 ? "at least 100,000" : "FEWER than 100,000"}; peak ${fmt(m.peakRssMiB)} MiB); ${fmt(m.idle.rssMiB)} MiB with ${m.idle.sessions} idle sessions`);
   }
   const closedCpu = median(r.closed.sos.map((x) => x.cpuUsPerMessage));
   const closedRatio = median(r.closed.cpuRatio);

@@ -12,8 +12,8 @@ import { closeSync, openSync, readFileSync, rmSync } from 'node:fs';
 import { connect } from 'node:net';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import type { KnotInstance } from '../test/support/knot.js';
-import { freePort, type SlapdInstance } from '../test/support/slapd.js';
+import { startKnot, type KnotInstance } from '../test/support/knot.js';
+import { freePort, startSlapd, type SlapdInstance } from '../test/support/slapd.js';
 
 export const REPO = (rel: string): string => fileURLToPath(new URL(`../../${rel}`, import.meta.url));
 const MAIN_JS = fileURLToPath(new URL('../src/cli/main.js', import.meta.url));
@@ -121,11 +121,38 @@ export interface DaemonChild extends ServerChild {
 }
 
 /**
- * Starts the daemon. `nodeArgs` go before the script (e.g. --cpu-prof); SOS_BENCH_NODE_ARGS
+ * Starts the daemon with its private Knot and slapd (stop() stops all three). `nodeArgs` go before the script (e.g. --cpu-prof); SOS_BENCH_NODE_ARGS
  * adds more for experiments (e.g. --trace-gc, whose lines land in the log file), and
  * SOS_BENCH_DAEMON_ENV (space-separated NAME=value) overrides its environment.
  */
-export async function startDaemon(knot: KnotInstance, slapd: SlapdInstance, dir: string, nodeArgs: string[] = []): Promise<DaemonChild> {
+export async function startDaemon(dir: string, nodeArgs: string[] = []): Promise<DaemonChild> {
+  let knot: KnotInstance | undefined;
+  let slapd: SlapdInstance | undefined;
+  try {
+    knot = await startKnot({ zonesDir: REPO('test/data/dns/e2e') });
+    slapd = await startSlapd({ ldif: REPO('test/data/ldap/e2e.ldif') });
+    const daemon = await startDaemonOn(knot, slapd, dir, nodeArgs);
+    const peers = { knot, slapd };
+    let stopped: Promise<void> | undefined;
+    return {
+      ...daemon,
+      stop() {
+        stopped ??= (async () => {
+          await daemon.stop();
+          await peers.slapd.close();
+          await peers.knot.close();
+        })();
+        return stopped;
+      },
+    };
+  } catch (err) {
+    await slapd?.close();
+    await knot?.close();
+    throw err;
+  }
+}
+
+async function startDaemonOn(knot: KnotInstance, slapd: SlapdInstance, dir: string, nodeArgs: string[]): Promise<DaemonChild> {
   const port = await freePort();
   const logPath = join(dir, 'daemon.log');
   const out = openSync(logPath, 'w');

@@ -14,11 +14,9 @@
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { startKnot, type KnotInstance } from '../test/support/knot.js';
-import { startSlapd, type SlapdInstance } from '../test/support/slapd.js';
 import { idleSessions, runLoad, type IdleResult, type OutcomeCheck, type PhaseResult, type Target } from './load.js';
 import { MtaConnection, TrafficPlan } from './mta-client.js';
-import { memOf, removeAtExit, REPO, startDaemon, startResponder, type DaemonChild, type ServerChild } from './servers.js';
+import { memOf, removeAtExit, startDaemon, startResponder, type DaemonChild, type ServerChild } from './servers.js';
 import { parseOptnegReply, Resp } from './wire.js';
 
 export interface SideBySideOptions {
@@ -124,14 +122,10 @@ export async function runSideBySide(opts: SideBySideOptions = {}): Promise<SideB
   const started = performance.now();
   const dir = mkdtempSync(join(tmpdir(), 'sos-bench-'));
   removeAtExit(dir);
-  let knot: KnotInstance | undefined;
-  let slapd: SlapdInstance | undefined;
   let daemon: DaemonChild | undefined;
   let responder: ServerChild | undefined;
   try {
-    knot = await startKnot({ zonesDir: REPO('test/data/dns/e2e') });
-    slapd = await startSlapd({ ldif: REPO('test/data/ldap/e2e.ldif') });
-    daemon = await startDaemon(knot, slapd, dir);
+    daemon = await startDaemon(dir);
 
     // What the daemon really agrees with Postfix's offer; the responder is told to send the same.
     const payload = await optnegOf(daemon.port);
@@ -182,8 +176,6 @@ export async function runSideBySide(opts: SideBySideOptions = {}): Promise<SideB
   } finally {
     await responder?.stop();
     await daemon?.stop();
-    await slapd?.close();
-    await knot?.close();
     if (process.env.SOS_BENCH_KEEP_DIR) progress(`kept ${dir}`);
     else rmSync(dir, { recursive: true, force: true });
   }
