@@ -92,10 +92,19 @@ export function assessEnvelope(
  * (temperror, the abort reason as its reason) and the SPF work behind it is told to stop.
  */
 export function assessSender(input: AssessInput, deps: AssessDeps, settings: PolicySettings, options: CancelOptions = {}): Promise<JudgedAssessment> {
-  const work = settings.check === 'regex' ? assessByRegex(input, deps, settings, options) : assessByEvaluation(input, deps, settings, options);
+  const work = assessSenderWork(input, deps, settings, options);
   const signal = options.signal;
   if (!signal) return work;
   return Promise.race([work, whenAborted(signal, input.domain, settings.check)]);
+}
+
+/**
+ * The work of assessSender without its early settling: a fired signal makes it reject (code
+ * ABORTED) once the work notices. For a caller that settles the assessment itself when it
+ * cancels (the daemon, which thereby saves a listener and a race per message).
+ */
+export function assessSenderWork(input: AssessInput, deps: AssessDeps, settings: PolicySettings, options: CancelOptions = {}): Promise<JudgedAssessment> {
+  return settings.check === 'regex' ? assessByRegex(input, deps, settings, options) : assessByEvaluation(input, deps, settings, options);
 }
 
 export function failOpen(domain: string, check: SpfCheckMode, reason: string): FailOpenAssessment {
