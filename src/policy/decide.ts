@@ -72,11 +72,10 @@ export function decideOutcome(assessment: Assessment, facts: MessageFacts, setti
   return { action: 'log', reason: assessment.reason };
 }
 
-const ID_ALPHABET = 'abcdefghijklmnopqrstuvwxyz0123456789';
+/** 36^8: every id of 8 characters [0-9a-z] (below randomInt's bound of 2^48). */
+const ID_SPACE = 36 ** 8;
 
-/** 8 random [a-z0-9], as the original's per-message id. */
+/** 8 random [a-z0-9], as the original's per-message id; one draw, not one per character. */
 export function newMessageId(): string {
-  let id = '';
-  for (let i = 0; i < 8; i++) id += ID_ALPHABET[randomInt(ID_ALPHABET.length)];
-  return id;
+  return randomInt(ID_SPACE).toString(36).padStart(8, '0');
 }
