@@ -62,6 +62,10 @@ export async function startDaemon(env: NodeJS.ProcessEnv, options: StartOptions 
     logger,
     socketMode: config.milterSocketMode,
     idleTimeoutMs: config.milterIdleTimeoutMs,
+    packetTimeoutMs: config.milterPacketTimeoutMs,
+    maxPartialBytes: config.milterMaxPartialBytes,
+    maxQueuedPackets: config.milterMaxQueuedPackets,
+    maxWriteBuffer: config.milterMaxWriteBuffer,
     maxConnections: config.milterMaxConnections,
   });
   metrics.addStatsSource('milter', 'Milter server counters', () => ({ ...server.stats() }));
@@ -95,8 +99,9 @@ export async function startDaemon(env: NodeJS.ProcessEnv, options: StartOptions 
   let stopping: Promise<void> | undefined;
   const stop = (): Promise<void> => {
     stopping ??= (async () => {
+      // Unready first: a load balancer or Service stops sending new sessions while open ones drain.
       listening = false;
-      logger.info('shutting down: no new connections, waiting for messages in flight');
+      logger.info({ deadlineMs: config.shutdownTimeoutMs }, 'shutting down: no new connections; open milter connections are served until the MTA closes them');
       await server.close({ deadlineMs: config.shutdownTimeoutMs });
       await Promise.all(opsServers.map((s) => new Promise<void>((resolve) => s.close(() => resolve()))));
       await directory?.close();
