@@ -17,7 +17,8 @@
 import { fork, type ChildProcess } from 'node:child_process';
 import { connect, type Socket } from 'node:net';
 import { loadavg } from 'node:os';
-import { Cmd, encodeCommand, PacketDecoder, type MtaCommand } from '../src/milter/index.js';
+import { Cmd, PacketDecoder } from '../src/milter/index.js';
+import { encodeCommand, type MtaCommand } from '../test/support/milter-codec.js';
 import type { BenchAddress } from './milter-load-socket.js';
 
 export interface MilterBenchOptions {

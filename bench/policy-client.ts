@@ -6,7 +6,8 @@
  * decoding beyond the command byte) so the client is not what limits the figures.
  */
 import { connect, type Socket } from 'node:net';
-import { Cmd, encodeCommand, PacketDecoder, ProtoFlag, Resp, type MacroPair, type MtaCommand } from '../src/milter/index.js';
+import { Cmd, PacketDecoder, ProtoFlag, Resp } from '../src/milter/index.js';
+import { encodeCommand, type MacroPair, type MtaCommand } from '../test/support/milter-codec.js';
 
 /** Postfix 3.x with milter_protocol=6 offers exactly this. */
 const OFFER: MtaCommand = { type: 'optneg', version: 6, actions: 0x1ff, protocol: 0x1fffff };

@@ -9,7 +9,7 @@ import { Cmd, ProtoFlag } from './constants.js';
 import { ConnectionContext } from './context.js';
 import { MilterError, MilterProtocolError } from './errors.js';
 import { PacketDecoder } from './framing.js';
-import { decodeMacroPacket, MacroStore, type MacroPacket } from './macros.js';
+import { MacroStore, type MacroPacket } from './macros.js';
 import { describeNegotiation, negotiate } from './negotiation.js';
 import { RateLimitedLog } from './rate-limited-log.js';
 import { encodeResponse, type SymbolList } from './responses.js';
@@ -209,7 +209,7 @@ export class MilterSession {
   private onPacket(cmd: number, payload: Buffer): void {
     this.packetsIn++;
     // Postfix sends a D before every command: decoded straight into the macro store's map.
-    const command = cmd === Cmd.MACRO ? decodeMacroPacket(payload) : decodeCommand(cmd, payload);
+    const command = decodeCommand(cmd, payload);
     if (!this.ctx.negotiated && command.type !== 'optneg') {
       throw new MilterProtocolError('NOT_NEGOTIATED', `command '${String.fromCharCode(cmd)}' before option negotiation`);
     }
@@ -327,9 +327,6 @@ export class MilterSession {
         if (!this.macros.setMap(c.stage, c.macros) && this.debugEnabled) {
           this.opts.logger.debug({ conn: this.opts.id, stage: c.stage }, 'macros for an unknown stage ignored');
         }
-        return;
-      case 'macro':
-        // Never produced: `D` packets are decoded by decodeMacroPacket (onPacket).
         return;
       case 'optneg':
         return this.optneg(c);

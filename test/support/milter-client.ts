@@ -5,17 +5,8 @@
  * integration and hostile-input tests.
  */
 import { connect, type Socket } from 'node:net';
-import {
-  Cmd,
-  decodeResponse,
-  encodeCommand,
-  isFinalResponse,
-  PacketDecoder,
-  ProtoFlag,
-  type BoundAddress,
-  type MilterResponse,
-  type MtaCommand,
-} from '../../src/milter/index.js';
+import { Cmd, PacketDecoder, ProtoFlag, type BoundAddress, type MilterResponse } from '../../src/milter/index.js';
+import { decodeResponse, encodeCommand, isFinalResponse, type MtaCommand } from './milter-codec.js';
 
 export type ClientTarget = { port: number; host?: string } | { path: string } | BoundAddress;
 
