@@ -45,7 +45,7 @@ describe('daemon against hostile peers', { skip: knotSkipReason() ?? false }, ()
   after(async () => {
     if (daemon) {
       daemon.proc.kill('SIGTERM');
-      const code = await Promise.race([daemon.exited, sleep(15_000).then(() => 'hung')]);
+      const code = await daemon.waitExit(15_000);
       await daemon.kill();
       assert.equal(code, 0, daemon.tail());
     }

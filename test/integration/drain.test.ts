@@ -129,7 +129,7 @@ describe('drain on SIGTERM', { skip: knotSkipReason() ?? false }, () => {
     await assert.rejects(MilterTestClient.connect({ path: socket }, 2000), 'no new connections during the drain');
 
     await Promise.all(sessions);
-    const code = await Promise.race([daemon.exited, sleep(20_000).then(() => 'hung')]);
+    const code = await daemon.waitExit(20_000);
     assert.equal(code, 0, daemon.tail());
     assert.ok(judgedAfterSignal >= SESSIONS * 20, `only ${judgedAfterSignal} messages were judged after SIGTERM`);
     assert.ok(Math.min(...quitAt) > signalledAt, 'the sessions were still running when SIGTERM came');
@@ -176,7 +176,7 @@ describe('drain on SIGTERM', { skip: knotSkipReason() ?? false }, () => {
     assert.ok(busyClosedAfter >= DEADLINE_MS - 50, `busy session closed ${busyClosedAfter} ms after SIGTERM`);
     assert.ok(sent > 5, `busy session judged ${sent} messages during the drain`);
 
-    const code = await Promise.race([daemon.exited, sleep(20_000).then(() => 'hung')]);
+    const code = await daemon.waitExit(20_000);
     assert.equal(code, 0, daemon.tail());
     const line = daemon.lines.find((l) => /shutdown deadline reached/.test(l.msg ?? ''));
     assert.ok(line, daemon.tail());

@@ -22,6 +22,8 @@ export interface DaemonProcess {
   readonly exited: Promise<number | string>;
   /** Waits for a log line that satisfies `pred` (also one already logged). */
   waitFor(pred: (l: LogLine) => boolean, timeoutMs: number, what: string): Promise<LogLine>;
+  /** The exit code (or signal name), or 'hung' when the process has not exited within `timeoutMs`. */
+  waitExit(timeoutMs: number): Promise<number | string>;
   /** Resident set size now, in KiB (VmRSS from /proc/PID/status). */
   rssKiB(): number;
   /** The last lines, for assertion messages. */
@@ -101,6 +103,11 @@ export async function startDaemonProcess(env: Record<string, string>, startTimeo
     exited,
     waitFor,
     tail,
+    waitExit(timeoutMs) {
+      let timer: NodeJS.Timeout | undefined;
+      const hung = new Promise<string>((r) => (timer = setTimeout(() => r('hung'), timeoutMs)));
+      return Promise.race([exited, hung]).finally(() => clearTimeout(timer));
+    },
     rssKiB() {
       const m = /^VmRSS:\s+(\d+) kB/m.exec(readFileSync(`/proc/${proc.pid}/status`, 'utf8'));
       if (!m) throw new Error('no VmRSS in /proc status');
