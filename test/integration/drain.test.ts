@@ -89,7 +89,6 @@ describe('drain on SIGTERM', { skip: knotSkipReason() ?? false }, () => {
     const MESSAGES = 200;
     let signalled = false;
     let judgedAfterSignal = 0;
-    let signalledAt = 0;
     const quitAt: number[] = [];
     const sessions = Array.from({ length: SESSIONS }, async (_, s) => {
       const c = await MilterTestClient.connect({ path: socket }, 20_000);
@@ -112,7 +111,7 @@ describe('drain on SIGTERM', { skip: knotSkipReason() ?? false }, () => {
     // SIGTERM once every session is well into its messages.
     await sleep(1500);
     signalled = true;
-    signalledAt = Date.now();
+    const signalledAt = Date.now();
     daemon.proc.kill('SIGTERM');
     // Unready from the first moment, the socket file removed: new sessions go elsewhere.
     let unreadyAfterMs = -1;
