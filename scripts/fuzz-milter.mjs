@@ -4,6 +4,7 @@
 // this runs as many as asked for:
 //   npm run fuzz:milter -- [PACKETS] [SEED] [CONCURRENCY]      (default 2000000 1 16)
 // Needs a build (npm run fuzz:milter builds first) and Knot DNS (knotd), like the integration tests.
+import { setInterval, clearInterval } from 'node:timers';
 import { fileURLToPath } from 'node:url';
 
 const dist = new URL('../dist/test/support/', import.meta.url);
