@@ -63,7 +63,7 @@ export async function startDaemon(env: NodeJS.ProcessEnv, options: StartOptions 
     socketMode: config.milterSocketMode,
     idleTimeoutMs: config.milterIdleTimeoutMs,
     packetTimeoutMs: config.milterPacketTimeoutMs,
-    maxPartialBytes: config.milterMaxPartialBytes,
+    maxBufferedBytes: config.milterMaxBufferedBytes,
     maxQueuedPackets: config.milterMaxQueuedPackets,
     maxWriteBuffer: config.milterMaxWriteBuffer,
     maxConnections: config.milterMaxConnections,

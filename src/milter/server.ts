@@ -28,8 +28,11 @@ export interface MilterServerOptions {
    * packet byte by byte. The same bound applies to a peer that does not read our replies.
    */
   packetTimeoutMs?: number;
-  /** Bytes of incomplete packets held for all connections together (default 64 MiB). */
-  maxPartialBytes?: number;
+  /**
+   * Input received and not yet processed, all connections together (default 64 MiB): incomplete
+   * packets and packets waiting behind a pending callback. Past it, the largest holders are closed.
+   */
+  maxBufferedBytes?: number;
   /** Packets that may wait per connection while a callback is pending (default 4096). */
   maxQueuedPackets?: number;
   /**
@@ -51,7 +54,7 @@ export interface MilterServerOptions {
 export const MILTER_SERVER_DEFAULTS = {
   idleTimeoutMs: 310_000,
   packetTimeoutMs: 30_000,
-  maxPartialBytes: 64 * 1024 * 1024,
+  maxBufferedBytes: 64 * 1024 * 1024,
   maxQueuedPackets: DEFAULT_MAX_QUEUED_PACKETS,
   writeHighWaterMark: 64 * 1024,
   maxWriteBuffer: 1024 * 1024,
@@ -71,10 +74,10 @@ export interface MilterServerStats {
   writeOverflows: number;
   /** Connections closed because too many packets waited behind a pending callback. */
   queueOverflows: number;
-  /** Connections closed to bring the partial bytes of all connections under maxPartialBytes. */
-  partialBudgetCloses: number;
+  /** Connections closed to bring the input held for all connections under maxBufferedBytes. */
+  bufferedBudgetCloses: number;
   /** Bytes of incomplete packets held now, all connections together. */
-  partialBytes: number;
+  bufferedBytes: number;
   /** Connections not read now because their replies wait to be read. */
   connectionsPaused: number;
   /** Connections still open at the shutdown deadline, closed by us. */
@@ -98,8 +101,10 @@ interface Connection {
   readonly id: string;
   readonly sock: Socket;
   readonly session: MilterSession;
-  /** Bytes of an incomplete packet, as last counted into the server's total. */
+  /** Bytes of an incomplete packet after the last read. */
   partial: number;
+  /** Input held (incomplete packet and queued packets), as last counted into the server's total. */
+  held: number;
   /** When the incomplete packet began, or the last packet completed while one was incomplete. */
   partialSince: number;
   packetsSeen: number;
@@ -116,7 +121,7 @@ export class MilterServer {
   private readonly maxPayload: number;
   private readonly idleTimeoutMs: number;
   private readonly packetTimeoutMs: number;
-  private readonly maxPartialBytes: number;
+  private readonly maxBufferedBytes: number;
   private readonly writeHighWaterMark: number;
   private readonly maxWriteBuffer: number;
   private readonly maxConnections: number;
@@ -125,7 +130,7 @@ export class MilterServer {
   /** Connections holding an incomplete packet or paused: the only ones the sweep looks at. */
   private readonly watched = new Set<Connection>();
   private sweepTimer: NodeJS.Timeout | undefined;
-  private partialTotal = 0;
+  private heldTotal = 0;
   private pausedCount = 0;
   private readonly counters: SessionCounters = { protocolErrors: 0, messages: 0, callbackErrors: 0, queueOverflows: 0 };
   private total = 0;
@@ -133,7 +138,7 @@ export class MilterServer {
   private timeouts = 0;
   private packetTimeouts = 0;
   private writeOverflows = 0;
-  private partialBudgetCloses = 0;
+  private bufferedBudgetCloses = 0;
   private shutdownCloses = 0;
   private nextId = 1;
   private closing: Promise<void> | undefined;
@@ -154,7 +159,7 @@ export class MilterServer {
     const d = MILTER_SERVER_DEFAULTS;
     this.idleTimeoutMs = opts.idleTimeoutMs ?? d.idleTimeoutMs;
     this.packetTimeoutMs = opts.packetTimeoutMs ?? d.packetTimeoutMs;
-    this.maxPartialBytes = opts.maxPartialBytes ?? d.maxPartialBytes;
+    this.maxBufferedBytes = opts.maxBufferedBytes ?? d.maxBufferedBytes;
     this.maxWriteBuffer = opts.maxWriteBuffer ?? d.maxWriteBuffer;
     this.writeHighWaterMark = Math.min(opts.writeHighWaterMark ?? d.writeHighWaterMark, this.maxWriteBuffer);
     this.maxConnections = opts.maxConnections ?? d.maxConnections;
@@ -199,8 +204,8 @@ export class MilterServer {
       packetTimeouts: this.packetTimeouts,
       writeOverflows: this.writeOverflows,
       queueOverflows: this.counters.queueOverflows,
-      partialBudgetCloses: this.partialBudgetCloses,
-      partialBytes: this.partialTotal,
+      bufferedBudgetCloses: this.bufferedBudgetCloses,
+      bufferedBytes: this.heldTotal,
       connectionsPaused: this.pausedCount,
       shutdownCloses: this.shutdownCloses,
       warningsSuppressed: this.noise.suppressedTotal,
@@ -253,13 +258,13 @@ export class MilterServer {
         negotiationCache: this.negotiationCache,
       },
     );
-    const conn: Connection = { id, sock, session, partial: 0, partialSince: 0, packetsSeen: 0, paused: false, pausedSince: 0 };
+    const conn: Connection = { id, sock, session, partial: 0, held: 0, partialSince: 0, packetsSeen: 0, paused: false, pausedSince: 0 };
     this.connections.set(sock, conn);
     if (levelEnabled(this.logger, 'debug')) this.logger.debug({ conn: id }, 'milter connection opened');
     sock.on('data', (chunk: Buffer) => {
       session.feed(chunk);
       // Usually whole packets arrive and nothing is left over: one comparison.
-      if (session.partialBytes !== 0 || conn.partial !== 0) this.trackPartial(conn);
+      if (session.bufferedBytes !== 0 || conn.held !== 0) this.trackInput(conn);
       // A session that will read no more (QUIT, protocol error, a bound) gets no more bytes from the kernel.
       if (session.isEnded && !sock.isPaused()) sock.pause();
     });
@@ -294,39 +299,46 @@ export class MilterServer {
 
   private forget(conn: Connection): void {
     if (!this.connections.delete(conn.sock)) return;
-    this.partialTotal -= conn.partial;
+    this.heldTotal -= conn.held;
+    conn.held = 0;
     conn.partial = 0;
     if (conn.paused) this.pausedCount--;
     conn.paused = false;
     this.watched.delete(conn);
   }
 
-  /** Book-keeping of incomplete packets after a read: the packet deadline and the shared budget. */
-  private trackPartial(conn: Connection): void {
+  /** Book-keeping after a read: the packet deadline and the shared budget of input held. */
+  private trackInput(conn: Connection): void {
     const partial = conn.session.partialBytes;
-    this.partialTotal += partial - conn.partial;
-    if (partial === 0) {
-      if (!conn.paused) this.watched.delete(conn);
-    } else if (conn.partial === 0 || conn.session.packetsIn !== conn.packetsSeen) {
+    if (partial !== 0 && (conn.partial === 0 || conn.session.packetsIn !== conn.packetsSeen)) {
       // A new packet began, or packets completed since the last read: the peer makes progress.
       conn.partialSince = performance.now();
       conn.packetsSeen = conn.session.packetsIn;
-      this.watch(conn);
     }
     conn.partial = partial;
-    if (this.partialTotal > this.maxPartialBytes) this.enforcePartialBudget();
+    this.recount(conn);
+    if (conn.held !== 0) this.watch(conn);
+    if (this.heldTotal > this.maxBufferedBytes) this.enforceBufferedBudget();
+  }
+
+  /** Queued packets leave as callbacks finish, between reads: the sweep and the budget recount. */
+  private recount(conn: Connection): void {
+    const held = conn.session.bufferedBytes;
+    this.heldTotal += held - conn.held;
+    conn.held = held;
   }
 
   /** The largest holders go first: they are the cheapest way back under the budget. */
-  private enforcePartialBudget(): void {
-    const holders = [...this.watched].filter((c) => c.partial > 0).sort((a, b) => b.partial - a.partial);
+  private enforceBufferedBudget(): void {
+    for (const c of this.watched) this.recount(c);
+    const holders = [...this.watched].filter((c) => c.held > 0).sort((a, b) => b.held - a.held);
     for (const c of holders) {
-      if (this.partialTotal <= this.maxPartialBytes) break;
-      this.partialBudgetCloses++;
+      if (this.heldTotal <= this.maxBufferedBytes) break;
+      this.bufferedBudgetCloses++;
       this.noise.warn(
-        'partial-budget',
-        { conn: c.id, partialBytes: c.partial, totalPartialBytes: this.partialTotal, maxPartialBytes: this.maxPartialBytes },
-        'incomplete packets of all milter connections exceed the budget, closing the largest holder',
+        'buffered-budget',
+        { conn: c.id, heldBytes: c.held, totalHeldBytes: this.heldTotal, maxBufferedBytes: this.maxBufferedBytes },
+        'input held for all milter connections exceeds the budget, closing the largest holder',
       );
       this.cut(c);
     }
@@ -357,7 +369,6 @@ export class MilterServer {
       this.pausedCount--;
       // Time spent waiting for the peer to read is not the peer's packet deadline running.
       if (conn.partial > 0) conn.partialSince = performance.now();
-      else this.watched.delete(conn);
       if (!conn.session.isEnded) sock.resume();
     });
   }
@@ -373,6 +384,7 @@ export class MilterServer {
   private sweep(): void {
     const now = performance.now();
     for (const c of this.watched) {
+      this.recount(c);
       if (c.paused) {
         if (now - c.pausedSince > this.packetTimeoutMs) {
           this.writeOverflows++;
@@ -391,6 +403,8 @@ export class MilterServer {
           'milter packet not complete within the packet timeout, closing connection',
         );
         this.cut(c);
+      } else if (c.held === 0) {
+        this.watched.delete(c);
       }
     }
     if (this.watched.size === 0) {

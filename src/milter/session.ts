@@ -34,7 +34,7 @@ export interface SessionCounters {
 /** Packets that may wait behind a pending callback (see SessionOptions.maxQueuedPackets). */
 export const DEFAULT_MAX_QUEUED_PACKETS = 4096;
 /** Bytes of payload that may wait behind a pending callback, whatever the packet count. */
-export const DEFAULT_MAX_QUEUED_BYTES = 4 * 1024 * 1024;
+export const DEFAULT_MAX_QUEUED_BYTES = 1024 * 1024;
 
 export interface SessionOptions {
   id: string;
@@ -49,7 +49,7 @@ export interface SessionOptions {
    * most smtpd_recipient_limit = 1000 of them), so 4096 leaves room and stops a flood.
    */
   maxQueuedPackets?: number;
-  /** Payload bytes that may wait while a callback is pending (default 4 MiB, at least one packet). */
+  /** Bytes that may wait while a callback is pending (default 1 MiB, at least one largest packet). */
   maxQueuedBytes?: number;
   /** Where per-event warnings go, rate limited; shared by the sessions of one server. */
   noise?: RateLimitedLog;
@@ -146,6 +146,11 @@ export class MilterSession {
   /** Bytes of a packet received in part (its first byte arrived, its last not yet). */
   get partialBytes(): number {
     return this.decoder.bufferedBytes;
+  }
+
+  /** Input held: the incomplete packet and the packets waiting behind a pending callback. */
+  get bufferedBytes(): number {
+    return this.decoder.bufferedBytes + this.queuedBytes;
   }
 
   /** True while a callback runs or commands wait: the idle timeout must not fire then. */

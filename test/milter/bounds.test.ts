@@ -154,8 +154,8 @@ test('packet deadline: a slow peer that completes packets is not closed (progres
   });
 });
 
-test('partial-bytes budget: the largest holders are closed, the total stays within the budget', async () => {
-  await withServer(app(), { maxPartialBytes: 100_000, maxPayload: 64 * 1024, packetTimeoutMs: 30_000 }, async (server, log) => {
+test('buffered-bytes budget, incomplete packets: the largest holders are closed, the total stays within the budget', async () => {
+  await withServer(app(), { maxBufferedBytes: 100_000, maxPayload: 64 * 1024, packetTimeoutMs: 30_000 }, async (server, log) => {
     const peers: Socket[] = [];
     for (let i = 0; i < 6; i++) {
       const s = await rawConnect(server);
@@ -170,12 +170,45 @@ test('partial-bytes budget: the largest holders are closed, the total stays with
       await sleep(30);
     }
     const deadline = Date.now() + 5000;
-    while (server.stats().partialBudgetCloses < 3 && Date.now() < deadline) await sleep(20);
-    assert.equal(server.stats().partialBudgetCloses, 3, '6 x 30 KB against a 100 KB budget');
-    assert.ok(server.stats().partialBytes <= 100_000);
-    assert.ok(log.lines.some((l) => /exceed the budget/.test(l.msg)));
+    while (server.stats().bufferedBudgetCloses < 3 && Date.now() < deadline) await sleep(20);
+    assert.equal(server.stats().bufferedBudgetCloses, 3, '6 x 30 KB against a 100 KB budget');
+    assert.ok(server.stats().bufferedBytes <= 100_000);
+    assert.ok(log.lines.some((l) => /exceeds the budget/.test(l.msg)));
     await healthy(server);
     for (const p of peers) p.destroy();
+  });
+});
+
+test('buffered-bytes budget, packets queued behind pending callbacks count too', async () => {
+  await withServer(app(1500), { maxBufferedBytes: 200_000 }, async (server, log) => {
+    const clients: MilterTestClient[] = [];
+    // Each connection parks 60 KB of macro packets behind its pending EOM: 5 x 60 KB against 200 KB.
+    const d = encodeCommand({ type: 'macro', stage: 0x4d, pairs: [{ name: 'x', value: 'v'.repeat(990) }] });
+    for (let i = 0; i < 5; i++) {
+      const c = await MilterTestClient.connect(server.address()!);
+      await c.negotiate();
+      c.sendRaw(Buffer.concat([encodeCommand({ type: 'mail', args: ['<>'] }), encodeCommand({ type: 'eob', data: Buffer.alloc(0) }), ...Array.from({ length: 60 + i }, () => d)]));
+      clients.push(c);
+      await sleep(20);
+    }
+    const deadline = Date.now() + 5000;
+    while (server.stats().bufferedBudgetCloses < 2 && Date.now() < deadline) await sleep(20);
+    assert.equal(server.stats().bufferedBudgetCloses, 2, '5 x 60 KB against 200 KB: the two largest go');
+    assert.ok(server.stats().bufferedBytes <= 200_000);
+    assert.ok(log.lines.some((l) => /exceeds the budget/.test(l.msg)));
+    // The others get their verdicts once their callbacks finish.
+    let answered = 0;
+    for (const c of clients) {
+      try {
+        if ((await c.readReply()).final?.type === 'accept') answered++;
+      } catch {
+        /* one of the closed */
+      }
+      c.close();
+    }
+    assert.ok(answered >= 3, `${answered} answered`);
+    await sleep(100);
+    assert.equal(server.stats().bufferedBytes, 0, 'nothing is counted once the queues have drained');
   });
 });
 
