@@ -127,7 +127,15 @@ export async function runDaemon(env: NodeJS.ProcessEnv): Promise<number> {
     return 1;
   }
   return new Promise<number>((resolve) => {
+    let signalled = false;
     const onSignal = (signal: NodeJS.Signals) => {
+      if (signalled) {
+        // An operator who signals again does not want to wait for the drain.
+        daemon.logger.warn({ signal }, 'second signal: closing the remaining milter connections now');
+        daemon.server.closeNow();
+        return;
+      }
+      signalled = true;
       daemon.logger.info({ signal }, 'signal received');
       daemon.stop().then(
         () => resolve(0),
@@ -137,7 +145,7 @@ export async function runDaemon(env: NodeJS.ProcessEnv): Promise<number> {
         },
       );
     };
-    process.once('SIGTERM', onSignal);
-    process.once('SIGINT', onSignal);
+    process.on('SIGTERM', onSignal);
+    process.on('SIGINT', onSignal);
   });
 }

@@ -142,6 +142,8 @@ export class MilterServer {
   private shutdownCloses = 0;
   private nextId = 1;
   private closing: Promise<void> | undefined;
+  /** Ends the drain before its deadline (closeNow). */
+  private endDrain: (() => void) | undefined;
   private socketIno: number | undefined;
   private readonly allClosedWaiters: (() => void)[] = [];
   private readonly negotiationCache = new Map<string, CachedNegotiation>();
@@ -424,6 +426,11 @@ export class MilterServer {
     return this.closing;
   }
 
+  /** During a drain: treat the deadline as reached now (an operator's second signal). */
+  closeNow(): void {
+    this.endDrain?.();
+  }
+
   private async doClose(deadlineMs: number): Promise<void> {
     const server = this.server;
     const stopped = server ? new Promise<void>((resolve) => server.close(() => resolve())) : Promise.resolve();
@@ -434,9 +441,13 @@ export class MilterServer {
       let timer: NodeJS.Timeout | undefined;
       await Promise.race([
         new Promise<void>((resolve) => this.allClosedWaiters.push(resolve)),
-        new Promise<void>((resolve) => (timer = setTimeout(resolve, deadlineMs))),
+        new Promise<void>((resolve) => {
+          timer = setTimeout(resolve, deadlineMs);
+          this.endDrain = resolve;
+        }),
       ]);
       clearTimeout(timer);
+      this.endDrain = undefined;
       if (this.connections.size > 0) {
         let inMessage = 0;
         for (const c of this.connections.values()) if (c.session.messageInFlight) inMessage++;

@@ -183,4 +183,21 @@ describe('drain on SIGTERM', { skip: knotSkipReason() ?? false }, () => {
     assert.equal(daemon.lines.find((l) => l.msg === 'milter server stopped')?.['shutdownCloses'], 2);
     assert.equal(existsSync(socket), false);
   });
+
+  test('a second signal ends the drain at once: the remaining sessions are closed and counted; exit 0', async () => {
+    const { daemon, socket } = await start('second', { SHUTDOWN_TIMEOUT_MS: '60000' });
+    const c = await MilterTestClient.connect({ path: socket }, 20_000);
+    await c.openSession();
+    daemon.proc.kill('SIGTERM');
+    await daemon.waitFor((l) => /draining milter connections/.test(l.msg ?? ''), 5000, 'the draining line');
+    expectVerdict('<news@pass.e2e.test>', await c.message('<news@pass.e2e.test>', 'X1'), 'served during the drain');
+    assert.equal(c.closed, false);
+    const secondAt = Date.now();
+    daemon.proc.kill('SIGINT');
+    await c.waitClosed(10_000);
+    assert.ok(Date.now() - secondAt < 5000);
+    assert.equal(await daemon.waitExit(20_000), 0, daemon.tail());
+    assert.ok(daemon.lines.some((l) => /second signal/.test(l.msg ?? '')));
+    assert.equal(daemon.lines.find((l) => /shutdown deadline reached/.test(l.msg ?? ''))?.['closed'], 1);
+  });
 });
