@@ -5,11 +5,10 @@
 //   npm run fuzz:milter -- [PACKETS] [SEED] [CONCURRENCY]      (default 2000000 1 16)
 // Needs a build (npm run fuzz:milter builds first) and Knot DNS (knotd), like the integration tests.
 import { setInterval, clearInterval } from 'node:timers';
-import { fileURLToPath } from 'node:url';
 
 const dist = new URL('../dist/test/support/', import.meta.url);
 const { startKnot, knotSkipReason } = await import(new URL('knot.js', dist));
-const { startDaemonProcess } = await import(new URL('daemon-process.js', dist));
+const { E2E_ZONES_DIR, e2eRejectEnv, listeningPort, startDaemonProcess } = await import(new URL('daemon-process.js', dist));
 const { MilterTestClient } = await import(new URL('milter-client.js', dist));
 const { runFuzz } = await import(new URL('milter-fuzz.js', dist));
 
@@ -22,19 +21,11 @@ if (skip) {
   process.exit(2);
 }
 
-const knot = await startKnot({ zonesDir: fileURLToPath(new URL('../test/data/dns/e2e', import.meta.url)) });
-const daemon = await startDaemonProcess({
-  MILTER_SOCKET: 'inet:0@127.0.0.1',
-  MILTER_MODE: 'reject',
-  DNS_SERVERS: `127.0.0.1:${knot.port}`,
-  DNS_TIMEOUT_MS: '1000',
-  SPF_REGEX: String.raw`v=spf1 (?P<before>.*)include:_spf\.esp\.e2e\.test(?:\s|$)`,
-  LOG_LEVEL: 'info',
-});
+const knot = await startKnot({ zonesDir: E2E_ZONES_DIR });
+const daemon = await startDaemonProcess({ MILTER_SOCKET: 'inet:0@127.0.0.1', ...e2eRejectEnv(knot.port) });
 let failed = false;
 try {
-  const listening = await daemon.waitFor((l) => l.msg === 'milter server listening', 2000, 'the listening line');
-  const port = listening.address.port;
+  const port = await listeningPort(daemon);
   let fuzzing = true;
   let verdicts = 0;
   let rssPeak = 0;

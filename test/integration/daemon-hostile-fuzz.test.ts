@@ -4,14 +4,11 @@
 // `npm run fuzz:milter` (scripts/fuzz-milter.mjs).
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { fileURLToPath } from 'node:url';
 import { knotSkipReason, startKnot, type KnotInstance } from '../support/knot.js';
-import { startDaemonProcess, type DaemonProcess } from '../support/daemon-process.js';
+import { E2E_ZONES_DIR, e2eRejectEnv, listeningPort, startDaemonProcess, type DaemonProcess } from '../support/daemon-process.js';
 import { MilterTestClient } from '../support/milter-client.js';
 import { runFuzz } from '../support/milter-fuzz.js';
 
-const ZONES_DIR = fileURLToPath(new URL('../../../test/data/dns/e2e', import.meta.url));
-const SPF_REGEX = String.raw`v=spf1 (?P<before>.*)include:_spf\.esp\.e2e\.test(?:\s|$)`;
 const PACKETS = 100_000;
 
 describe('daemon under fuzzing', { skip: knotSkipReason() ?? false }, () => {
@@ -20,18 +17,13 @@ describe('daemon under fuzzing', { skip: knotSkipReason() ?? false }, () => {
   let port = 0;
 
   before(async () => {
-    knot = await startKnot({ zonesDir: ZONES_DIR });
+    knot = await startKnot({ zonesDir: E2E_ZONES_DIR });
     daemon = await startDaemonProcess({
       MILTER_SOCKET: 'inet:0@127.0.0.1',
-      MILTER_MODE: 'reject',
-      DNS_SERVERS: `127.0.0.1:${knot.port}`,
-      DNS_TIMEOUT_MS: '1000',
-      SPF_REGEX,
-      LOG_LEVEL: 'info',
+      ...e2eRejectEnv(knot.port),
       MILTER_PACKET_TIMEOUT_MS: '2000',
     });
-    const listening = await daemon.waitFor((l) => l.msg === 'milter server listening', 1000, 'the listening line');
-    port = (listening['address'] as { port: number }).port;
+    port = await listeningPort(daemon);
   });
 
   after(async () => {

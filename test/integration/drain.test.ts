@@ -8,13 +8,10 @@ import { get } from 'node:http';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { knotSkipReason, startKnot, type KnotInstance } from '../support/knot.js';
-import { startDaemonProcess, type DaemonProcess } from '../support/daemon-process.js';
+import { E2E_ZONES_DIR, e2eRejectEnv, startDaemonProcess, type DaemonProcess } from '../support/daemon-process.js';
 import { MilterTestClient } from '../support/milter-client.js';
 
-const ZONES_DIR = fileURLToPath(new URL('../../../test/data/dns/e2e', import.meta.url));
-const SPF_REGEX = String.raw`v=spf1 (?P<before>.*)include:_spf\.esp\.e2e\.test(?:\s|$)`;
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
 function freePort(): Promise<number> {
@@ -55,7 +52,7 @@ describe('drain on SIGTERM', { skip: knotSkipReason() ?? false }, () => {
   const daemons: DaemonProcess[] = [];
 
   before(async () => {
-    knot = await startKnot({ zonesDir: ZONES_DIR });
+    knot = await startKnot({ zonesDir: E2E_ZONES_DIR });
     dir = mkdtempSync(join(tmpdir(), 'sos-drain-'));
   });
 
@@ -69,11 +66,7 @@ describe('drain on SIGTERM', { skip: knotSkipReason() ?? false }, () => {
     const socket = join(dir, `${name}.sock`);
     const daemon = await startDaemonProcess({
       MILTER_SOCKET: `unix:${socket}`,
-      MILTER_MODE: 'reject',
-      DNS_SERVERS: `127.0.0.1:${knot.port}`,
-      DNS_TIMEOUT_MS: '1000',
-      SPF_REGEX,
-      LOG_LEVEL: 'info',
+      ...e2eRejectEnv(knot.port),
       ...extra,
     });
     daemons.push(daemon);

@@ -9,6 +9,29 @@ import { fileURLToPath } from 'node:url';
 
 const MAIN_JS = fileURLToPath(new URL('../../src/cli/main.js', import.meta.url));
 
+/** Zones of the end-to-end tests (test/data/dns/e2e), served by a private Knot. */
+export const E2E_ZONES_DIR = fileURLToPath(new URL('../../../test/data/dns/e2e', import.meta.url));
+
+/**
+ * The daemon in reject mode judging the e2e zones: `news@foreign.e2e.test` lacks the ESP's
+ * include and is refused with 550, `news@pass.e2e.test` has it and goes on.
+ */
+export function e2eRejectEnv(knotPort: number): Record<string, string> {
+  return {
+    MILTER_MODE: 'reject',
+    DNS_SERVERS: `127.0.0.1:${knotPort}`,
+    DNS_TIMEOUT_MS: '1000',
+    SPF_REGEX: String.raw`v=spf1 (?P<before>.*)include:_spf\.esp\.e2e\.test(?:\s|$)`,
+    LOG_LEVEL: 'info',
+  };
+}
+
+/** The port of a daemon started on `inet:0@…`, from its "listening" line. */
+export async function listeningPort(daemon: DaemonProcess): Promise<number> {
+  const l = await daemon.waitFor((x) => x.msg === 'milter server listening', 2000, 'the listening line');
+  return (l['address'] as { port: number }).port;
+}
+
 export type LogLine = Record<string, unknown> & { msg?: string };
 
 export interface DaemonProcess {
