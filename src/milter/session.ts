@@ -158,7 +158,7 @@ export class MilterSession {
     return this.busy || this.queue.length > 0;
   }
 
-  /** A message is in flight (graceful shutdown waits for it). */
+  /** A message is in flight (the shutdown deadline log tells these from idle sessions). */
   get messageInFlight(): boolean {
     return this.inMessage || this.busyNow;
   }
