@@ -67,6 +67,10 @@ export interface Config {
   healthListen: HostPort | undefined;
   milterMaxConnections: number;
   milterIdleTimeoutMs: number;
+  milterPacketTimeoutMs: number;
+  milterMaxBufferedBytes: number;
+  milterMaxQueuedPackets: number;
+  milterMaxWriteBuffer: number;
   shutdownTimeoutMs: number;
   /** A view safe to log: the LDAP password is replaced, the regex shown as written. */
   toLog(): Record<string, unknown>;
@@ -88,6 +92,14 @@ export const DEFAULTS = {
   milterMaxConnections: 1000,
   /** Just above Postfix's longest milter timeout (milter_content_timeout 300s). */
   milterIdleTimeoutMs: 310_000,
+  /** A packet must be complete this long after its first byte (slowloris); also bounds unread replies. */
+  milterPacketTimeoutMs: 30_000,
+  /** Input received and not yet processed (incomplete packets, packets queued behind a callback), all connections together. */
+  milterMaxBufferedBytes: 64 * 1024 * 1024,
+  /** Packets pipelined behind a pending callback, per connection (Postfix: at most ~2 per recipient). */
+  milterMaxQueuedPackets: 4096,
+  /** Replies a peer has not read, per connection, before it is closed. */
+  milterMaxWriteBuffer: 1024 * 1024,
   shutdownTimeoutMs: 10_000,
 } as const;
 
@@ -190,6 +202,10 @@ export function loadConfig(env: NodeJS.ProcessEnv): Config {
     healthListen: parseListenAddress('HEALTH_LISTEN', env.HEALTH_LISTEN),
     milterMaxConnections: parseInteger('MILTER_MAX_CONNECTIONS', env.MILTER_MAX_CONNECTIONS, DEFAULTS.milterMaxConnections, { min: 1, max: 1_000_000 }),
     milterIdleTimeoutMs: parseInteger('MILTER_IDLE_TIMEOUT_MS', env.MILTER_IDLE_TIMEOUT_MS, DEFAULTS.milterIdleTimeoutMs, POSITIVE_MS),
+    milterPacketTimeoutMs: parseInteger('MILTER_PACKET_TIMEOUT_MS', env.MILTER_PACKET_TIMEOUT_MS, DEFAULTS.milterPacketTimeoutMs, POSITIVE_MS),
+    milterMaxBufferedBytes: parseInteger('MILTER_MAX_BUFFERED_BYTES', env.MILTER_MAX_BUFFERED_BYTES, DEFAULTS.milterMaxBufferedBytes, { min: 65_536, max: 2 ** 40 }),
+    milterMaxQueuedPackets: parseInteger('MILTER_MAX_QUEUED_PACKETS', env.MILTER_MAX_QUEUED_PACKETS, DEFAULTS.milterMaxQueuedPackets, { min: 16, max: 1_000_000 }),
+    milterMaxWriteBuffer: parseInteger('MILTER_MAX_WRITE_BUFFER', env.MILTER_MAX_WRITE_BUFFER, DEFAULTS.milterMaxWriteBuffer, { min: 65_536, max: 2 ** 30 }),
     shutdownTimeoutMs: parseInteger('SHUTDOWN_TIMEOUT_MS', env.SHUTDOWN_TIMEOUT_MS, DEFAULTS.shutdownTimeoutMs, POSITIVE_MS),
     toLog: () => describeConfig(config),
   };
