@@ -2,8 +2,9 @@
 // printed as a tree of the include/redirect chain, or as JSON.
 import { parseArgs } from 'node:util';
 import { isIP } from 'node:net';
+import { environmentHelp } from '../config/variables.js';
 import { createResolver, DnsServersError, serversFromEnv, timeoutFromEnv } from '../dns/index.js';
-import { DEFAULT_LIMITS, SpfEvaluator, SpfInputError, type SpfCheck, type SpfTrace, type SpfTraceNode } from '../spf/index.js';
+import { DEFAULT_LIMITS, SpfEvaluator, SpfInputError, type SpfCheck, type SpfResult, type SpfTrace, type SpfTraceNode } from '../spf/index.js';
 
 export const SPF_USAGE = 'usage: sos-milter spf IP SENDER [--helo NAME] [--json]   (SENDER "" or "<>" is the null sender)';
 
@@ -11,6 +12,20 @@ export const SPF_USAGE = 'usage: sos-milter spf IP SENDER [--helo NAME] [--json]
 const EX_OK = 0;
 const EX_USAGE = 64;
 const EX_CONFIG = 78;
+
+/**
+ * Exit status by SPF result, so that scripts can branch on it: 0 the client is authorised,
+ * 1 the domain says it is not, 2 the domain says nothing definite, 3 no answer could be had.
+ */
+export const SPF_EXIT_STATUS: Readonly<Record<SpfResult, number>> = Object.freeze({
+  pass: 0,
+  fail: 1,
+  softfail: 1,
+  neutral: 2,
+  none: 2,
+  temperror: 3,
+  permerror: 3,
+});
 
 const HELP = `${SPF_USAGE}
 
@@ -22,9 +37,9 @@ against live DNS and prints the result with its evaluation trace.
   --json       print the result and trace as JSON
   -h, --help   show this help
 
-Environment: DNS_SERVERS (comma-separated host[:port], [v6]:port; default: the
-system's resolvers), DNS_TIMEOUT_MS (budget per DNS lookup, ms).
-Exit status: 0 for any SPF result, 64 for usage errors, 78 for a bad environment.
+${environmentHelp('spf')}
+Exit status by result: 0 pass; 1 fail or softfail; 2 neutral or none;
+3 temperror or permerror; 64 usage error; 78 bad environment.
 `;
 
 class UsageError extends Error {}
@@ -147,5 +162,5 @@ export async function runSpfCommand(argv: string[], env: NodeJS.ProcessEnv, out:
   } else {
     out.write(formatSpfCheck(check));
   }
-  return EX_OK;
+  return SPF_EXIT_STATUS[check.result];
 }
