@@ -4,7 +4,10 @@
 import { isIP } from 'node:net';
 import { parseArgs } from 'node:util';
 import { ConfigError, loadConfig } from '../config/index.js';
+import { environmentHelp } from '../config/variables.js';
 import { createPolicyParts } from '../daemon/policy-parts.js';
+import { remedyText, type Remedy } from '../policy/index.js';
+import { createDomainJudge, type BudgetReport } from './domain-report.js';
 import { silentLogger } from '../log/index.js';
 import {
   assessSender,
@@ -29,6 +32,11 @@ is SENDER: the record found, the check, own or foreign, and the action with its 
   --next-hop HOP   {rcpt_host} of a recipient; repeat for several (default: one unknown)
   --json           print the assessment and outcome as JSON
 
+When the sender's domain fails, also the remedy: the smallest change to its record that
+passes the configured check (verified, within RFC 7208's lookup limits), and the record's
+DNS lookup budget (flagged at 8 of 10, or when the ESP's mechanism would exceed 10).
+
+${environmentHelp('check')}
 Exit status: 0 when the message would pass, 1 for a violation (rejected, marked or logged),
 64 for usage errors, 78 for a bad environment.
 `;
@@ -40,6 +48,8 @@ interface CheckReport {
   assessment?: Assessment;
   outcome?: Outcome;
   reply?: string;
+  remedy?: Remedy;
+  lookups?: BudgetReport;
 }
 
 export async function runCheckCommand(argv: string[], env: NodeJS.ProcessEnv, out: NodeJS.WritableStream): Promise<number> {
@@ -88,7 +98,8 @@ export async function runCheckCommand(argv: string[], env: NodeJS.ProcessEnv, ou
     return 0;
   }
 
-  const { spf, directory, settings, ignoredNextHops } = createPolicyParts(config, silentLogger());
+  const parts = createPolicyParts(config, silentLogger());
+  const { spf, directory, settings, ignoredNextHops } = parts;
   try {
     const assessment = await assessSender(
       { sender: sender.address, domain: sender.domain, helo: parsed.values.helo ?? sender.domain },
@@ -107,6 +118,9 @@ export async function runCheckCommand(argv: string[], env: NodeJS.ProcessEnv, ou
     });
     report.assessment = assessment;
     report.outcome = outcome;
+    const { remedy, budget } = await createDomainJudge(config, parts, directory).extras(assessment);
+    report.remedy = remedy;
+    if (budget) report.lookups = budget;
     if (outcome.rejectText) report.reply = `550 5.7.1 ${outcome.rejectText}`;
     print(out, report, parsed.values.json ?? false, parsed.values.client);
     return outcome.action === 'reject' || outcome.action === 'tag' || outcome.action === 'log' ? 1 : 0;
@@ -140,5 +154,8 @@ function print(out: NodeJS.WritableStream, report: CheckReport, json: boolean, c
   if (report.outcome.action === 'log' || report.outcome.action === 'tag') {
     lines.push(`log:      mode=test client=${client} ${violationSentence(a)}`);
   }
+  const b = report.lookups;
+  if (b) lines.push(`lookups:  ${b.used}${b.incomplete ? '+' : ''}/${b.limit} DNS-querying terms, ${b.voidLookups}/${b.voidLimit} void${b.warning ? ` ! ${b.warning}` : ''}`);
+  if (report.remedy && report.remedy.kind !== 'none') lines.push(`remedy:   ${remedyText(report.remedy)}`);
   out.write(`${lines.join('\n')}\n`);
 }

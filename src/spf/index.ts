@@ -15,3 +15,4 @@ export type { SpfRecord, SpfTerm, MechanismTerm, ModifierTerm, MechanismName, Qu
 export { parseRecord, isSpfRecord } from './parser.js';
 export { SpfSyntaxError, SpfInputError } from './errors.js';
 export { MemoResolver } from './memo-resolver.js';
+export { lookupBudget, termCost, describeSpending, BUDGET_WARN_AT, type LookupBudget, type BudgetTerm } from './lookup-budget.js';

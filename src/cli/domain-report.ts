@@ -1,0 +1,181 @@
+/**
+ * One own domain judged the way the daemon judges a message from it (the same assessSender
+ * and decideOutcome, the same settings), plus what the postmaster needs on top: the remedy
+ * and the lookup budget. Shared by `sos-milter check` and `sos-milter audit`.
+ */
+import type { Config } from '../config/index.js';
+import type { PolicyParts } from '../daemon/policy-parts.js';
+import type { LookupResult, RecordTypeMap, Resolver, RRType } from '../dns/index.js';
+import {
+  assessSender,
+  decideOutcome,
+  findRemedy,
+  mechanismFromRegex,
+  type Action,
+  type Assessment,
+  type MilterMode,
+  type OwnDomainPort,
+  type PolicySettings,
+  type Remedy,
+  type RemedyInput,
+  type RemedyVerifier,
+} from '../policy/index.js';
+import { BUDGET_WARN_AT, lookupBudget, SpfEvaluator, termCost, type EffectiveRecord, type LookupBudget } from '../spf/index.js';
+
+/** pass: nothing to do; fail: the daemon would reject, tag or log; unjudged: it fails open. */
+export type DomainStatus = 'pass' | 'fail' | 'unjudged';
+
+export interface BudgetReport {
+  used: number;
+  limit: number;
+  voidLookups: number;
+  voidLimit: number;
+  /** Lower bound only (macros, DNS errors). */
+  incomplete: boolean;
+  /** What the configured mechanism would add, when the record lacks it. */
+  addition?: { term: string; cost: number };
+  /** Set when the budget is at BUDGET_WARN_AT or more, or the addition would exceed it. */
+  warning?: string;
+}
+
+export interface DomainReport {
+  domain: string;
+  status: DomainStatus;
+  /** The assessment's result under the configured check. */
+  result: string;
+  /** The action a message from this domain gets in each MILTER_MODE. */
+  actions: Record<MilterMode, Action>;
+  record?: string;
+  recordDomain?: string;
+  reason: string;
+  remedy: Remedy;
+  budget?: BudgetReport;
+  /** The configured mode's assessment; absent when judging failed. */
+  assessment?: Assessment;
+}
+
+/** SPF_REMEDY_MECHANISM, else the mechanism SPF_REGEX names. */
+export function remedyMechanism(config: Config): string | undefined {
+  return config.remedyMechanism ?? mechanismFromRegex(config.spfRegex.source);
+}
+
+/** A resolver that answers TXT for one name with a record not (yet) published. */
+class OverlayResolver implements Resolver {
+  constructor(
+    private readonly below: Resolver,
+    private readonly name: string,
+    private readonly text: string,
+  ) {}
+
+  lookup<T extends RRType>(name: string, type: T): Promise<LookupResult<RecordTypeMap[T]>> {
+    if (type === 'TXT' && name.toLowerCase().replace(/\.$/, '') === this.name) {
+      // TXT character-strings hold at most 255 octets (RFC 1035 §3.3); receivers join them (RFC 7208 §3.3).
+      const strings: string[] = [];
+      for (let i = 0; i < this.text.length; i += 255) strings.push(this.text.slice(i, i + 255));
+      const answer: LookupResult<RecordTypeMap['TXT']> = { records: [strings], nxdomain: false, ttl: 0 };
+      return Promise.resolve(answer as LookupResult<RecordTypeMap[T]>);
+    }
+    return this.below.lookup(name, type);
+  }
+}
+
+/** The state of the record the domain itself publishes (a broken redirect target is not its own). */
+function ownRecordStatus(eff: EffectiveRecord): RemedyInput['recordStatus'] {
+  if (eff.status === 'temperror' || eff.chain.length <= 1 || eff.chain[0]?.text === undefined) return eff.status;
+  return 'found';
+}
+
+function statusOf(a: Assessment): DomainStatus {
+  return a.violation ? 'fail' : a.failOpen ? 'unjudged' : 'pass';
+}
+
+function senderFor(domain: string) {
+  // The audit asks about the domain, not a mailbox: postmaster exists at every mail domain (RFC 5321 §4.5.1).
+  return { sender: `postmaster@${domain}`, domain, helo: domain };
+}
+
+export interface DomainJudge {
+  judge(domain: string): Promise<DomainReport>;
+  /** Remedy and budget for an assessment made elsewhere (`check`). */
+  extras(assessment: Assessment): Promise<{ remedy: Remedy; budget?: BudgetReport }>;
+}
+
+export function createDomainJudge(config: Config, parts: PolicyParts, ownDomains: OwnDomainPort | undefined): DomainJudge {
+  const mechanism = remedyMechanism(config);
+  const settingsFor = (mode: MilterMode): PolicySettings => ({ ...parts.settings, mode });
+  const deps = { spf: parts.spf, ...(ownDomains ? { ownDomains } : {}) };
+
+  const verifier: RemedyVerifier = {
+    async verify(domain, recordText) {
+      const overlay = new OverlayResolver(parts.resolver, domain, recordText);
+      const spf = new SpfEvaluator({ resolver: overlay, receiverHost: 'audit' });
+      const a = await assessSender(senderFor(domain), { spf, ...(ownDomains ? { ownDomains } : {}) }, parts.settings);
+      return { passes: !a.violation && !a.failOpen, reason: a.reason, budget: await lookupBudget(overlay, domain, recordText) };
+    },
+  };
+
+  async function budgetReport(domain: string, ownRecord: string | undefined): Promise<{ report?: BudgetReport; budget?: LookupBudget }> {
+    const budget = await lookupBudget(parts.resolver, domain);
+    if (!budget) return {};
+    const report: BudgetReport = { used: budget.used, limit: budget.limit, voidLookups: budget.voidLookups, voidLimit: budget.voidLimit, incomplete: budget.incomplete };
+    const hasMechanism = mechanism !== undefined && ownRecord !== undefined && ownRecord.toLowerCase().split(' ').some((t) => t.replace(/^\+/, '') === mechanism.toLowerCase());
+    if (mechanism !== undefined && !hasMechanism) report.addition = { term: mechanism, ...(await termCost(parts.resolver, domain, mechanism)) };
+    const after = budget.used + (report.addition?.cost ?? 0);
+    if (report.addition && after > budget.limit) {
+      report.warning = `adding ${report.addition.term} (+${report.addition.cost}) would need ${after} of ${budget.limit} DNS lookups: permerror at every receiver (RFC 7208 §4.6.4)`;
+    } else if (budget.used >= BUDGET_WARN_AT) {
+      report.warning = `${budget.used} of ${budget.limit} DNS lookups used: little room for another include`;
+    }
+    if (budget.voidLookups > budget.voidLimit) {
+      report.warning = `${report.warning ? `${report.warning}; ` : ''}${budget.voidLookups} void lookups (limit ${budget.voidLimit})`;
+    }
+    return { report, budget };
+  }
+
+  async function extras(assessment: Assessment): Promise<{ remedy: Remedy; budget?: BudgetReport }> {
+    const eff = await parts.spf.effectiveRecord(assessment.domain);
+    const ownRecord = eff.chain[0]?.text;
+    const { report, budget } = await budgetReport(assessment.domain, ownRecord);
+    const remedy = await findRemedy(
+      { assessment, check: parts.settings.check, ownRecord, recordStatus: ownRecordStatus(eff), mechanism, currentBudget: budget },
+      verifier,
+    );
+    return { remedy, ...(report ? { budget: report } : {}) };
+  }
+
+  return {
+    extras,
+    async judge(domain) {
+      const input = senderFor(domain);
+      const configured = await assessSender(input, deps, settingsFor(config.milterMode));
+      const other: MilterMode = config.milterMode === 'test' ? 'reject' : 'test';
+      const second = await assessSender(input, deps, settingsFor(other));
+      const byMode = { [config.milterMode]: configured, [other]: second } as Record<MilterMode, Assessment>;
+      const actions = {} as Record<MilterMode, Action>;
+      for (const mode of ['test', 'reject'] as const) {
+        actions[mode] = decideOutcome({
+          assessment: byMode[mode],
+          mode,
+          nextHops: [undefined],
+          ignoredNextHops: parts.ignoredNextHops,
+          milterName: config.milterName,
+          messageId: 'audit',
+          rejectMessage: config.milterRejectMessage,
+        }).action;
+      }
+      const { remedy, budget } = await extras(configured);
+      return {
+        domain,
+        status: statusOf(configured),
+        result: configured.result,
+        actions,
+        ...(configured.record !== undefined ? { record: configured.record } : {}),
+        ...(configured.recordDomain !== undefined && configured.recordDomain !== domain ? { recordDomain: configured.recordDomain } : {}),
+        reason: configured.reason,
+        remedy,
+        ...(budget ? { budget } : {}),
+        assessment: configured,
+      };
+    },
+  };
+}
