@@ -74,7 +74,9 @@ export const ldaptsClientFactory: LdapClientFactory = (url, timeoutMs, tls) => {
   const host = hostOf(url);
   // Our own bind is replayed by reconnecting explicitly; ldapts must not reconnect silently
   // unauthenticated, so its transparent reconnect is never relied on (isConnected is checked).
-  const client = new Client({ url, timeout: timeoutMs, connectTimeout: timeoutMs, tlsOptions: tlsConnectionOptions(host, tls) });
+  // ldapts speaks TLS from the first byte whenever tlsOptions is given: only for ldaps://.
+  const secure = url.toLowerCase().startsWith('ldaps://');
+  const client = new Client({ url, timeout: timeoutMs, connectTimeout: timeoutMs, ...(secure ? { tlsOptions: tlsConnectionOptions(host, tls) } : {}) });
   return {
     get isConnected() {
       return client.isConnected;
