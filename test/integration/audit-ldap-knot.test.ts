@@ -10,6 +10,7 @@ import assert from 'node:assert/strict';
 import { Writable } from 'node:stream';
 import { Client, SizeLimitExceededError } from 'ldapts';
 import { runAuditCommand } from '../../src/cli/audit-command.js';
+import { runCheckCommand } from '../../src/cli/check-command.js';
 import {
   auditEnv,
   ESP_INCLUDE,
@@ -46,7 +47,7 @@ function sink(): { stream: Writable; text(): string } {
 async function audit(argv: string[], env: NodeJS.ProcessEnv): Promise<{ code: number; out: string; err: string }> {
   const out = sink();
   const err = sink();
-  const code = await runAuditCommand(argv, env, { out: out.stream, err: err.stream, progress: false });
+  const code = await runAuditCommand(argv, env, { out: out.stream, err: err.stream });
   return { code, out: out.text(), err: err.text() };
 }
 
@@ -184,6 +185,35 @@ describe(`audit of ${TOTAL} own domains: slapd + Knot`, { skip, timeout: 300_000
     } finally {
       await fixed.close();
     }
+  });
+
+  test('`check` prints the same remedy and the lookup budget', async () => {
+    const broken = domains.find((d) => d.kind === 'budget-8-missing-include')!;
+    const out = sink();
+    const code = await runCheckCommand([`someone@${broken.domain}`], env, out.stream);
+    assert.equal(code, 1, out.text());
+    const expected = broken.remedy as { record: string };
+    assert.ok(out.text().includes(`remedy:   add ${ESP_INCLUDE} before -all: "${expected.record}"`), out.text());
+    assert.match(out.text(), /^lookups: +8\/10 DNS-querying terms, 0\/2 void ! 8 of 10 DNS lookups used/m);
+    const impossible = domains.find((d) => d.kind === 'budget-9-missing-include')!;
+    const out2 = sink();
+    await runCheckCommand([`someone@${impossible.domain}`, '--json'], env, out2.stream);
+    const report = JSON.parse(out2.text()) as { remedy: { kind: string; reason: string }; lookups: { used: number; warning: string } };
+    assert.equal(report.remedy.kind, 'impossible');
+    assert.match(report.remedy.reason, /11\/10 DNS lookups/);
+    assert.equal(report.lookups.used, 9);
+  });
+
+  test('the progress bar is drawn on stderr when asked (a terminal), never into the report', async () => {
+    const out = sink();
+    const err = sink();
+    const code = await runAuditCommand([], { ...env, LDAP_AUDIT_FILTER: '(&(objectClass=domain)(dc=p00*))' }, { out: out.stream, err: err.stream, progress: true });
+    assert.equal(code, 0);
+    assert.match(err.text(), /\r\[#+\] \d+\/\d+ domains/);
+    assert.ok(!out.text().includes('\r'), 'no progress in the report');
+    // Not a terminal (the default here): no bar.
+    const plain = await audit([], { ...env, LDAP_AUDIT_FILTER: '(&(objectClass=domain)(dc=p00*))' });
+    assert.ok(!plain.err.includes('domains\r') && !plain.err.includes('\r['));
   });
 
   test('LDAP_AUDIT_FILTER selecting passing domains only: exit 0, table with a summary line', async () => {
