@@ -83,6 +83,11 @@ function reason(err: unknown): string {
 // eslint-disable-next-line no-control-regex
 const CONTROL_CHARS = /[\u0000-\u001f\u007f]/;
 
+function isLoopbackUri(uri: string): boolean {
+  const host = new URL(uri).hostname.replace(/^\[(.*)\]$/, '$1').toLowerCase();
+  return host === 'localhost' || host === '::1' || host.startsWith('127.');
+}
+
 /** Domain names compare without regard to case; a trailing root dot changes nothing. */
 function normaliseDomain(domain: string): string {
   return domain.trim().toLowerCase().replace(/\.$/, '');
@@ -127,6 +132,10 @@ export class LdapDomainDirectory {
     if (options.tls?.verify === false) {
       this.logger.warn({ setting: 'LDAP_TLS_VERIFY=false' }, 'LDAP TLS certificate and host name verification is OFF: anyone on the path can read the bind password');
     }
+    const clearText = options.uris.filter((u) => u.toLowerCase().startsWith('ldap://') && !isLoopbackUri(u));
+    if (options.bindPw !== undefined && !options.startTls && clearText.length > 0) {
+      this.logger.warn({ uris: clearText }, 'the LDAP bind password goes over ldap:// in the clear; use ldaps:// or LDAP_STARTTLS=true');
+    }
     if (options.connectNow ?? true) this.connectInBackground();
   }
 
@@ -142,7 +151,8 @@ export class LdapDomainDirectory {
       for await (const page of conn.client.listEntries(this.options.searchBase, {
         filter: options.filter,
         attributes: attribute === undefined ? ['1.1'] : [attribute],
-        pageSize: options.pageSize ?? 500,
+        // Below OpenLDAP's default size limit (500) and Active Directory's MaxPageSize (1000).
+        pageSize: options.pageSize ?? 200,
         timeLimit: Math.max(1, Math.ceil(this.options.timeoutMs / 1000)),
       })) {
         this.counters.searches++;

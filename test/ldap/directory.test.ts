@@ -1,6 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { LdapDomainDirectory, backoffDelay, type LdapClient, type LdapDirectoryOptions } from '../../src/ldap/index.js';
+import { LdapDomainDirectory, backoffDelay, firstRdnValue, type LdapClient, type LdapDirectoryOptions } from '../../src/ldap/index.js';
+import { createLogger } from '../../src/log/index.js';
 
 /** A scripted in-memory LDAP server: which domains exist, and how it misbehaves. */
 class FakeServer {
@@ -246,4 +247,26 @@ test('listOwnDomains pages through every entry, lower case, RDN value', async ()
   assert.equal(seen.length, 25);
   assert.equal(seen[0], 'd0.example');
   await dir.close();
+});
+
+test('a bind password over plain ldap:// to a remote host is warned about; StartTLS, ldaps and loopback are not', async () => {
+  for (const [uris, startTls, warned] of [
+    [['ldap://ldap.example'], false, true],
+    [['ldap://ldap.example'], true, false],
+    [['ldaps://ldap.example'], false, false],
+    [['ldap://127.0.0.1:389'], false, false],
+  ] as const) {
+    const lines: string[] = [];
+    const logger = createLogger({ name: 't', level: 'info', format: 'json', destination: { write: (l: string) => lines.push(l) } });
+    const { dir } = directory(new FakeServer(), { uris: [...uris], startTls, bindDn: 'uid=m', bindPw: 'pw', logger, connectNow: false });
+    assert.equal(lines.some((l) => l.includes('in the clear')), warned, `${uris.join()} starttls=${startTls}`);
+    await dir.close();
+  }
+});
+
+test('the RDN value with RFC 4514 escapes undone', () => {
+  assert.equal(firstRdnValue('dc=customer.example,ou=domains,dc=example,dc=test'), 'customer.example');
+  assert.equal(firstRdnValue('associatedDomain=a\\,b.example+cn=x,ou=d'), 'a,b.example');
+  assert.equal(firstRdnValue('dc=m\\C3\\BCller.example,ou=d'), 'müller.example');
+  assert.equal(firstRdnValue('nothing'), undefined);
 });
