@@ -109,3 +109,10 @@ test('audit usage errors exit 64', async () => {
     assert.match(text, /usage: sos-milter audit/);
   }
 });
+
+test('`sos-milter audit` without LDAP exits 2 and says why', () => {
+  const r = run(['audit']);
+  assert.equal(r.status, 2, r.stderr);
+  assert.match(r.stderr, /LDAP_ENABLED is not set/);
+  assert.equal(r.stdout, '');
+});

@@ -17,6 +17,7 @@ import {
   ESP_ZONE,
   fixtureDomains,
   HANG_ZONE,
+  HOSTED_BASE,
   ldif,
   MILTER_DN,
   MILTER_PW,
@@ -222,6 +223,14 @@ describe(`audit of ${TOTAL} own domains: slapd + Knot`, { skip, timeout: 300_000
     const summary = run.out.trimEnd().split('\n').pop()!;
     assert.match(summary, /^audited \d+ domains in [0-9.]+ s: pass \d+, fail 0, unjudged 0 \(results: pass \d+\)$/);
     assert.match(run.out, /^DOMAIN +STATUS +RESULT +TEST +REJECT +LOOKUPS$/m);
+  });
+
+  test('LDAP_DOMAIN_ATTRIBUTE: every value of associatedDomain is a domain, not the RDN', async () => {
+    const run = await audit(['--json'], { ...env, LDAP_SEARCH_BASE: HOSTED_BASE, LDAP_AUDIT_FILTER: '(objectClass=domainRelatedObject)', LDAP_DOMAIN_ATTRIBUTE: 'associatedDomain' });
+    assert.equal(run.code, 0, run.err);
+    const { lines } = parseJsonLines(run.out);
+    const passing = domains.filter((d) => d.kind === 'pass').slice(0, 3).map((d) => d.domain);
+    assert.deepEqual(lines.map((l) => l.domain).sort(), passing.sort());
   });
 
   test('the audit cannot complete: LDAP unreachable or a bad setting give exit 2', async () => {

@@ -13,6 +13,7 @@ export const ZONE = 'audit.test';
 export const HANG_ZONE = 'hang.audit-timeout.test';
 const BASE_DN = 'dc=example,dc=test';
 export const SEARCH_BASE = `ou=domains,${BASE_DN}`;
+export const HOSTED_BASE = `ou=hosted,${BASE_DN}`;
 export const MILTER_DN = `uid=milter,ou=accounts,${BASE_DN}`;
 export const MILTER_PW = 'milter-secret';
 
@@ -141,6 +142,11 @@ export function ldif(domains: readonly FixtureDomain[]): string {
     `dn: ${MILTER_DN}\nobjectClass: account\nobjectClass: simpleSecurityObject\nuid: milter\nuserPassword: ${MILTER_PW}\n`,
   ];
   for (const d of domains) parts.push(`dn: dc=${d.domain},${SEARCH_BASE}\nobjectClass: domain\ndc: ${d.domain}\n`);
+  // A second layout: one entry per customer, its domains in associatedDomain (LDAP_DOMAIN_ATTRIBUTE).
+  parts.push(`dn: ${HOSTED_BASE}\nobjectClass: organizationalUnit\nou: hosted\n`);
+  const passing = domains.filter((d) => d.kind === 'pass').slice(0, 4);
+  parts.push(`dn: dc=customer1,${HOSTED_BASE}\nobjectClass: domain\nobjectClass: domainRelatedObject\ndc: customer1\nassociatedDomain: ${passing[0]!.domain}\nassociatedDomain: ${passing[1]!.domain}\n`);
+  parts.push(`dn: dc=customer2,${HOSTED_BASE}\nobjectClass: domain\nobjectClass: domainRelatedObject\ndc: customer2\nassociatedDomain: ${passing[2]!.domain.toUpperCase()}\n`);
   return parts.join('\n');
 }
 
