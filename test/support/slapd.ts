@@ -26,8 +26,6 @@ export interface SlapdOptions {
   sizeLimit?: number;
   /** Serve TLS: StartTLS on the ldap:// port, and an ldaps:// port besides. PEM file paths. */
   tls?: { certFile: string; keyFile: string };
-  /** Further loopback addresses to listen on (same ports), e.g. 127.0.0.2 for host name tests. */
-  extraHosts?: string[];
 }
 
 export interface SlapdInstance {
@@ -176,8 +174,7 @@ export async function startSlapd(options: SlapdOptions = {}): Promise<SlapdInsta
   const port = await freePort();
   const url = `ldap://127.0.0.1:${port}`;
   const ldapsPort = options.tls ? await freePort() : undefined;
-  const hosts = ['127.0.0.1', ...(options.extraHosts ?? [])];
-  const listen = hosts.flatMap((h) => [`ldap://${h}:${port}`, ...(ldapsPort !== undefined ? [`ldaps://${h}:${ldapsPort}`] : [])]).join(' ');
+  const listen = [url, ...(ldapsPort !== undefined ? [`ldaps://127.0.0.1:${ldapsPort}`] : [])].join(' ');
   let stderr = '';
 
   async function start(): Promise<void> {
