@@ -121,6 +121,15 @@ function installExitHook(): void {
   }
 }
 
+function ldifText(options: SlapdOptions): string | undefined {
+  if (options.ldif === undefined) return undefined;
+  return !options.ldif.includes('\n') && existsSync(options.ldif) ? readFileSync(options.ldif, 'utf8') : options.ldif;
+}
+
+function ldifBytes(options: SlapdOptions): number {
+  return Buffer.byteLength(ldifText(options) ?? '');
+}
+
 function slapdConf(dir: string, suffix: string, rootDn: string, rootPw: string, anonymousRead: boolean, options: SlapdOptions): string {
   const reader = anonymousRead ? 'by * read' : 'by users read by anonymous auth';
   const tls = options.tls ? [`TLSCertificateFile ${options.tls.certFile}`, `TLSCertificateKeyFile ${options.tls.keyFile}`] : [];
@@ -133,7 +142,8 @@ function slapdConf(dir: string, suffix: string, rootDn: string, rootPw: string, 
     `modulepath ${MODULE_PATH}`,
     'moduleload back_mdb',
     'database mdb',
-    'maxsize 16777216',
+    // mdb's map must hold the data with its indexes: 16 MiB, or more for large trees (about 20x the LDIF).
+    `maxsize ${Math.max(16 * 1024 * 1024, Math.ceil(ldifBytes(options) * 20 / 4096) * 4096)}`,
     `suffix "${suffix}"`,
     `rootdn "${rootDn}"`,
     `rootpw "${rootPw}"`,
@@ -160,7 +170,7 @@ export async function startSlapd(options: SlapdOptions = {}): Promise<SlapdInsta
   writeFileSync(conf, slapdConf(dir, suffix, rootDn, rootPw, options.anonymousRead ?? true, options));
 
   if (options.ldif !== undefined) {
-    const text = !options.ldif.includes('\n') && existsSync(options.ldif) ? readFileSync(options.ldif, 'utf8') : options.ldif;
+    const text = ldifText(options) ?? '';
     const ldifPath = join(dir, 'data.ldif');
     writeFileSync(ldifPath, text);
     const added = spawnSync(SLAPADD, ['-q', '-f', conf, '-l', ldifPath], { encoding: 'utf8', timeout: 30_000 });
