@@ -120,12 +120,12 @@ export async function findRemedy(input: RemedyInput, verifier: RemedyVerifier): 
   const a = input.assessment;
   if (!a.violation && !a.failOpen) return { kind: 'none' };
   if (input.recordStatus === 'temperror' || a.result === 'temperror') {
-    return { kind: 'unknown', reason: `the record could not be looked up (${a.reason}); audit again` };
+    return { kind: 'unknown', reason: 'DNS did not answer (see the reason); audit again' };
   }
   const tried = candidates(input);
   if (tried.length === 0) {
     if (input.recordStatus === 'permerror') {
-      return { kind: 'impossible', reason: `the record is invalid (${a.reason}); correct it first` };
+      return { kind: 'impossible', reason: 'the published record is invalid (see the reason); correct it first' };
     }
     return {
       kind: 'impossible',
@@ -135,7 +135,8 @@ export async function findRemedy(input: RemedyInput, verifier: RemedyVerifier): 
           : 'no outbound address is unauthorised and no mechanism is configured; set SPF_REMEDY_MECHANISM',
     };
   }
-  const failures: string[] = [];
+  const overLimit: string[] = [];
+  const stillFailing: string[] = [];
   for (const candidate of tried) {
     const verdict = await verifier.verify(a.domain, candidate.record);
     if (verdict.passes && !overBudget(verdict.budget)) {
@@ -143,14 +144,16 @@ export async function findRemedy(input: RemedyInput, verifier: RemedyVerifier): 
     }
     if (overBudget(verdict.budget)) {
       const b = verdict.budget!;
-      failures.push(
-        `${candidate.change} would spend ${b.used}/${b.limit} DNS lookups and ${b.voidLookups}/${b.voidLimit} void lookups (RFC 7208 §4.6.4)`,
-      );
-    } else failures.push(`${candidate.change} still fails: ${verdict.reason}`);
+      overLimit.push(`${candidate.change} would need ${b.used}/${b.limit} DNS lookups and ${b.voidLookups}/${b.voidLimit} void lookups (RFC 7208 §4.6.4)`);
+    } else stillFailing.push(`${candidate.change} still fails: ${verdict.reason}`);
   }
-  const spending = input.currentBudget && input.currentBudget.terms.length > 0 ? `; the budget goes to ${describeSpending(input.currentBudget)}` : '';
-  const used = input.currentBudget ? ` (the record already uses ${input.currentBudget.used}/${input.currentBudget.limit})` : '';
-  return { kind: 'impossible', reason: `${failures.join('; ')}${used}${spending}` };
+  // The lookup limit is the usual cause and the one to explain; other attempts only without it.
+  if (overLimit.length > 0) {
+    const b = input.currentBudget;
+    const spending = b && b.terms.length > 0 ? `; the record already spends ${b.used}/${b.limit} on ${describeSpending(b)}` : '';
+    return { kind: 'impossible', reason: `${overLimit[0]}${spending}` };
+  }
+  return { kind: 'impossible', reason: stillFailing.join('; ') };
 }
 
 /** One line for tables and logs. */

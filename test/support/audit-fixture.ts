@@ -145,6 +145,7 @@ export function ldif(domains: readonly FixtureDomain[]): string {
   // A second layout: one entry per customer, its domains in associatedDomain (LDAP_DOMAIN_ATTRIBUTE).
   parts.push(`dn: ${HOSTED_BASE}\nobjectClass: organizationalUnit\nou: hosted\n`);
   const passing = domains.filter((d) => d.kind === 'pass').slice(0, 4);
+  if (passing.length < 3) return parts.join('\n');
   parts.push(`dn: dc=customer1,${HOSTED_BASE}\nobjectClass: domain\nobjectClass: domainRelatedObject\ndc: customer1\nassociatedDomain: ${passing[0]!.domain}\nassociatedDomain: ${passing[1]!.domain}\n`);
   parts.push(`dn: dc=customer2,${HOSTED_BASE}\nobjectClass: domain\nobjectClass: domainRelatedObject\ndc: customer2\nassociatedDomain: ${passing[2]!.domain.toUpperCase()}\n`);
   return parts.join('\n');
