@@ -5,7 +5,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 # Real peers used by the integration tests: Postfix (MTA), miltertest, Knot (DNS), slapd (LDAP).
-debs=(postfix miltertest knot knot-dnsutils slapd ldap-utils)
+debs=(postfix miltertest knot knot-dnsutils slapd ldap-utils openssl)
 missing=()
 for p in "${debs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
