@@ -121,7 +121,9 @@ export function createDomainJudge(config: Config, parts: PolicyParts, ownDomains
     const hasMechanism = mechanism !== undefined && ownRecord !== undefined && ownRecord.toLowerCase().split(' ').some((t) => t.replace(/^\+/, '') === mechanism.toLowerCase());
     if (mechanism !== undefined && !hasMechanism) report.addition = { term: mechanism, ...(await termCost(parts.resolver, domain, mechanism)) };
     const after = budget.used + (report.addition?.cost ?? 0);
-    if (report.addition && after > budget.limit) {
+    if (budget.used > budget.limit) {
+      report.warning = `${budget.used} of ${budget.limit} DNS lookups: over the limit, permerror at every receiver (RFC 7208 §4.6.4)`;
+    } else if (report.addition && after > budget.limit) {
       report.warning = `adding ${report.addition.term} (+${report.addition.cost}) would need ${after} of ${budget.limit} DNS lookups: permerror at every receiver (RFC 7208 §4.6.4)`;
     } else if (budget.used >= BUDGET_WARN_AT) {
       report.warning = `${budget.used} of ${budget.limit} DNS lookups used: little room for another include`;

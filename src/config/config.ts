@@ -2,6 +2,7 @@
  * The whole configuration, read from environment variables only (12-factor), validated
  * up front so that a bad value stops start-up with a message naming the variable.
  */
+import { X509Certificate } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import type { DnsServer } from '../dns/servers.js';
 import { ConfigError } from './errors.js';
@@ -207,9 +208,17 @@ function parseLdapTls(env: NodeJS.ProcessEnv): LdapTlsConfig {
     const why = code === 'ENOENT' ? 'does not exist' : code === 'EACCES' ? 'is not readable by this user' : code === 'EISDIR' ? 'is a directory' : `cannot be read (${code ?? String(err)})`;
     throw new ConfigError('LDAP_TLS_CA_FILE', `${show(caFile)} ${why}; give a PEM file of the CA certificates that issued the LDAP server's certificate`);
   }
-  if (!/-----BEGIN CERTIFICATE-----[\s\S]+?-----END CERTIFICATE-----/.test(ca)) {
+  const blocks = ca.match(/-----BEGIN CERTIFICATE-----[\s\S]+?-----END CERTIFICATE-----/g) ?? [];
+  if (blocks.length === 0) {
     throw new ConfigError('LDAP_TLS_CA_FILE', `${show(caFile)} holds no PEM certificate (-----BEGIN CERTIFICATE-----)`);
   }
+  blocks.forEach((block, i) => {
+    try {
+      new X509Certificate(block);
+    } catch (err) {
+      throw new ConfigError('LDAP_TLS_CA_FILE', `${show(caFile)}: certificate ${i + 1} of ${blocks.length} cannot be read (${err instanceof Error ? err.message : String(err)})`);
+    }
+  });
   return { caFile, ca, startTls, verify };
 }
 

@@ -243,6 +243,9 @@ describe('LDAP TLS settings', () => {
     const junk = join(dir, 'junk.pem');
     writeFileSync(junk, 'not a certificate\n');
     assert.match(configError({ LDAP_TLS_CA_FILE: junk }).message, /^LDAP_TLS_CA_FILE: .*holds no PEM certificate/);
+    const broken = join(dir, 'broken.pem');
+    writeFileSync(broken, '-----BEGIN CERTIFICATE-----\nbm90IGEgY2VydGlmaWNhdGU=\n-----END CERTIFICATE-----\n');
+    assert.match(configError({ LDAP_TLS_CA_FILE: broken }).message, /^LDAP_TLS_CA_FILE: .*certificate 1 of 1 cannot be read/);
   });
 
   test('booleans are words, not guesses', () => {

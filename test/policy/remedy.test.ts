@@ -20,6 +20,8 @@ const zone = new ZoneResolver({
   'two.example': [{ TXT: 'v=spf1 -all' }, { TXT: 'v=spf1 ~all' }],
   'v6.example': [{ TXT: 'v=spf1 ip4:192.0.2.10 -all' }],
   'void.example': [{ TXT: 'v=spf1 a:n1.example a:n2.example -all' }],
+  'over.example': [{ TXT: `v=spf1 ${Array.from({ length: 11 }, (_, i) => `a:h${i}.example`).join(' ')} -all` }],
+  ...Object.fromEntries(Array.from({ length: 11 }, (_, i) => [`h${i}.example`, [{ A: `198.51.100.${i + 1}` }]])),
 });
 
 function judge(env: Record<string, string>) {
@@ -100,4 +102,14 @@ test('a suggestion that would break the void-lookup limit is not made', async ()
   assert.equal(r.remedy.kind, 'impossible');
   assert.match(r.remedy.kind === 'impossible' ? r.remedy.reason : '', /3\/2 void lookups/);
   assert.equal(r.budget?.voidLookups, 2);
+});
+
+test('a record already over 10 lookups: flagged, and no remedy can pass', async () => {
+  const r = await judge({ SPF_CHECK: 'evaluate', OUTBOUND_IPS: '192.0.2.10', SPF_REGEX: '^v=spf1 .*include:_spf\\.esp\\.example' }).judge('over.example');
+  assert.equal(r.status, 'fail');
+  assert.equal(r.result, 'permerror');
+  assert.equal(r.budget?.used, 11);
+  assert.match(r.budget?.warning ?? '', /11 of 10 DNS lookups: over the limit/);
+  assert.equal(r.remedy.kind, 'impossible');
+  assert.match(r.remedy.kind === 'impossible' ? r.remedy.reason : '', /would need 12\/10 DNS lookups.*already spends 11\/10 on a:h0\.example \(1\)/);
 });
