@@ -309,7 +309,8 @@ export class LdapDomainDirectory {
       this.failures = 0;
       this.retryAt = 0;
       clearTimeout(this.retryTimer);
-      this.logger.info({ uri, bindDn: bindDn ?? '(anonymous)' }, 'connected to LDAP');
+      const transport = uri.toLowerCase().startsWith('ldaps://') ? 'ldaps' : this.options.startTls ? 'starttls' : 'plain';
+      this.logger.info({ uri, bindDn: bindDn ?? '(anonymous)', tls: transport, verify: this.options.tls?.verify ?? true }, 'connected to LDAP');
       return conn;
     }
     this.counters.connectFailures++;
