@@ -1,5 +1,6 @@
 // `sos-milter audit [--json|--csv] [--concurrency N] [--only-broken]`: every own domain in
 // LDAP judged as the daemon would judge a message from it, with the remedy for each that fails.
+import { domainToASCII } from 'node:url';
 import { parseArgs } from 'node:util';
 import { ConfigError, environmentHelp, loadConfig, type Config } from '../config/index.js';
 import { createPolicyParts } from '../daemon/policy-parts.js';
@@ -251,7 +252,8 @@ export async function runAuditCommand(argv: string[], env: NodeJS.ProcessEnv, io
     const listed = new Set<string>();
     try {
       for await (const page of directory.listOwnDomains({ filter: config.ldap.auditFilter, attribute: config.ldap.domainAttribute })) {
-        for (const domain of page) listed.add(domain);
+        // Judged as the daemon sees a sender domain: in A-labels (IDNA), as DNS needs them.
+        for (const domain of page) listed.add(domainToASCII(domain) || domain);
       }
     } catch (e) {
       err.write(`sos-milter audit: cannot list the own domains from LDAP: ${(e as Error).message}\n`);
