@@ -2,7 +2,7 @@ import { CachingResolver } from '../src/dns/cache.js';
 import type { Resolver } from '../src/dns/types.js';
 import { SpfEvaluator, type SpfResult } from '../src/spf/index.js';
 import { clearRecordCache } from '../src/spf/record-cache.js';
-import { type ZoneData, ZoneResolver } from '../src/spf/testing/zone-resolver.js';
+import { type ZoneData, ZoneResolver } from '../test/support/spf/zone-resolver.js';
 
 /**
  * SPF evaluation speed for a realistic sender: a ten-term record whose includes go three deep
@@ -76,8 +76,10 @@ export async function runSpfBench(opts: { durationMs?: number } = {}): Promise<S
   const coldOnce = async () => {
     clearRecordCache();
     const upstream = new ZoneResolver(ZONE);
-    const spf = new SpfEvaluator({ resolver: new CachingResolver(upstream) });
+    const cache = new CachingResolver(upstream);
+    const spf = new SpfEvaluator({ resolver: cache });
     await spf.checkHost(input);
+    cache.close();
     coldUpstream += upstream.queryCount;
   };
   await timeLoop(100, coldOnce);

@@ -5,19 +5,23 @@ import { isIP } from 'node:net';
 import { parseArgs } from 'node:util';
 import { ConfigError, loadConfig } from '../config/index.js';
 import { environmentHelp } from '../config/variables.js';
-import { createPolicyParts } from '../daemon/policy-parts.js';
-import { remedyText, type Remedy } from '../policy/index.js';
-import { createDomainJudge, type BudgetReport } from './domain-report.js';
+import { assessmentTimeoutMs, createPolicyParts } from '../daemon/policy-parts.js';
 import { silentLogger } from '../log/index.js';
 import {
-  assessSender,
+  assessEnvelope,
   decideOutcome,
   newMessageId,
   parseEnvelopeSender,
+  RecipientHops,
+  remedyText,
   violationSentence,
   type Assessment,
+  type MessageFacts,
   type Outcome,
+  type Remedy,
 } from '../policy/index.js';
+import { createDomainJudge, type BudgetReport } from './domain-report.js';
+import { ExitCode } from './exit-codes.js';
 
 export const CHECK_USAGE = 'usage: sos-milter check SENDER [--client IP] [--helo NAME] [--next-hop HOP]... [--json]';
 
@@ -37,17 +41,17 @@ passes the configured check (verified, within RFC 7208's lookup limits), and the
 DNS lookup budget (flagged at 8 of 10, or when the ESP's mechanism would exceed 10).
 
 ${environmentHelp('check')}
-Exit status: 0 when the message would pass, 1 for a violation (rejected, marked or logged),
-64 for usage errors, 78 for a bad environment.
+Exit status: ${ExitCode.OK} when the message would pass, ${ExitCode.FAILURE} for a violation (rejected, marked or logged),
+${ExitCode.USAGE} for usage errors, ${ExitCode.CONFIG} for a bad environment.
 `;
+
+/** What `check` stands in for the MTA's end-of-message macro {i}. */
+const CHECK_QUEUE_ID = 'CHECK';
 
 interface CheckReport {
   sender: string;
-  judged: boolean;
-  reason?: string;
-  assessment?: Assessment;
-  outcome?: Outcome;
-  reply?: string;
+  assessment: Assessment;
+  outcome: Outcome;
   remedy?: Remedy;
   lookups?: BudgetReport;
 }
@@ -69,13 +73,13 @@ export async function runCheckCommand(argv: string[], env: NodeJS.ProcessEnv, ou
     });
     if (parsed.values.help) {
       out.write(HELP);
-      return 0;
+      return ExitCode.OK;
     }
     if (parsed.positionals.length !== 1) throw new Error(`expected SENDER, got ${parsed.positionals.length} argument(s)`);
     if (isIP(parsed.values.client ?? '') === 0) throw new Error(`--client: not an IP address: ${JSON.stringify(parsed.values.client)}`);
   } catch (err) {
     out.write(`sos-milter check: ${(err as Error).message}\n${CHECK_USAGE}\n`);
-    return 64;
+    return ExitCode.USAGE;
   }
 
   let config;
@@ -84,60 +88,57 @@ export async function runCheckCommand(argv: string[], env: NodeJS.ProcessEnv, ou
   } catch (err) {
     if (err instanceof ConfigError) {
       out.write(`sos-milter check: configuration error: ${err.message}\n`);
-      return 78;
+      return ExitCode.CONFIG;
     }
     throw err;
   }
 
+  // Collect: what the MTA would tell about the message.
   const rawSender = parsed.positionals[0]!;
   const sender = parseEnvelopeSender(rawSender);
-  const report: CheckReport = { sender: rawSender, judged: sender.kind === 'domain' };
-  if (sender.kind !== 'domain') {
-    report.reason = sender.kind === 'null' ? 'null sender (bounce/DSN): not judged' : `not judged: ${sender.reason}`;
-    print(out, report, parsed.values.json ?? false);
-    return 0;
-  }
-
   const parts = createPolicyParts(config, silentLogger());
   const { spf, directory, settings, ignoredNextHops } = parts;
+  const recipients = new RecipientHops();
+  const nextHops = parsed.values['next-hop'] ?? [];
+  for (const hop of nextHops.length > 0 ? nextHops : [undefined]) recipients.add(hop, ignoredNextHops);
+  const facts: MessageFacts = { queueId: CHECK_QUEUE_ID, client: parsed.values.client, recipients };
+  const helo = parsed.values.helo ?? (sender.kind === 'domain' ? sender.domain : '');
   try {
-    const assessment = await assessSender(
-      { sender: sender.address, domain: sender.domain, helo: parsed.values.helo ?? sender.domain },
-      { spf, ownDomains: directory },
-      settings,
-    );
-    const nextHops = parsed.values['next-hop'] ?? [];
-    const outcome = decideOutcome({
-      assessment,
-      mode: config.milterMode,
-      nextHops: nextHops.length > 0 ? nextHops : [undefined],
-      ignoredNextHops,
-      milterName: config.milterName,
-      messageId: newMessageId(),
-      rejectMessage: config.milterRejectMessage,
+    // Assess, within the daemon's deadline.
+    const assessment = await assessEnvelope(sender, helo, { spf, ownDomains: directory }, settings, {
+      signal: AbortSignal.timeout(assessmentTimeoutMs(config)),
     });
-    report.assessment = assessment;
-    report.outcome = outcome;
-    const { remedy, budget } = await createDomainJudge(config, parts, directory).extras(assessment);
-    report.remedy = remedy;
-    if (budget) report.lookups = budget;
-    if (outcome.rejectText) report.reply = `550 5.7.1 ${outcome.rejectText}`;
-    print(out, report, parsed.values.json ?? false, parsed.values.client);
-    return outcome.action === 'reject' || outcome.action === 'tag' || outcome.action === 'log' ? 1 : 0;
+    // Decide.
+    const outcome = decideOutcome(
+      assessment,
+      facts,
+      { mode: config.milterMode, ignoredNextHops, milterName: config.milterName, rejectMessage: config.milterRejectMessage },
+      newMessageId(),
+    );
+    // Report: the printout.
+    const report: CheckReport = { sender: rawSender, assessment, outcome };
+    if (assessment.kind !== 'not-judged') {
+      const { remedy, budget } = await createDomainJudge(config, parts, directory).extras(assessment);
+      report.remedy = remedy;
+      if (budget) report.lookups = budget;
+    }
+    print(out, report, parsed.values.json ?? false, facts.client);
+    return outcome.action === 'reject' || outcome.action === 'tag' || outcome.action === 'log' ? ExitCode.FAILURE : ExitCode.OK;
   } finally {
     await directory?.close();
   }
 }
 
-function print(out: NodeJS.WritableStream, report: CheckReport, json: boolean, client = '127.0.0.1'): void {
+function print(out: NodeJS.WritableStream, report: CheckReport, json: boolean, client: string | undefined): void {
+  const { assessment: a, outcome } = report;
+  const reply = outcome.action === 'reject' ? `550 5.7.1 ${outcome.rejectText}` : undefined;
   if (json) {
-    out.write(`${JSON.stringify(report, null, 2)}\n`);
+    out.write(`${JSON.stringify({ ...report, judged: a.kind !== 'not-judged', reply }, null, 2)}\n`);
     return;
   }
   const lines = [`sender:   ${report.sender}`];
-  const a = report.assessment;
-  if (!a || !report.outcome) {
-    lines.push(`verdict:  pass (${report.reason})`);
+  if (a.kind === 'not-judged') {
+    lines.push(`verdict:  pass (${a.reason})`);
     out.write(`${lines.join('\n')}\n`);
     return;
   }
@@ -146,12 +147,12 @@ function print(out: NodeJS.WritableStream, report: CheckReport, json: boolean, c
   lines.push(`check:    ${a.check}`);
   for (const o of a.outbound ?? []) lines.push(`  ${o.ip}: ${o.result} (${o.reason})`);
   lines.push(`own:      ${a.ownership}${a.ownershipError ? ` (${a.ownershipError})` : ''}`);
-  lines.push(`result:   ${a.result}${a.failOpen ? ' (fail open)' : ''}`);
+  lines.push(`result:   ${a.result}${a.kind === 'fail-open' ? ' (fail open)' : ''}`);
   lines.push(`reason:   ${a.reason}`);
-  lines.push(`action:   ${report.outcome.action}`);
-  if (report.reply) lines.push(`reply:    ${report.reply}`);
-  if (report.outcome.header) lines.push(`header:   ${report.outcome.header.name}: ${report.outcome.header.value}`);
-  if (report.outcome.action === 'log' || report.outcome.action === 'tag') {
+  lines.push(`action:   ${outcome.action}`);
+  if (reply) lines.push(`reply:    ${reply}`);
+  if (outcome.action === 'tag') lines.push(`header:   ${outcome.header.name}: ${outcome.header.value}`);
+  if (a.kind === 'violation' && (outcome.action === 'log' || outcome.action === 'tag')) {
     lines.push(`log:      mode=test client=${client} ${violationSentence(a)}`);
   }
   const b = report.lookups;

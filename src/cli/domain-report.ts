@@ -4,15 +4,16 @@
  * and the lookup budget. Shared by `sos-milter check` and `sos-milter audit`.
  */
 import type { Config } from '../config/index.js';
-import type { PolicyParts } from '../daemon/policy-parts.js';
-import type { LookupResult, RecordTypeMap, Resolver, RRType } from '../dns/index.js';
+import { assessmentTimeoutMs, type PolicyParts } from '../daemon/policy-parts.js';
+import type { LookupOptions, LookupResult, RecordTypeMap, Resolver, RRType } from '../dns/index.js';
 import {
   assessSender,
   decideOutcome,
   findRemedy,
   mechanismFromRegex,
+  RecipientHops,
   type Action,
-  type Assessment,
+  type JudgedAssessment,
   type MilterMode,
   type OwnDomainPort,
   type PolicySettings,
@@ -51,7 +52,7 @@ export interface DomainReport {
   remedy: Remedy;
   budget?: BudgetReport;
   /** The configured mode's assessment; absent when judging failed. */
-  assessment?: Assessment;
+  assessment?: JudgedAssessment;
 }
 
 /** SPF_REMEDY_MECHANISM, else the mechanism SPF_REGEX names. */
@@ -67,7 +68,7 @@ class OverlayResolver implements Resolver {
     private readonly text: string,
   ) {}
 
-  lookup<T extends RRType>(name: string, type: T): Promise<LookupResult<RecordTypeMap[T]>> {
+  lookup<T extends RRType>(name: string, type: T, options?: LookupOptions): Promise<LookupResult<RecordTypeMap[T]>> {
     if (type === 'TXT' && name.toLowerCase().replace(/\.$/, '') === this.name) {
       // TXT character-strings hold at most 255 octets (RFC 1035 §3.3); receivers join them (RFC 7208 §3.3).
       const strings: string[] = [];
@@ -75,7 +76,7 @@ class OverlayResolver implements Resolver {
       const answer: LookupResult<RecordTypeMap['TXT']> = { records: [strings], nxdomain: false, ttl: 0 };
       return Promise.resolve(answer as LookupResult<RecordTypeMap[T]>);
     }
-    return this.below.lookup(name, type);
+    return this.below.lookup(name, type, options);
   }
 }
 
@@ -85,8 +86,8 @@ function ownRecordStatus(eff: EffectiveRecord): RemedyInput['recordStatus'] {
   return 'found';
 }
 
-function statusOf(a: Assessment): DomainStatus {
-  return a.violation ? 'fail' : a.failOpen ? 'unjudged' : 'pass';
+function statusOf(a: JudgedAssessment): DomainStatus {
+  return a.kind === 'violation' ? 'fail' : a.kind === 'fail-open' ? 'unjudged' : 'pass';
 }
 
 function senderFor(domain: string) {
@@ -97,20 +98,28 @@ function senderFor(domain: string) {
 export interface DomainJudge {
   judge(domain: string): Promise<DomainReport>;
   /** Remedy and budget for an assessment made elsewhere (`check`). */
-  extras(assessment: Assessment): Promise<{ remedy: Remedy; budget?: BudgetReport }>;
+  extras(assessment: JudgedAssessment): Promise<{ remedy: Remedy; budget?: BudgetReport }>;
 }
 
 export function createDomainJudge(config: Config, parts: PolicyParts, ownDomains: OwnDomainPort | undefined): DomainJudge {
   const mechanism = remedyMechanism(config);
   const settingsFor = (mode: MilterMode): PolicySettings => ({ ...parts.settings, mode });
   const deps = { spf: parts.spf, ...(ownDomains ? { ownDomains } : {}) };
+  // The daemon's deadline for one message's SPF and LDAP work: a domain that takes longer fails open here too.
+  const deadline = () => ({ signal: AbortSignal.timeout(assessmentTimeoutMs(config)) });
+  // A message with the facts the MTA always sends: a queue id, a client, one recipient of unknown next hop.
+  const facts = () => {
+    const recipients = new RecipientHops();
+    recipients.add(undefined, parts.ignoredNextHops);
+    return { queueId: 'AUDIT', client: '127.0.0.1', recipients };
+  };
 
   const verifier: RemedyVerifier = {
     async verify(domain, recordText) {
       const overlay = new OverlayResolver(parts.resolver, domain, recordText);
       const spf = new SpfEvaluator({ resolver: overlay, receiverHost: 'audit' });
-      const a = await assessSender(senderFor(domain), { spf, ...(ownDomains ? { ownDomains } : {}) }, parts.settings);
-      return { passes: !a.violation && !a.failOpen, reason: a.reason, budget: await lookupBudget(overlay, domain, recordText) };
+      const a = await assessSender(senderFor(domain), { spf, ...(ownDomains ? { ownDomains } : {}) }, parts.settings, deadline());
+      return { passes: a.kind === 'pass', reason: a.reason, budget: await lookupBudget(overlay, domain, recordText) };
     },
   };
 
@@ -134,7 +143,7 @@ export function createDomainJudge(config: Config, parts: PolicyParts, ownDomains
     return { report, budget };
   }
 
-  async function extras(assessment: Assessment): Promise<{ remedy: Remedy; budget?: BudgetReport }> {
+  async function extras(assessment: JudgedAssessment): Promise<{ remedy: Remedy; budget?: BudgetReport }> {
     const eff = await parts.spf.effectiveRecord(assessment.domain);
     const ownRecord = eff.chain[0]?.text;
     const { report, budget } = await budgetReport(assessment.domain, ownRecord);
@@ -149,21 +158,18 @@ export function createDomainJudge(config: Config, parts: PolicyParts, ownDomains
     extras,
     async judge(domain) {
       const input = senderFor(domain);
-      const configured = await assessSender(input, deps, settingsFor(config.milterMode));
+      const configured = await assessSender(input, deps, settingsFor(config.milterMode), deadline());
       const other: MilterMode = config.milterMode === 'test' ? 'reject' : 'test';
-      const second = await assessSender(input, deps, settingsFor(other));
-      const byMode = { [config.milterMode]: configured, [other]: second } as Record<MilterMode, Assessment>;
+      const second = await assessSender(input, deps, settingsFor(other), deadline());
+      const byMode = { [config.milterMode]: configured, [other]: second } as Record<MilterMode, JudgedAssessment>;
       const actions = {} as Record<MilterMode, Action>;
       for (const mode of ['test', 'reject'] as const) {
-        actions[mode] = decideOutcome({
-          assessment: byMode[mode],
-          mode,
-          nextHops: [undefined],
-          ignoredNextHops: parts.ignoredNextHops,
-          milterName: config.milterName,
-          messageId: 'audit',
-          rejectMessage: config.milterRejectMessage,
-        }).action;
+        actions[mode] = decideOutcome(
+          byMode[mode],
+          facts(),
+          { mode, ignoredNextHops: parts.ignoredNextHops, milterName: config.milterName, rejectMessage: config.milterRejectMessage },
+          'audit',
+        ).action;
       }
       const { remedy, budget } = await extras(configured);
       return {

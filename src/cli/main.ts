@@ -6,6 +6,7 @@ import { runDaemon } from '../daemon/run.js';
 import { environmentHelp } from '../config/variables.js';
 import { runAuditCommand } from './audit-command.js';
 import { runCheckCommand } from './check-command.js';
+import { ExitCode } from './exit-codes.js';
 import { runSpfCommand } from './spf-command.js';
 
 const USAGE = `usage:
@@ -41,17 +42,17 @@ async function main(argv: string[]): Promise<number> {
     case '--help':
     case 'help':
       process.stdout.write(HELP);
-      return 0;
+      return ExitCode.OK;
     case '-V':
     case '--version': {
       const { createRequire } = await import('node:module');
       const pkg = createRequire(import.meta.url)('../../../package.json') as { version: string };
       process.stdout.write(`sos-milter ${pkg.version}\n`);
-      return 0;
+      return ExitCode.OK;
     }
     default:
       process.stderr.write(`sos-milter: unknown command ${JSON.stringify(command)}\n${USAGE}\n`);
-      return 64;
+      return ExitCode.USAGE;
   }
 }
 
@@ -61,6 +62,6 @@ main(process.argv.slice(2)).then(
   },
   (err: unknown) => {
     process.stderr.write(`sos-milter: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
-    process.exitCode = 1;
+    process.exitCode = ExitCode.FAILURE;
   },
 );

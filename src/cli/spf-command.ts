@@ -2,16 +2,13 @@
 // printed as a tree of the include/redirect chain, or as JSON.
 import { parseArgs } from 'node:util';
 import { isIP } from 'node:net';
+import { ConfigError, loadConfig } from '../config/index.js';
 import { environmentHelp } from '../config/variables.js';
-import { createResolver, DnsServersError, serversFromEnv, timeoutFromEnv } from '../dns/index.js';
-import { DEFAULT_LIMITS, SpfEvaluator, SpfInputError, type SpfCheck, type SpfResult, type SpfTrace, type SpfTraceNode } from '../spf/index.js';
+import { createDnsParts, createSpfEvaluator } from '../daemon/policy-parts.js';
+import { DEFAULT_LIMITS, SpfInputError, type SpfCheck, type SpfResult, type SpfTrace, type SpfTraceNode } from '../spf/index.js';
+import { ExitCode } from './exit-codes.js';
 
 export const SPF_USAGE = 'usage: sos-milter spf IP SENDER [--helo NAME] [--json]   (SENDER "" or "<>" is the null sender)';
-
-/** sysexits(3) */
-const EX_OK = 0;
-const EX_USAGE = 64;
-const EX_CONFIG = 78;
 
 /**
  * Exit status by SPF result, so that scripts can branch on it: 0 the client is authorised,
@@ -37,9 +34,10 @@ against live DNS and prints the result with its evaluation trace.
   --json       print the result and trace as JSON
   -h, --help   show this help
 
+Environment: read and checked as by the daemon, of which this command uses
 ${environmentHelp('spf')}
 Exit status by result: 0 pass; 1 fail or softfail; 2 neutral or none;
-3 temperror or permerror; 64 usage error; 78 bad environment.
+3 temperror or permerror; ${ExitCode.USAGE} usage error; ${ExitCode.CONFIG} bad environment.
 `;
 
 class UsageError extends Error {}
@@ -101,7 +99,7 @@ function renderTree(node: SpfTraceNode, decisive: SpfTrace['matched'], prefix: s
   node.children.forEach((child, i) => renderTree(child, decisive, childPrefix, false, i === node.children.length - 1, lines));
 }
 
-export function formatSpfCheck(check: SpfCheck): string {
+function formatSpfCheck(check: SpfCheck): string {
   const t = check.trace;
   const lines: string[] = [];
   lines.push(`SPF ${check.result} for ip=${t.ip} sender=${t.sender} helo=${t.helo} (domain ${t.domain})`);
@@ -134,27 +132,27 @@ export async function runSpfCommand(argv: string[], env: NodeJS.ProcessEnv, out:
   } catch (e) {
     if (!(e instanceof UsageError)) throw e;
     out.write(`sos-milter spf: ${e.message}\n${SPF_USAGE}\n`);
-    return EX_USAGE;
+    return ExitCode.USAGE;
   }
   if (args === 'help') {
     out.write(HELP);
-    return EX_OK;
+    return ExitCode.OK;
   }
-  let resolver;
+  let config;
   try {
-    resolver = createResolver({ servers: serversFromEnv(env.DNS_SERVERS), timeoutMs: timeoutFromEnv(env.DNS_TIMEOUT_MS) });
+    config = loadConfig(env);
   } catch (e) {
-    if (!(e instanceof DnsServersError || e instanceof RangeError)) throw e;
-    out.write(`sos-milter spf: ${e.message}\n`);
-    return EX_CONFIG;
+    if (!(e instanceof ConfigError)) throw e;
+    out.write(`sos-milter spf: configuration error: ${e.message}\n`);
+    return ExitCode.CONFIG;
   }
   let check: SpfCheck;
   try {
-    check = await new SpfEvaluator({ resolver }).checkHost({ ip: args.ip, sender: args.sender, helo: args.helo });
+    check = await createSpfEvaluator(createDnsParts(config).resolver).checkHost({ ip: args.ip, sender: args.sender, helo: args.helo });
   } catch (e) {
     if (!(e instanceof SpfInputError)) throw e;
     out.write(`sos-milter spf: ${e.message}\n${SPF_USAGE}\n`);
-    return EX_USAGE;
+    return ExitCode.USAGE;
   }
   if (args.json) {
     const { result, explanation, reason, trace } = check;

@@ -5,6 +5,8 @@
 import { X509Certificate } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import type { DnsServer } from '../dns/servers.js';
+import { REDACTED } from '../log/index.js';
+import type { MilterMode, SpfCheckMode } from '../policy/types.js';
 import { ConfigError } from './errors.js';
 import { parseDnsServers } from './dns-servers.js';
 import { parseIpList, parseLdapUris, parseNextHops, parseViolationResults, type LdapUri, type SpfViolationResult } from './lists.js';
@@ -17,7 +19,7 @@ import {
   parseListenAddress,
   parseOctalMode,
   parseBoolean,
-  parseReplyText,
+  parseSmtpReplyText,
   show,
   type HostPort,
 } from './parse.js';
@@ -26,8 +28,6 @@ import { DEFAULT_SPF_REGEX, compileSpfRegex, type SpfRegex } from './spf-regex.j
 
 export type LogLevel = 'debug' | 'info' | 'warn' | 'error';
 export type LogFormat = 'text' | 'json';
-export type MilterMode = 'test' | 'reject';
-export type SpfCheck = 'regex' | 'evaluate';
 
 export interface LdapConfig {
   uris: LdapUri[];
@@ -75,12 +75,14 @@ export interface Config {
   ignoredNextHops: string[];
   /** Undefined when LDAP_ENABLED is unset. */
   ldap: LdapConfig | undefined;
-  spfCheck: SpfCheck;
+  spfCheck: SpfCheckMode;
   outboundIps: string[];
   spfViolationResults: SpfViolationResult[];
   /** Undefined: use the system's resolvers. */
   dnsServers: DnsServer[] | undefined;
   dnsTimeoutMs: number;
+  /** Bound on the DNS cache's estimated memory, bytes. */
+  dnsCacheMaxBytes: number;
   metricsListen: HostPort | undefined;
   healthListen: HostPort | undefined;
   milterMaxConnections: number;
@@ -100,6 +102,8 @@ export const DEFAULTS = {
   ldapTimeoutMs: 2000,
   /** Per DNS query; an SPF evaluation may need several, bounded by the evaluator. */
   dnsTimeoutMs: 2000,
+  /** 32 MiB: about 100,000 ordinary answers, an eighth of a 256 MiB container limit. */
+  dnsCacheMaxBytes: 32 * 1024 * 1024,
   /** Far above what one Postfix instance opens (smtpd process limit 100 by default). */
   milterMaxConnections: 1000,
   /** Just above Postfix's longest milter timeout (milter_content_timeout 300s). */
@@ -240,7 +244,7 @@ function parseRemedyMechanism(raw: string | undefined): string | undefined {
 export function loadConfig(env: NodeJS.ProcessEnv): Config {
   const milterName = parseMilterName(env.MILTER_NAME);
   const milterSocket = isUnset(env.MILTER_SOCKET) ? `/socket/${milterName}` : env.MILTER_SOCKET.trim();
-  const spfCheck = parseEnum<SpfCheck>('SPF_CHECK', env.SPF_CHECK, 'regex', { regex: 'regex', evaluate: 'evaluate' });
+  const spfCheck = parseEnum<SpfCheckMode>('SPF_CHECK', env.SPF_CHECK, 'regex', { regex: 'regex', evaluate: 'evaluate' });
   const outboundIps = parseIpList('OUTBOUND_IPS', env.OUTBOUND_IPS);
   if (spfCheck === 'evaluate' && outboundIps.length === 0) {
     throw new ConfigError('OUTBOUND_IPS', 'is required with SPF_CHECK=evaluate; list the relays\' addresses, e.g. 192.0.2.10, 2001:db8::25');
@@ -253,8 +257,8 @@ export function loadConfig(env: NodeJS.ProcessEnv): Config {
     milterSocket,
     milterSocketSpec: parseMilterSocket('MILTER_SOCKET', milterSocket),
     milterSocketMode: parseOctalMode('MILTER_SOCKET_MODE', env.MILTER_SOCKET_MODE, DEFAULTS.milterSocketMode),
-    milterRejectMessage: parseReplyText('MILTER_REJECT_MESSAGE', env.MILTER_REJECT_MESSAGE, DEFAULTS.milterRejectMessage),
-    milterTmpfailMessage: parseReplyText('MILTER_TMPFAIL_MESSAGE', env.MILTER_TMPFAIL_MESSAGE, DEFAULTS.milterTmpfailMessage),
+    milterRejectMessage: parseSmtpReplyText('MILTER_REJECT_MESSAGE', env.MILTER_REJECT_MESSAGE, DEFAULTS.milterRejectMessage),
+    milterTmpfailMessage: parseSmtpReplyText('MILTER_TMPFAIL_MESSAGE', env.MILTER_TMPFAIL_MESSAGE, DEFAULTS.milterTmpfailMessage),
     spfRegex: parseSpfRegex(env.SPF_REGEX),
     remedyMechanism: parseRemedyMechanism(env.SPF_REMEDY_MECHANISM),
     ignoredNextHops: parseNextHops('IGNORED_NEXT_HOPS', env.IGNORED_NEXT_HOPS),
@@ -264,6 +268,8 @@ export function loadConfig(env: NodeJS.ProcessEnv): Config {
     spfViolationResults: parseViolationResults('SPF_VIOLATION_RESULTS', env.SPF_VIOLATION_RESULTS),
     dnsServers: parseDnsServers('DNS_SERVERS', env.DNS_SERVERS),
     dnsTimeoutMs: parseInteger('DNS_TIMEOUT_MS', env.DNS_TIMEOUT_MS, DEFAULTS.dnsTimeoutMs, POSITIVE_MS),
+    // 64 KiB still holds a few hundred answers; 64 GiB is far beyond any sensible heap.
+    dnsCacheMaxBytes: parseInteger('DNS_CACHE_MAX_BYTES', env.DNS_CACHE_MAX_BYTES, DEFAULTS.dnsCacheMaxBytes, { min: 65_536, max: 68_719_476_736 }),
     metricsListen: parseListenAddress('METRICS_LISTEN', env.METRICS_LISTEN),
     healthListen: parseListenAddress('HEALTH_LISTEN', env.HEALTH_LISTEN),
     milterMaxConnections: parseInteger('MILTER_MAX_CONNECTIONS', env.MILTER_MAX_CONNECTIONS, DEFAULTS.milterMaxConnections, { min: 1, max: 1_000_000 }),
@@ -274,7 +280,6 @@ export function loadConfig(env: NodeJS.ProcessEnv): Config {
   return config;
 }
 
-export const REDACTED = '[redacted]';
 
 /** Everything but the secret, in plain JSON-able values. */
 export function describeConfig(config: Config): Record<string, unknown> {

@@ -1,6 +1,7 @@
 export { ConfigError } from './errors.js';
-export { loadConfig, describeConfig, DEFAULTS, REDACTED } from './config.js';
-export type { Config, LdapConfig, LdapTlsConfig, LogLevel, LogFormat, MilterMode, SpfCheck } from './config.js';
+export { loadConfig, describeConfig, DEFAULTS } from './config.js';
+export { REDACTED } from '../log/index.js';
+export type { Config, LdapConfig, LdapTlsConfig, LogLevel, LogFormat } from './config.js';
 export { compileSpfRegex, DEFAULT_SPF_REGEX, type SpfRegex } from './spf-regex.js';
 export { translatePythonRegex, PythonRegexError } from './python-regex.js';
 export { parseMilterSocket, type MilterSocketSpec } from './socket.js';

@@ -91,7 +91,7 @@ export function hasControlChars(text: string): boolean {
 }
 
 /** Text that ends up in an SMTP reply line: printable ASCII, bounded so the reply stays < 980 bytes. */
-export function parseReplyText(variable: string, raw: string | undefined, fallback: string): string {
+export function parseSmtpReplyText(variable: string, raw: string | undefined, fallback: string): string {
   if (isUnset(raw)) return fallback;
   const text = raw.trim();
   if (!/^[\x20-\x7e]+$/.test(text)) {
@@ -111,7 +111,7 @@ export interface HostPort {
 
 const HOSTNAME = /^(?=.{1,253}$)[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?(?:\.[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?)*\.?$/i;
 
-export function isHostname(text: string): boolean {
+function isHostname(text: string): boolean {
   return HOSTNAME.test(text);
 }
 

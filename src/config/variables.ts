@@ -44,6 +44,7 @@ export const ENV_VARIABLES: readonly EnvVariable[] = [
   { name: 'IGNORED_NEXT_HOPS', default: 'empty', summary: 'comma-separated {rcpt_host} values never judged', readers: ALL },
   { name: 'DNS_SERVERS', default: "the system's (/etc/resolv.conf)", summary: 'comma-separated host[:port], IPv6 as [addr]:port', readers: WITH_SPF },
   { name: 'DNS_TIMEOUT_MS', default: '2000', summary: 'time for one DNS lookup, retries included', readers: WITH_SPF },
+  { name: 'DNS_CACHE_MAX_BYTES', default: '33554432', summary: "bound on the DNS cache's estimated memory, bytes (at least 65536)", readers: WITH_SPF },
   { name: 'LDAP_ENABLED', default: 'unset', summary: 'any non-empty value turns on the LDAP lookup of own domains (audit requires it)', readers: ALL },
   { name: 'LDAP_SERVER_URI', default: 'required with LDAP', summary: 'ldap:// or ldaps:// URIs, tried in order', readers: ALL },
   { name: 'LDAP_BINDDN', default: 'anonymous bind', summary: 'DN to bind as', readers: ALL },

@@ -1,7 +1,7 @@
 /**
  * The policy's collaborators as the configuration describes them: the DNS resolver and its
  * cache, the SPF evaluator, the LDAP directory and the plain settings. Built here once, so the
- * daemon and `sos-milter check` judge with exactly the same parts.
+ * daemon, `sos-milter check` and `sos-milter spf` judge with exactly the same parts.
  */
 import { hostname } from 'node:os';
 import type { Config } from '../config/index.js';
@@ -21,13 +21,33 @@ export interface PolicyParts {
   ignoredNextHops: IgnoredNextHops;
 }
 
-export function createPolicyParts(config: Config, logger: Logger): PolicyParts {
+export interface DnsParts {
+  stub: StubResolver;
+  resolver: CachingResolver;
+}
+
+/** The one place the product's resolver is built: DNS_SERVERS (or the system's), DNS_TIMEOUT_MS, the cache. */
+export function createDnsParts(config: Config): DnsParts {
   const stub = new StubResolver({ servers: config.dnsServers ?? systemServers(), timeoutMs: config.dnsTimeoutMs });
-  const resolver = new CachingResolver(stub);
+  return { stub, resolver: new CachingResolver(stub, { maxBytes: config.dnsCacheMaxBytes }) };
+}
+
+/** The one place the SPF evaluator is built. */
+export function createSpfEvaluator(resolver: CachingResolver): SpfEvaluator {
+  return new SpfEvaluator({ resolver, receiverHost: hostname() });
+}
+
+/** Upper bound of one message's SPF and LDAP work: a few sequential DNS timeouts, then fail open. */
+export function assessmentTimeoutMs(config: Config): number {
+  return config.dnsTimeoutMs * 4 + (config.ldap ? config.ldap.timeoutMs : 0);
+}
+
+export function createPolicyParts(config: Config, logger: Logger): PolicyParts {
+  const { stub, resolver } = createDnsParts(config);
   return {
     stub,
     resolver,
-    spf: new SpfEvaluator({ resolver, receiverHost: hostname() }),
+    spf: createSpfEvaluator(resolver),
     directory: config.ldap ? directoryFromConfig(config.ldap, logger) : undefined,
     settings: {
       mode: config.milterMode,

@@ -8,11 +8,10 @@ import { createLogger, flushLogger, type Logger, type LogDestination } from '../
 import { formatSocketSpec, MilterServer } from '../milter/index.js';
 import { createMetrics } from '../ops/metrics.js';
 import { startOpsServer } from '../ops/http-server.js';
-import { createPolicyParts } from './policy-parts.js';
+import { ExitCode } from '../cli/exit-codes.js';
+import { assessmentTimeoutMs, createPolicyParts } from './policy-parts.js';
 import { createSosMilterApp } from './sos-app.js';
 
-/** EX_CONFIG from sysexits.h: a bad setting. */
-export const EXIT_CONFIG = 78;
 
 export interface Daemon {
   config: Config;
@@ -27,11 +26,6 @@ export interface StartOptions {
   logDestination?: LogDestination;
 }
 
-/** Upper bound of one message's SPF and LDAP work: a few sequential DNS timeouts, then fail open. */
-export function assessmentTimeoutMs(config: Config): number {
-  return config.dnsTimeoutMs * 4 + (config.ldap ? config.ldap.timeoutMs : 0);
-}
-
 export async function startDaemon(env: NodeJS.ProcessEnv, options: StartOptions = {}): Promise<Daemon> {
   const config = loadConfig(env);
   const logger = createLogger({ name: config.milterName, level: config.logLevel, format: config.logFormat, destination: options.logDestination });
@@ -40,7 +34,7 @@ export async function startDaemon(env: NodeJS.ProcessEnv, options: StartOptions 
   const { stub, resolver, spf, directory, settings, ignoredNextHops } = createPolicyParts(config, logger);
 
   const metrics = createMetrics();
-  metrics.addStatsSource('dns_cache', 'DNS cache counters', () => ({ ...resolver.stats }));
+  metrics.addStatsSource('dns_cache', 'DNS cache counters', () => ({ ...resolver.stats() }));
   metrics.addStatsSource('dns_upstream', 'DNS stub resolver counters', () => ({ ...stub.stats }));
   if (directory) metrics.addStatsSource('ldap', 'LDAP directory counters', () => ({ ...directory.stats() }));
 
@@ -116,19 +110,19 @@ export async function runDaemon(env: NodeJS.ProcessEnv): Promise<number> {
   } catch (err) {
     if (err instanceof ConfigError) {
       process.stderr.write(`sos-milter: configuration error: ${err.message}\n`);
-      return EXIT_CONFIG;
+      return ExitCode.CONFIG;
     }
     process.stderr.write(`sos-milter: cannot start: ${err instanceof Error ? err.message : String(err)}\n`);
-    return 1;
+    return ExitCode.FAILURE;
   }
   return new Promise<number>((resolve) => {
     const onSignal = (signal: NodeJS.Signals) => {
       daemon.logger.info({ signal }, 'signal received');
       daemon.stop().then(
-        () => resolve(0),
+        () => resolve(ExitCode.OK),
         (err: unknown) => {
           daemon.logger.error({ err }, 'error during shutdown');
-          resolve(1);
+          resolve(ExitCode.FAILURE);
         },
       );
     };

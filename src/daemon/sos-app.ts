@@ -1,7 +1,8 @@
 /**
- * The sos-milter application: wires the policy to the milter protocol. The policy decides
- * from plain values; this file only collects them from the MTA (sender, client address,
- * next hops, queue id) and turns the outcome back into a milter verdict.
+ * The sos-milter application: wires the policy to the milter protocol. Every message goes
+ * through the same four steps as `sos-milter check`: collect (sender at MAIL, next hops at
+ * RCPT, queue id and client at end of message) → assess (started at MAIL, awaited at end of
+ * message) → decide → report (here: log lines, metrics and the milter verdict).
  */
 import { isIP } from 'node:net';
 import type { Logger } from '../log/index.js';
@@ -11,12 +12,18 @@ import type { SosMetrics } from '../ops/metrics.js';
 import {
   assessSender,
   decideOutcome,
+  failOpen,
   newMessageId,
   parseEnvelopeSender,
+  RecipientHops,
+  spfSender,
   violationSentence,
-  type Assessment,
+  type DecisionSettings,
   type EnvelopeSender,
   type IgnoredNextHops,
+  type JudgedAssessment,
+  type MessageFacts,
+  type Outcome,
   type OwnDomainPort,
   type PolicySettings,
   type SpfPort,
@@ -36,22 +43,45 @@ export interface SosAppOptions {
   assessmentTimeoutMs: number;
 }
 
-/** Per-message values, kept in the library's per-message state bag. */
-interface MessageState {
-  id: string;
-  sender: EnvelopeSender;
-  startedAt: bigint;
-  /** {rcpt_host} of every recipient, undefined where the macro was missing. */
-  nextHops: (string | undefined)[];
-  assessment?: Promise<Assessment>;
-  /** Created on first use: a pino child costs microseconds, and most messages only log at end of message. */
-  readonly log: Logger;
-}
-
+const CONTINUE = Verdict.continue();
 const STATE_KEY = 'sos';
+
+/** One message, from MAIL to end of message or ABORT: the one object allocated per message. */
+class MessageState {
+  readonly id = newMessageId();
+  readonly startedAt = process.hrtime.bigint();
+  readonly recipients = new RecipientHops();
+  /** Started at MAIL for a sender with a domain; undefined when there is nothing to judge. */
+  assessment: Promise<JudgedAssessment> | undefined;
+  /** Cancels the assessment's work at its deadline or when the MTA abandons the message. */
+  controller: AbortController | undefined;
+  timer: NodeJS.Timeout | undefined;
+  /** Why the MTA abandoned the message (ABORT, connection closed), once it has. */
+  abandoned: string | undefined;
+  private logger: Logger | undefined;
+
+  constructor(
+    readonly sender: EnvelopeSender,
+    private readonly root: Logger,
+  ) {}
+
+  /** Created on first use: a pino child costs microseconds, and most messages only log at end of message. */
+  get log(): Logger {
+    return (this.logger ??= messageLogger(this.root, this.id));
+  }
+
+  cancel(why: string): void {
+    this.abandoned ??= why;
+    this.controller?.abort(why);
+  }
+}
 
 function messageState(ctx: MilterContext): MessageState | undefined {
   return ctx.state[STATE_KEY] as MessageState | undefined;
+}
+
+function expire(state: MessageState, timeoutMs: number): void {
+  state.controller?.abort(`no verdict within ${timeoutMs} ms`);
 }
 
 /** An IP address as text, without Postfix's `IPv6:` prefix; undefined when it is none. */
@@ -62,7 +92,7 @@ function bareIp(text: string | undefined): string | undefined {
 }
 
 /** The client address from {client_addr} or the connect information. */
-export function clientAddress(ctx: MilterContext): string | undefined {
+function clientAddress(ctx: MilterContext): string | undefined {
   const fromMacro = bareIp(ctx.macro('client_addr'));
   if (fromMacro) return fromMacro;
   const info = ctx.connection;
@@ -71,36 +101,97 @@ export function clientAddress(ctx: MilterContext): string | undefined {
   return undefined;
 }
 
-function failOpenAssessment(domain: string, check: PolicySettings['check'], reason: string): Assessment {
-  return { domain, check, ownership: 'not-asked', result: 'temperror', violation: false, failOpen: true, detail: 'temperror', reason };
-}
-
 function elapsedMs(since: bigint): number {
   return Number(process.hrtime.bigint() - since) / 1e6;
 }
 
+/** Since MAIL, in ms to the microsecond, for the log. */
+function latencyMs(state: MessageState): number {
+  return Math.round(elapsedMs(state.startedAt) * 1000) / 1000;
+}
+
 export function createSosMilterApp(opts: SosAppOptions): MilterApplication {
   const { settings, logger, metrics } = opts;
+  const deps = { spf: opts.spf, ownDomains: opts.ownDomains };
+  const decision: DecisionSettings = {
+    mode: settings.mode,
+    ignoredNextHops: opts.ignoredNextHops,
+    milterName: opts.milterName,
+    rejectMessage: opts.rejectMessage,
+  };
 
-  function startAssessment(state: MessageState, domain: string, sender: string, helo: string): Promise<Assessment> {
-    let timer: NodeJS.Timeout | undefined;
-    const deadline = new Promise<Assessment>((resolve) => {
-      timer = setTimeout(
-        () => resolve(failOpenAssessment(domain, settings.check, `no verdict within ${opts.assessmentTimeoutMs} ms`)),
-        opts.assessmentTimeoutMs,
-      );
-      timer.unref();
-    });
-    const work = assessSender({ sender, domain, helo }, { spf: opts.spf, ownDomains: opts.ownDomains }, settings).catch(
-      (err: unknown) => {
-        state.log.error({ err }, 'SPF assessment failed unexpectedly');
-        return failOpenAssessment(domain, settings.check, `internal error: ${err instanceof Error ? err.message : String(err)}`);
-      },
-    );
-    return Promise.race([work, deadline]).finally(() => {
-      clearTimeout(timer);
+  /** Assess: started at MAIL so that DNS never holds up the MAIL reply; bounded by the deadline. */
+  async function assess(state: MessageState, sender: { address: string; domain: string }, helo: string): Promise<JudgedAssessment> {
+    const controller = new AbortController();
+    state.controller = controller;
+    state.timer = setTimeout(expire, opts.assessmentTimeoutMs, state, opts.assessmentTimeoutMs);
+    state.timer.unref();
+    try {
+      return await assessSender({ sender: spfSender(sender), domain: sender.domain, helo }, deps, settings, { signal: controller.signal });
+    } catch (err) {
+      state.log.error({ err }, 'SPF assessment failed unexpectedly');
+      return failOpen(sender.domain, settings.check, `internal error: ${err instanceof Error ? err.message : String(err)}`);
+    } finally {
+      clearTimeout(state.timer);
       metrics?.decisionSeconds.observe({ check: settings.check }, elapsedMs(state.startedAt) / 1000);
-    });
+    }
+  }
+
+  /** Report: the log lines users and log-based metrics rely on, the counters, and the verdict. */
+  function report(ctx: MilterContext, state: MessageState, facts: MessageFacts, assessment: JudgedAssessment, outcome: Outcome): Verdict {
+    const log = facts.queueId ? messageLogger(logger, state.id, facts.queueId) : state.log;
+    if (outcome.action === 'tempfail') {
+      log.error(outcome.reason);
+      metrics?.messages.inc({ action: 'tempfail', check: settings.check, ownership: 'not-asked' });
+      return Verdict.reply(450, '4.7.1', opts.tmpfailMessage);
+    }
+    const { domain } = assessment;
+    if (assessment.kind === 'fail-open') {
+      log.warn({ domain, result: assessment.result, reason: assessment.reason }, `SPF policy of 5321_from_domain=${domain} not judged (fail open): ${assessment.reason}`);
+      metrics?.failOpen.inc({ reason: assessment.result });
+    }
+    if (assessment.ownership === 'unknown') {
+      log.warn({ domain, error: assessment.ownershipError }, 'LDAP lookup failed: domain treated as not own');
+    }
+    if (assessment.kind === 'violation') {
+      if (assessment.ownership === 'own') log.info(`5321_from_domain=${domain} (LDAP) has a broken SPF-record!`);
+      if (outcome.action === 'pass-ignored-next-hop') {
+        log.info(`Passing message due to ignored next-hop=${facts.recipients.toString()}`);
+      } else {
+        const sentence = `mode=${settings.mode} client=${facts.client} ${violationSentence(assessment)}`;
+        if (outcome.action === 'reject') log.warn(sentence);
+        else log.info(sentence);
+      }
+    }
+    log.info(
+      {
+        domain,
+        own: assessment.ownership,
+        record: assessment.record,
+        recordDomain: assessment.recordDomain !== domain ? assessment.recordDomain : undefined,
+        check: assessment.check,
+        result: assessment.result,
+        outbound: assessment.outbound?.map((o) => `${o.ip}=${o.result}`).join(','),
+        action: outcome.action,
+        reason: outcome.reason,
+        client: facts.client,
+        latencyMs: latencyMs(state),
+      },
+      'judged',
+    );
+    metrics?.messages.inc({ action: outcome.action, check: assessment.check, ownership: assessment.ownership });
+    metrics?.spfResults.inc({ check: assessment.check, result: assessment.result });
+
+    if (outcome.action === 'reject') return Verdict.reply(550, '5.7.1', outcome.rejectText);
+    if (outcome.action === 'tag') ctx.addHeader(outcome.header.name, outcome.header.value);
+    return CONTINUE;
+  }
+
+  /** The MTA gave up on the message while it was being judged: nobody reads a verdict now. */
+  function reportAbandoned(state: MessageState, domain: string, why: string): Verdict {
+    state.log.info({ domain, cause: why, latencyMs: latencyMs(state) }, `abandoned by the MTA (${why}): no verdict given`);
+    metrics?.messages.inc({ action: 'abandoned', check: settings.check, ownership: 'not-asked' });
+    return CONTINUE;
   }
 
   return {
@@ -115,126 +206,62 @@ export function createSosMilterApp(opts: SosAppOptions): MilterApplication {
     // Nothing is ever refused before end of message: the MTA need not wait for these answers.
     noReply: ['connect', 'helo', 'envfrom', 'envrcpt'],
 
+    // Declared, so that CONNECT and HELO are sent: they carry the client address and %{h}.
     connect() {
-      return Verdict.continue();
+      return CONTINUE;
     },
 
     helo() {
-      return Verdict.continue();
+      return CONTINUE;
     },
 
+    // Collect: the sender, and the assessment starts.
     envfrom(ctx, rawSender) {
-      const id = newMessageId();
       const sender = parseEnvelopeSender(rawSender);
-      let log: Logger | undefined;
-      const state: MessageState = {
-        id,
-        sender,
-        startedAt: process.hrtime.bigint(),
-        nextHops: [],
-        get log() {
-          return (log ??= messageLogger(logger, id));
-        },
-      };
+      const state = new MessageState(sender, logger);
       ctx.state[STATE_KEY] = state;
       if (sender.kind === 'domain') {
-        // Started now, awaited at end of message: DNS never holds up the MAIL reply.
-        state.assessment = startAssessment(state, sender.domain, sender.address, ctx.helo ?? '');
+        state.assessment = assess(state, sender, ctx.helo ?? '');
         if (logger.isLevelEnabled('debug')) state.log.debug({ sender: sender.address, domain: sender.domain }, '5321_from_domain=' + sender.domain);
       } else if (sender.kind === 'null') {
         if (logger.isLevelEnabled('debug')) state.log.debug('null sender (bounce/DSN): not judged');
       } else {
         state.log.info({ sender: sender.address, reason: sender.reason }, 'sender has no usable domain: not judged');
       }
-      return Verdict.continue();
+      return CONTINUE;
     },
 
+    // Collect: each recipient's next hop, bounded.
     envrcpt(ctx, recipient) {
       const state = messageState(ctx);
-      if (!state) return Verdict.continue();
+      if (!state) return CONTINUE;
       const hop = ctx.macro('rcpt_host');
-      state.nextHops.push(hop);
+      state.recipients.add(hop, opts.ignoredNextHops);
       if (hop === undefined && state.sender.kind === 'domain') {
         state.log.warn({ rcpt: recipient }, 'could not retrieve milter-macro ({rcpt_host}); the next hop counts as not ignored');
       }
-      return Verdict.continue();
+      return CONTINUE;
     },
 
     async eom(ctx) {
       const state = messageState(ctx);
-      if (!state || state.sender.kind !== 'domain' || !state.assessment) return Verdict.continue();
-      const queueId = ctx.macro('i');
-      const log = queueId ? messageLogger(logger, state.id, queueId) : state.log;
-      if (!queueId) {
-        log.error('could not retrieve milter-macro (i): temporary failure');
-        metrics?.messages.inc({ action: 'tempfail', check: settings.check, ownership: 'not-asked' });
-        return Verdict.reply(450, '4.7.1', opts.tmpfailMessage);
-      }
-      const client = clientAddress(ctx);
-      if (!client) {
-        log.error('no client address (neither connect information nor {client_addr}): temporary failure');
-        metrics?.messages.inc({ action: 'tempfail', check: settings.check, ownership: 'not-asked' });
-        return Verdict.reply(450, '4.7.1', opts.tmpfailMessage);
-      }
-
+      // Not judged: said once at MAIL, nothing to add.
+      if (!state?.assessment || state.sender.kind !== 'domain') return CONTINUE;
+      const facts: MessageFacts = { queueId: ctx.macro('i'), client: clientAddress(ctx), recipients: state.recipients };
       const assessment = await state.assessment;
-      const outcome = decideOutcome({
-        assessment,
-        mode: settings.mode,
-        nextHops: state.nextHops,
-        ignoredNextHops: opts.ignoredNextHops,
-        milterName: opts.milterName,
-        messageId: state.id,
-        rejectMessage: opts.rejectMessage,
-      });
+      if (state.abandoned !== undefined) return reportAbandoned(state, state.sender.domain, state.abandoned);
+      return report(ctx, state, facts, assessment, decideOutcome(assessment, facts, decision, state.id));
+    },
 
-      if (assessment.failOpen) {
-        log.warn({ domain: assessment.domain, result: assessment.result, reason: assessment.reason }, `SPF policy of 5321_from_domain=${assessment.domain} not judged (fail open): ${assessment.reason}`);
-        metrics?.failOpen.inc({ reason: assessment.result });
-      }
-      if (assessment.ownership === 'unknown') {
-        log.warn({ domain: assessment.domain, error: assessment.ownershipError }, 'LDAP lookup failed: domain treated as not own');
-      }
-      if (assessment.violation && assessment.ownership === 'own') {
-        log.info(`5321_from_domain=${assessment.domain} (LDAP) has a broken SPF-record!`);
-      }
-      switch (outcome.action) {
-        case 'pass-ignored-next-hop':
-          log.info(`Passing message due to ignored next-hop=${state.nextHops.join(',')}`);
-          break;
-        case 'reject':
-          log.warn(`mode=reject client=${client} ${violationSentence(assessment)}`);
-          break;
-        case 'log':
-        case 'tag':
-          log.info(`mode=test client=${client} ${violationSentence(assessment)}`);
-          break;
-        default:
-          break;
-      }
+    abort(ctx) {
+      const state = messageState(ctx);
+      if (!state?.assessment) return;
+      state.cancel('aborted by the MTA');
+      if (logger.isLevelEnabled('debug')) state.log.debug('message aborted by the MTA before end of message: assessment cancelled');
+    },
 
-      log.info(
-        {
-          domain: assessment.domain,
-          own: assessment.ownership,
-          record: assessment.record,
-          recordDomain: assessment.recordDomain !== assessment.domain ? assessment.recordDomain : undefined,
-          check: assessment.check,
-          result: assessment.result,
-          outbound: assessment.outbound?.map((o) => `${o.ip}=${o.result}`).join(','),
-          action: outcome.action,
-          reason: outcome.reason,
-          client,
-          latencyMs: Math.round(elapsedMs(state.startedAt) * 1000) / 1000,
-        },
-        'judged',
-      );
-      metrics?.messages.inc({ action: outcome.action, check: assessment.check, ownership: assessment.ownership });
-      metrics?.spfResults.inc({ check: assessment.check, result: assessment.result });
-
-      if (outcome.action === 'reject' && outcome.rejectText) return Verdict.reply(550, '5.7.1', outcome.rejectText);
-      if (outcome.action === 'tag' && outcome.header) ctx.addHeader(outcome.header.name, outcome.header.value);
-      return Verdict.continue();
+    disconnect(ctx) {
+      messageState(ctx)?.cancel('connection closed by the MTA');
     },
   };
 }

@@ -1,6 +1,7 @@
 export * from './types.js';
 export { StubResolver, DEFAULT_TIMEOUT_MS, DEFAULT_RETRIES, type StubResolverOptions, type StubResolverStats } from './stub-resolver.js';
-export { CachingResolver, DEFAULT_CACHE_OPTIONS, type CacheOptions, type CacheStats } from './cache.js';
+export { CachingResolver, DEFAULT_CACHE_OPTIONS, entryBytes, type CacheOptions, type CacheStats } from './cache.js';
+export { boundTxtAnswer, txtRecordCount, startsSpfRecord, MAX_SPF_RECORD_OCTETS, MAX_EXPLANATION_OCTETS } from './txt-bound.js';
 export {
   parseServers,
   parseServer,

@@ -4,14 +4,24 @@ import { DnsError, type RRType } from './types.js';
 import type { DnsServer } from './servers.js';
 import { decodeMatching, type DecodedResponse } from './wire.js';
 
-/** What one exchange is about: the question, the id we sent, and when to give up. */
+/** What one exchange is about: the question and the id we sent. */
 export interface Exchange {
   server: DnsServer;
   query: Buffer;
   id: number;
   name: string;
   type: RRType;
-  timeoutMs: number;
+}
+
+/** Where an exchange reports: a matching answer, or a failure (each at most once, never after close). */
+export interface ExchangeEvents {
+  answer(res: DecodedResponse): void;
+  failure(err: DnsError): void;
+}
+
+/** An exchange in progress; close() stops listening and releases the socket. */
+export interface OpenExchange {
+  close(): void;
 }
 
 function family(host: string): 'udp4' | 'udp6' {
@@ -21,76 +31,85 @@ function family(host: string): 'udp4' | 'udp6' {
 /**
  * One UDP attempt on a fresh socket: the OS picks a random ephemeral source port per query,
  * and connect() makes the kernel drop datagrams from any other address. Packets that do not
- * match id and question are ignored (we keep waiting) so a spoofer must guess both.
+ * match id and question are ignored (we keep listening) so a spoofer must guess both. The
+ * socket listens until closed: the caller decides how long a late answer is still welcome.
  */
-export function udpExchange(ex: Exchange): Promise<DecodedResponse> {
-  return new Promise((resolve, reject) => {
-    const socket = dgram.createSocket(family(ex.server.host));
-    let done = false;
-    const finish = (err: DnsError | undefined, res?: DecodedResponse): void => {
-      if (done) return;
-      done = true;
-      clearTimeout(timer);
-      socket.close();
-      if (err) reject(err);
-      else resolve(res as DecodedResponse);
-    };
-    const timer = setTimeout(
-      () => finish(new DnsError('TIMEOUT', ex.name, ex.type, `no UDP answer from ${label(ex.server)} in ${ex.timeoutMs} ms`)),
-      ex.timeoutMs,
-    );
-    socket.on('error', (e) => finish(new DnsError('NETWORK', ex.name, ex.type, `${label(ex.server)}: ${e.message}`)));
-    socket.on('message', (msg) => {
-      const res = decodeMatching(msg, ex.id, ex.name, ex.type);
-      if (res) finish(undefined, res);
-    });
-    socket.connect(ex.server.port, ex.server.host, () => {
-      socket.send(ex.query, (e) => {
-        if (e) finish(new DnsError('NETWORK', ex.name, ex.type, `${label(ex.server)}: ${e.message}`));
-      });
-    });
+export function openUdp(ex: Exchange, events: ExchangeEvents): OpenExchange {
+  const socket = dgram.createSocket(family(ex.server.host));
+  let open = true;
+  const close = (): void => {
+    if (!open) return;
+    open = false;
+    socket.close();
+  };
+  socket.on('error', (e) => {
+    if (!open) return;
+    close();
+    events.failure(new DnsError('NETWORK', ex.name, ex.type, `${label(ex.server)}: ${e.message}`));
   });
-}
-
-/** One TCP attempt (RFC 1035 §4.2.2 framing, RFC 7766): used when the UDP answer was truncated. */
-export function tcpExchange(ex: Exchange): Promise<DecodedResponse> {
-  return new Promise((resolve, reject) => {
-    const socket = net.connect({ host: ex.server.host, port: ex.server.port });
-    let done = false;
-    let buffered: Buffer = Buffer.alloc(0);
-    const finish = (err: DnsError | undefined, res?: DecodedResponse): void => {
-      if (done) return;
-      done = true;
-      clearTimeout(timer);
-      socket.destroy();
-      if (err) reject(err);
-      else resolve(res as DecodedResponse);
-    };
-    const timer = setTimeout(
-      () => finish(new DnsError('TIMEOUT', ex.name, ex.type, `no TCP answer from ${label(ex.server)} in ${ex.timeoutMs} ms`)),
-      ex.timeoutMs,
-    );
-    socket.on('error', (e) => finish(new DnsError('NETWORK', ex.name, ex.type, `${label(ex.server)} (TCP): ${e.message}`)));
-    socket.on('close', () => finish(new DnsError('NETWORK', ex.name, ex.type, `${label(ex.server)} (TCP): connection closed before an answer`)));
-    socket.on('connect', () => {
-      const frame = Buffer.alloc(2 + ex.query.length);
-      frame.writeUInt16BE(ex.query.length, 0);
-      ex.query.copy(frame, 2);
-      socket.write(frame);
-    });
-    socket.on('data', (chunk: Buffer) => {
-      buffered = buffered.length === 0 ? chunk : Buffer.concat([buffered, chunk]);
-      // A server may send several messages on one connection; look at each complete one.
-      while (buffered.length >= 2) {
-        const len = buffered.readUInt16BE(0);
-        if (buffered.length < 2 + len) return;
-        const msg = buffered.subarray(2, 2 + len);
-        buffered = buffered.subarray(2 + len);
-        const res = decodeMatching(msg, ex.id, ex.name, ex.type);
-        if (res) return finish(undefined, res);
+  socket.on('message', (msg) => {
+    if (!open) return;
+    const res = decodeMatching(msg, ex.id, ex.name, ex.type);
+    if (!res) return;
+    close();
+    events.answer(res);
+  });
+  socket.connect(ex.server.port, ex.server.host, () => {
+    if (!open) return;
+    socket.send(ex.query, (e) => {
+      if (e && open) {
+        close();
+        events.failure(new DnsError('NETWORK', ex.name, ex.type, `${label(ex.server)}: ${e.message}`));
       }
     });
   });
+  return { close };
+}
+
+/**
+ * One TCP attempt (RFC 1035 §4.2.2 framing, RFC 7766): used when the UDP answer was truncated.
+ * At most one DNS message (65535 octets) plus its length is buffered.
+ */
+export function openTcp(ex: Exchange, events: ExchangeEvents): OpenExchange {
+  const socket = net.connect({ host: ex.server.host, port: ex.server.port });
+  let open = true;
+  let buffered: Buffer = Buffer.alloc(0);
+  const close = (): void => {
+    if (!open) return;
+    open = false;
+    socket.destroy();
+  };
+  const fail = (detail: string): void => {
+    if (!open) return;
+    close();
+    events.failure(new DnsError('NETWORK', ex.name, ex.type, `${label(ex.server)} (TCP): ${detail}`));
+  };
+  socket.on('error', (e) => fail(e.message));
+  socket.on('close', () => fail('connection closed before an answer'));
+  socket.on('connect', () => {
+    const frame = Buffer.alloc(2 + ex.query.length);
+    frame.writeUInt16BE(ex.query.length, 0);
+    ex.query.copy(frame, 2);
+    socket.write(frame);
+  });
+  socket.on('data', (chunk: Buffer) => {
+    if (!open) return;
+    buffered = buffered.length === 0 ? chunk : Buffer.concat([buffered, chunk]);
+    // A server may send several messages on one connection; look at each complete one.
+    while (buffered.length >= 2) {
+      const len = buffered.readUInt16BE(0);
+      if (buffered.length < 2 + len) return;
+      const msg = buffered.subarray(2, 2 + len);
+      buffered = buffered.subarray(2 + len);
+      const res = decodeMatching(msg, ex.id, ex.name, ex.type);
+      if (res) {
+        close();
+        events.answer(res);
+        return;
+      }
+    }
+  });
+  return { close };
 }
 
 export function label(server: DnsServer): string {

@@ -36,6 +36,24 @@ export interface LookupResult<T> {
   nxdomain: boolean;
   /** Seconds the answer may be cached (minimum of the answer's TTLs, or the SOA minimum for negative answers). */
   ttl: number;
+  /**
+   * TXT only: records the answer held but `records` leaves out because SPF cannot use them
+   * (see txt-bound.ts), by kind. Absent when nothing was left out.
+   */
+  omitted?: OmittedTxt;
+}
+
+/** What the TXT bound left out of an answer: enough for RFC 7208's record counting rules. */
+export interface OmittedTxt {
+  /** Records starting with "v=spf1" that were left out (too large, or one of several). */
+  spf: number;
+  /** Other records left out (too large for an explanation, or one of several). */
+  other: number;
+}
+
+/** Per-lookup options: `signal` abandons the lookup (it rejects with DnsError code ABORTED). */
+export interface LookupOptions {
+  signal?: AbortSignal | undefined;
 }
 
 export type DnsErrorCode =
@@ -44,7 +62,8 @@ export type DnsErrorCode =
   | 'TIMEOUT' // no answer within the timeout and retries: temporary
   | 'NETWORK' // socket error talking to every server: temporary
   | 'FORMERR' // upstream or answer malformed: temporary
-  | 'BADNAME'; // the name cannot be sent (label > 63 octets, name > 253, empty label): no match
+  | 'BADNAME' // the name cannot be sent (label > 63 octets, name > 253, empty label): no match
+  | 'ABORTED'; // the caller's signal abandoned the lookup: not an answer, never cached
 
 export class DnsError extends Error {
   readonly code: DnsErrorCode;
@@ -59,12 +78,17 @@ export class DnsError extends Error {
     this.qtype = qtype;
   }
 
-  /** Temporary errors map to SPF temperror; BADNAME is a permanent "no match". */
+  /** Temporary errors map to SPF temperror; BADNAME is a permanent "no match"; ABORTED is neither. */
   get temporary(): boolean {
-    return this.code !== 'BADNAME';
+    return this.code !== 'BADNAME' && this.code !== 'ABORTED';
   }
 }
 
+/** The error for a lookup abandoned through its signal. */
+export function abortedError(qname: string, qtype: RRType): DnsError {
+  return new DnsError('ABORTED', qname, qtype, 'abandoned by the caller');
+}
+
 export interface Resolver {
-  lookup<T extends RRType>(name: string, type: T): Promise<LookupResult<RecordTypeMap[T]>>;
+  lookup<T extends RRType>(name: string, type: T, options?: LookupOptions): Promise<LookupResult<RecordTypeMap[T]>>;
 }

@@ -11,12 +11,9 @@ import { domainsOfEntry } from './entry-domain.js';
 import { LdapClosedError, LdapConnectError, LdapError, LdapSearchError, LdapTimeoutError, LdapTlsError, LdapUnavailableError } from './errors.js';
 import { buildFilter } from './escape.js';
 import { TtlCache } from './ttl-cache.js';
+import type { OwnDomainAnswer } from '../policy/types.js';
 
-export interface OwnDomainAnswer {
-  own: boolean;
-  source: 'ldap' | 'cache' | 'error';
-  error?: string;
-}
+export type { OwnDomainAnswer };
 
 export interface LdapDirectoryOptions {
   /** Tried in order on every (re)connect; ldapts wants `ldap[s]://host[:port]`. */

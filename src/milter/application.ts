@@ -82,6 +82,12 @@ export interface MilterApplication {
   abort?(ctx: MilterContext): Awaitable<void>;
   /** The SMTP session ended (QUIT, QUIT_NC, EOF, error, timeout, shutdown). */
   close?(ctx: MilterContext): Awaitable<void>;
+  /**
+   * The connection ended under a callback that may still be pending (EOF, error, timeout,
+   * shutdown): called at once, so the application can stop work nobody will read. The
+   * abort and close callbacks still follow in order.
+   */
+  disconnect?(ctx: MilterContext): void;
 }
 
 export const SILENT_LOGGER: MilterLogger = Object.freeze({

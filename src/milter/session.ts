@@ -170,6 +170,14 @@ export class MilterSession {
     if (this.ended) return;
     this.ended = true;
     this.decoder.stop();
+    if (this.opts.app.disconnect) {
+      try {
+        this.opts.app.disconnect(this.ctx);
+      } catch (err) {
+        this.opts.counters.callbackErrors++;
+        this.opts.logger.error({ conn: this.opts.id, callback: 'disconnect', err }, 'milter callback failed');
+      }
+    }
     this.enqueue({ end: true, reason });
   }
 

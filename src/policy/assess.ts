@@ -1,8 +1,20 @@
 import type { EffectiveRecord, SpfResult } from '../spf/index.js';
-import type { Assessment, OutboundResult, OwnDomainPort, Ownership, PolicySettings, SpfPort } from './types.js';
+import { spfSender, type EnvelopeSender } from './sender.js';
+import type {
+  Assessment,
+  CancelOptions,
+  FailOpenAssessment,
+  JudgedAssessment,
+  OutboundResult,
+  OwnDomainPort,
+  Ownership,
+  PolicySettings,
+  SpfCheckMode,
+  SpfPort,
+} from './types.js';
 
 export interface AssessInput {
-  /** The sender address as given (local@domain), used for SPF's %{s} and %{l}. */
+  /** The sender address (local@domain), used for SPF's %{s} and %{l}. */
   sender: string;
   /** Lower-case A-label domain of the sender. */
   domain: string;
@@ -37,153 +49,156 @@ function recordMatchesRegex(eff: EffectiveRecord, settings: PolicySettings): boo
   return eff.chain.some((link) => link.text !== undefined && settings.spfRegex.matches(link.text));
 }
 
-async function ownership(deps: AssessDeps, domain: string): Promise<{ ownership: Ownership; error?: string }> {
-  if (!deps.ownDomains) return { ownership: 'not-asked' };
+interface OwnerAnswer {
+  ownership: Ownership;
+  ownershipError?: string;
+}
+
+const NOT_ASKED: OwnerAnswer = { ownership: 'not-asked' };
+
+async function ownership(deps: AssessDeps, domain: string): Promise<OwnerAnswer> {
+  if (!deps.ownDomains) return NOT_ASKED;
   const answer = await deps.ownDomains.isOwnDomain(domain);
-  if (answer.source === 'error') return { ownership: 'unknown', error: answer.error ?? 'LDAP error' };
+  if (answer.source === 'error') return { ownership: 'unknown', ownershipError: answer.error ?? 'LDAP error' };
   return { ownership: answer.own ? 'own' : 'foreign' };
 }
 
-export async function assessSender(input: AssessInput, deps: AssessDeps, settings: PolicySettings): Promise<Assessment> {
-  return settings.check === 'regex' ? assessByRegex(input, deps, settings) : assessByEvaluation(input, deps, settings);
+/** Ownership only changes the outcome of a violation in test mode (header and log line); a reject is a reject. */
+function ownershipOfViolation(deps: AssessDeps, domain: string, settings: PolicySettings): Promise<OwnerAnswer> | OwnerAnswer {
+  return settings.mode === 'test' ? ownership(deps, domain) : NOT_ASKED;
+}
+
+/** The assessment of a sender without a usable domain, or undefined when there is one to judge. */
+function notJudged(sender: EnvelopeSender): Assessment | undefined {
+  if (sender.kind === 'null') return { kind: 'not-judged', reason: 'null sender (bounce/DSN): not judged' };
+  if (sender.kind === 'no-domain') return { kind: 'not-judged', reason: `sender has no usable domain: not judged (${sender.reason})` };
+  return undefined;
+}
+
+/** The one entry point of both the daemon and `sos-milter check`. */
+export function assessEnvelope(
+  sender: EnvelopeSender,
+  helo: string,
+  deps: AssessDeps,
+  settings: PolicySettings,
+  options: CancelOptions = {},
+): Promise<Assessment> {
+  if (sender.kind !== 'domain') return Promise.resolve(notJudged(sender)!);
+  return assessSender({ sender: spfSender(sender), domain: sender.domain, helo }, deps, settings, options);
+}
+
+/**
+ * Judges a sender domain. With a signal, an abort settles the assessment at once as fail-open
+ * (temperror, the abort reason as its reason) and the SPF work behind it is told to stop.
+ */
+export function assessSender(input: AssessInput, deps: AssessDeps, settings: PolicySettings, options: CancelOptions = {}): Promise<JudgedAssessment> {
+  const work = settings.check === 'regex' ? assessByRegex(input, deps, settings, options) : assessByEvaluation(input, deps, settings, options);
+  const signal = options.signal;
+  if (!signal) return work;
+  return Promise.race([work, whenAborted(signal, input.domain, settings.check)]);
+}
+
+export function failOpen(domain: string, check: SpfCheckMode, reason: string): FailOpenAssessment {
+  return { kind: 'fail-open', domain, check, ownership: 'not-asked', result: 'temperror', reason };
+}
+
+function whenAborted(signal: AbortSignal, domain: string, check: SpfCheckMode): Promise<FailOpenAssessment> {
+  const settle = (): FailOpenAssessment => failOpen(domain, check, abortReason(signal));
+  if (signal.aborted) return Promise.resolve(settle());
+  return new Promise((resolve) => signal.addEventListener('abort', () => resolve(settle()), { once: true }));
+}
+
+function abortReason(signal: AbortSignal): string {
+  const reason: unknown = signal.reason;
+  return typeof reason === 'string' ? reason : reason instanceof Error ? reason.message : 'assessment cancelled';
 }
 
 /** The original's rule done right: a parsed `-all` term, and a record text that matches SPF_REGEX. */
-async function assessByRegex(input: AssessInput, deps: AssessDeps, settings: PolicySettings): Promise<Assessment> {
-  const eff = await deps.spf.effectiveRecord(input.domain);
-  const base = {
-    domain: input.domain,
-    check: 'regex' as const,
-    record: eff.text,
-    recordDomain: eff.domain,
-    detail: '-all',
-  };
-  if (eff.status !== 'found') {
-    return { ...base, ownership: 'not-asked', result: eff.status, violation: false, failOpen: true, reason: eff.reason };
-  }
-  if (!hasRestrictiveAll(eff.record)) {
-    return {
-      ...base,
-      ownership: 'not-asked',
-      result: 'not-restrictive',
-      violation: false,
-      failOpen: false,
-      reason: 'record has no -all',
-    };
-  }
-  if (recordMatchesRegex(eff, settings)) {
-    return { ...base, ownership: 'not-asked', result: 'restrictive', violation: false, failOpen: false, reason: 'record matches SPF_REGEX' };
-  }
-  // Ownership only changes the outcome in test mode (header and log line); a reject is a reject.
-  const owner = settings.mode === 'test' ? await ownership(deps, input.domain) : { ownership: 'not-asked' as const };
+async function assessByRegex(input: AssessInput, deps: AssessDeps, settings: PolicySettings, options: CancelOptions): Promise<JudgedAssessment> {
+  const eff = await deps.spf.effectiveRecord(input.domain, options);
+  const found = { domain: input.domain, check: 'regex' as const, record: eff.text, recordDomain: eff.domain };
+  if (eff.status !== 'found') return { kind: 'fail-open', ...found, ...NOT_ASKED, result: eff.status, reason: eff.reason };
+  if (!hasRestrictiveAll(eff.record)) return { kind: 'pass', ...found, ...NOT_ASKED, result: 'not-restrictive', reason: 'record has no -all' };
+  if (recordMatchesRegex(eff, settings)) return { kind: 'pass', ...found, ...NOT_ASKED, result: 'restrictive', reason: 'record matches SPF_REGEX' };
   return {
-    ...base,
-    ownership: owner.ownership,
-    ownershipError: owner.error,
+    kind: 'violation',
+    ...found,
+    ...(await ownershipOfViolation(deps, input.domain, settings)),
     result: 'restrictive',
-    violation: true,
-    failOpen: false,
+    detail: '-all',
     reason: 'restrictive record (-all) does not match SPF_REGEX',
   };
 }
 
 /** RFC 7208 check_host() for each of our outbound relays; own domains must in addition pass outright. */
-async function assessByEvaluation(input: AssessInput, deps: AssessDeps, settings: PolicySettings): Promise<Assessment> {
-  const checks = await deps.spf.checkHostForIps(input.sender, input.helo, [...settings.outboundIps]);
+async function assessByEvaluation(input: AssessInput, deps: AssessDeps, settings: PolicySettings, options: CancelOptions): Promise<JudgedAssessment> {
+  const checks = await deps.spf.checkHostForIps(input.sender, input.helo, [...settings.outboundIps], options);
   const outbound: OutboundResult[] = settings.outboundIps.map((ip) => {
     const check = checks.get(ip);
-    return check
-      ? { ip, result: check.result, reason: check.reason }
-      : { ip, result: 'temperror' as const, reason: 'no evaluation result' };
+    return check ? { ip, result: check.result, reason: check.reason } : { ip, result: 'temperror', reason: 'no evaluation result' };
   });
-  const worst = outbound.reduce((a, b) => (RESULT_SEVERITY[b.result] > RESULT_SEVERITY[a.result] ? b : a));
-  const violating = outbound.find((o) => settings.violationResults.has(o.result));
-  const temporary = outbound.find((o) => o.result === 'temperror');
+  const found = { domain: input.domain, check: 'evaluate' as const, outbound };
 
-  const base = { domain: input.domain, check: 'evaluate' as const, outbound };
+  const violating = outbound.find((o) => settings.violationResults.has(o.result));
   if (violating) {
     // The verdict is settled; in test mode ownership still decides the header.
-    const owner = settings.mode === 'test' ? await ownership(deps, input.domain) : { ownership: 'not-asked' as const };
-    const eff = await recordForLog(deps, input.domain);
+    const owner = await ownershipOfViolation(deps, input.domain, settings);
     return {
-      ...base,
-      ...eff,
-      ownership: owner.ownership,
-      ownershipError: owner.error,
+      kind: 'violation',
+      ...found,
+      ...(await recordForLog(deps, input.domain, options)),
+      ...owner,
       result: violating.result,
-      violation: true,
-      failOpen: false,
       detail: `${violating.result} for ${violating.ip}`,
       reason: `${violating.result} for outbound ${violating.ip}: ${violating.reason}`,
     };
   }
+  const temporary = outbound.find((o) => o.result === 'temperror');
   if (temporary) {
-    const eff = await recordForLog(deps, input.domain);
     return {
-      ...base,
-      ...eff,
-      ownership: 'not-asked',
+      kind: 'fail-open',
+      ...found,
+      ...(await recordForLog(deps, input.domain, options)),
+      ...NOT_ASKED,
       result: 'temperror',
-      violation: false,
-      failOpen: true,
-      detail: `temperror for ${temporary.ip}`,
       reason: `temperror for outbound ${temporary.ip}: ${temporary.reason}`,
     };
   }
 
   const owner = await ownership(deps, input.domain);
-  const eff = await deps.spf.effectiveRecord(input.domain);
-  const recordFields = { record: eff.text, recordDomain: eff.domain };
-  const foreignFailOpen = worst.result === 'none' || worst.result === 'permerror';
+  const eff = await deps.spf.effectiveRecord(input.domain, options);
+  const judged = { ...found, record: eff.text, recordDomain: eff.domain, ...owner };
+  const worst = outbound.reduce((a, b) => (RESULT_SEVERITY[b.result] > RESULT_SEVERITY[a.result] ? b : a));
   if (owner.ownership !== 'own') {
-    return {
-      ...base,
-      ...recordFields,
-      ownership: owner.ownership,
-      ownershipError: owner.error,
-      result: worst.result,
-      violation: false,
-      failOpen: foreignFailOpen,
-      detail: `${worst.result} for ${worst.ip}`,
-      reason: foreignFailOpen ? `${worst.result}: ${worst.reason}` : `no outbound address gives a violating result (worst: ${worst.result})`,
-    };
+    if (worst.result === 'none' || worst.result === 'permerror') {
+      return { kind: 'fail-open', ...judged, result: worst.result, reason: `${worst.result}: ${worst.reason}` };
+    }
+    return { kind: 'pass', ...judged, result: worst.result, reason: `no outbound address gives a violating result (worst: ${worst.result})` };
   }
 
   // Own domains must publish a record that carries the documented statements and passes for every relay.
+  if (eff.status === 'temperror') return { kind: 'fail-open', ...judged, result: 'temperror', reason: `own domain, record lookup failed: ${eff.reason}` };
   const problems: string[] = [];
-  if (eff.status === 'temperror') {
-    return {
-      ...base,
-      ...recordFields,
-      ownership: 'own',
-      result: 'temperror',
-      violation: false,
-      failOpen: true,
-      detail: 'temperror',
-      reason: `own domain, record lookup failed: ${eff.reason}`,
-    };
-  }
   if (eff.status !== 'found') problems.push(`no usable record (${eff.status}: ${eff.reason})`);
   else if (!recordMatchesRegex(eff, settings)) problems.push('record does not match SPF_REGEX');
   const notPassing = outbound.find((o) => o.result !== 'pass');
   if (notPassing) problems.push(`${notPassing.result} for outbound ${notPassing.ip}`);
-  const broken = problems.length > 0;
+  if (problems.length === 0) {
+    return { kind: 'pass', ...judged, result: worst.result, reason: 'own domain passes for every outbound address and matches SPF_REGEX' };
+  }
   return {
-    ...base,
-    ...recordFields,
-    ownership: 'own',
+    kind: 'violation',
+    ...judged,
     result: worst.result,
-    violation: broken,
-    failOpen: false,
-    detail: notPassing ? `${notPassing.result} for ${notPassing.ip}` : eff.status !== 'found' ? `no record` : 'expected statements missing',
-    reason: broken ? `own domain: ${problems.join('; ')}` : 'own domain passes for every outbound address and matches SPF_REGEX',
+    detail: notPassing ? `${notPassing.result} for ${notPassing.ip}` : eff.status !== 'found' ? 'no record' : 'expected statements missing',
+    reason: `own domain: ${problems.join('; ')}`,
   };
 }
 
 /** The record is only for the log here; its lookup shares the evaluator's cached DNS answers. */
-async function recordForLog(deps: AssessDeps, domain: string): Promise<{ record?: string; recordDomain?: string }> {
+async function recordForLog(deps: AssessDeps, domain: string, options: CancelOptions): Promise<{ record?: string; recordDomain?: string }> {
   try {
-    const eff = await deps.spf.effectiveRecord(domain);
+    const eff = await deps.spf.effectiveRecord(domain, options);
     return { record: eff.text, recordDomain: eff.domain };
   } catch {
     return {};

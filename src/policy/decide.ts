@@ -1,45 +1,68 @@
 import { randomInt } from 'node:crypto';
-import type { IgnoredNextHops } from './next-hops.js';
-import type { Action, Assessment, MilterMode } from './types.js';
+import type { IgnoredNextHops, RecipientHops } from './next-hops.js';
+import type { Assessment, MilterMode, ViolationAssessment } from './types.js';
 
-export const SOS_HEADER_NAME = 'X-SOS-Milter';
-export const SOS_HEADER_VALUE = 'failed SPF-expectation';
+const SOS_HEADER_NAME = 'X-SOS-Milter';
+const SOS_HEADER_VALUE = 'failed SPF-expectation';
 
-export interface Outcome {
-  action: Action;
-  /** Set for `reject`: the text after `550 5.7.1 `. */
-  rejectText?: string;
-  /** Set for `tag`: the header to add at end of message. */
-  header?: { name: string; value: string };
-  reason: string;
+/** What happens to the message; `reason` says why, for the `judged` log line. */
+export type Outcome =
+  /** Nothing to judge (null sender, no usable domain). */
+  | { action: 'none'; reason: string }
+  | { action: 'pass'; reason: string }
+  /** A violation, but every recipient goes to an ignored next hop. */
+  | { action: 'pass-ignored-next-hop'; reason: string }
+  /** The text after `550 5.7.1 `. */
+  | { action: 'reject'; rejectText: string; reason: string }
+  /** Test mode, own domain: the header to add at end of message. */
+  | { action: 'tag'; header: { name: string; value: string }; reason: string }
+  /** Test mode, foreign domain: the log line only. */
+  | { action: 'log'; reason: string }
+  /** A judged message lacks what the log and the reply need (queue id, client address). */
+  | { action: 'tempfail'; reason: string };
+
+export type Action = Outcome['action'];
+
+/** What the MTA told about the message, beside the sender. */
+export interface MessageFacts {
+  /** The queue id ({i}); undefined where the MTA did not send it. */
+  queueId: string | undefined;
+  /** The SMTP client's address; undefined where unknown. */
+  client: string | undefined;
+  recipients: RecipientHops;
 }
 
-export interface OutcomeInput {
-  assessment: Assessment;
+export interface DecisionSettings {
   mode: MilterMode;
-  /** {rcpt_host} of every recipient, undefined where the macro was missing. */
-  nextHops: readonly (string | undefined)[];
   ignoredNextHops: IgnoredNextHops;
   milterName: string;
-  messageId: string;
   rejectMessage: string;
 }
 
 /** The sentence the original logged and sent; log-based metrics match on it. */
-export function violationSentence(assessment: Pick<Assessment, 'detail' | 'domain'>): string {
+export function violationSentence(assessment: Pick<ViolationAssessment, 'detail' | 'domain'>): string {
   return `SPF-record (${assessment.detail}) of 5321_from_domain=${assessment.domain} does not permit us to relay this message!`;
 }
 
-export function decideOutcome(input: OutcomeInput): Outcome {
-  const { assessment } = input;
-  if (!assessment.violation) return { action: 'pass', reason: assessment.reason };
-  if (input.ignoredNextHops.allIgnored(input.nextHops)) {
-    return { action: 'pass-ignored-next-hop', reason: `every next hop is ignored (${input.nextHops.join(', ')})` };
+/** The facts a judged message cannot do without, or the tempfail outcome naming the missing one. */
+function missingFact(facts: Pick<MessageFacts, 'queueId' | 'client'>): Outcome | undefined {
+  if (!facts.queueId) return { action: 'tempfail', reason: 'could not retrieve milter-macro (i): temporary failure' };
+  if (!facts.client) return { action: 'tempfail', reason: 'no client address (neither connect information nor {client_addr}): temporary failure' };
+  return undefined;
+}
+
+export function decideOutcome(assessment: Assessment, facts: MessageFacts, settings: DecisionSettings, messageId: string): Outcome {
+  if (assessment.kind === 'not-judged') return { action: 'none', reason: assessment.reason };
+  const missing = missingFact(facts);
+  if (missing) return missing;
+  if (assessment.kind !== 'violation') return { action: 'pass', reason: assessment.reason };
+  if (facts.recipients.everyIgnored()) {
+    return { action: 'pass-ignored-next-hop', reason: `every next hop is ignored (${facts.recipients.toString()})` };
   }
-  if (input.mode === 'reject') {
+  if (settings.mode === 'reject') {
     return {
       action: 'reject',
-      rejectText: `${input.milterName}: ${input.messageId} ${violationSentence(assessment)} ${input.rejectMessage}`,
+      rejectText: `${settings.milterName}: ${messageId} ${violationSentence(assessment)} ${settings.rejectMessage}`,
       reason: assessment.reason,
     };
   }

@@ -7,7 +7,7 @@
 import type { LookupBudget } from '../spf/lookup-budget.js';
 import { describeSpending } from '../spf/lookup-budget.js';
 import { parseRecord } from '../spf/parser.js';
-import type { Assessment, SpfCheckMode } from './types.js';
+import type { JudgedAssessment, SpfCheckMode } from './types.js';
 
 /** What the verifier found for one suggested record. */
 export interface RemedyVerdict {
@@ -35,7 +35,7 @@ export type Remedy =
   | { kind: 'unknown'; reason: string };
 
 export interface RemedyInput {
-  assessment: Assessment;
+  assessment: JudgedAssessment;
   check: SpfCheckMode;
   /** The record the domain itself publishes (the first link of a redirect chain), if any. */
   ownRecord: string | undefined;
@@ -118,7 +118,7 @@ function overBudget(budget: LookupBudget | undefined): boolean {
 /** The smallest verified change, or why there is none. */
 export async function findRemedy(input: RemedyInput, verifier: RemedyVerifier): Promise<Remedy> {
   const a = input.assessment;
-  if (!a.violation && !a.failOpen) return { kind: 'none' };
+  if (a.kind === 'pass') return { kind: 'none' };
   if (input.recordStatus === 'temperror' || a.result === 'temperror') {
     return { kind: 'unknown', reason: 'DNS did not answer (see the reason); audit again' };
   }

@@ -1,6 +1,13 @@
+/**
+ * The judgement's vocabulary: what the policy is told (settings, ports) and what it answers
+ * (Assessment, then Outcome in decide.ts). Every type here has this module as its one owner;
+ * the configuration and the adapters (DNS/SPF, LDAP) import them from here.
+ */
 import type { EffectiveRecord, SpfCheck, SpfResult } from '../spf/index.js';
 
+/** MILTER_MODE: `test` logs (and marks own domains), `reject` refuses. */
 export type MilterMode = 'test' | 'reject';
+/** SPF_CHECK: compare the record with SPF_REGEX, or evaluate it for the relays (RFC 7208). */
 export type SpfCheckMode = 'regex' | 'evaluate';
 
 /** The subset of the configuration the decision needs; plain values, no environment. */
@@ -12,10 +19,16 @@ export interface PolicySettings {
   violationResults: ReadonlySet<SpfResult>;
 }
 
+/** Lets the caller stop work it no longer needs (deadline, message abandoned by the MTA). */
+export interface CancelOptions {
+  signal?: AbortSignal;
+}
+
 /** What the policy asks of the SPF evaluator. */
 export interface SpfPort {
-  effectiveRecord(domain: string): Promise<EffectiveRecord>;
-  checkHostForIps(sender: string, helo: string, ips: string[]): Promise<Map<string, SpfCheck>>;
+  /** A fired `signal` rejects with an error whose `code` is 'ABORTED' and stops the DNS work behind it. */
+  effectiveRecord(domain: string, options?: CancelOptions): Promise<EffectiveRecord>;
+  checkHostForIps(sender: string, helo: string, ips: string[], options?: CancelOptions): Promise<Map<string, SpfCheck>>;
 }
 
 export interface OwnDomainAnswer {
@@ -37,8 +50,13 @@ export interface OutboundResult {
   reason: string;
 }
 
-/** The SPF side of a judgement, computed once per message as soon as the sender is known. */
-export interface Assessment {
+/** What the regex check makes of the effective record. */
+export type RegexResult = 'restrictive' | 'not-restrictive';
+/** Results after which nothing can be judged: no policy, a broken one, or DNS failing. */
+export type FailOpenResult = 'none' | 'permerror' | 'temperror';
+
+/** What every judged assessment carries: the domain, the check and what was found. */
+interface Judged {
   domain: string;
   check: SpfCheckMode;
   ownership: Ownership;
@@ -48,15 +66,36 @@ export interface Assessment {
   record?: string;
   /** Domain whose record is effective (differs from `domain` after redirect=). */
   recordDomain?: string;
-  /** regex: `restrictive`, `not-restrictive`, `none`, `permerror`, `temperror`; evaluate: the worst SPF result. */
-  result: string;
-  violation: boolean;
-  /** The record could not be judged (no record, permerror, DNS failure): no violation, logged at warning. */
-  failOpen: boolean;
-  /** Short text for the reject sentence: `-all`, or e.g. `fail for 192.0.2.1`. */
-  detail: string;
+  /** evaluate: check_host() for each outbound address. */
+  outbound?: readonly OutboundResult[];
   reason: string;
-  outbound?: OutboundResult[];
 }
 
-export type Action = 'none' | 'pass' | 'pass-ignored-next-hop' | 'reject' | 'log' | 'tag';
+/** The sender's policy permits the relays (or says nothing restrictive). */
+export interface PassAssessment extends Judged {
+  kind: 'pass';
+  result: RegexResult | SpfResult;
+}
+
+/** The sender's policy does not permit the relays, or an own domain's record is broken. */
+export interface ViolationAssessment extends Judged {
+  kind: 'violation';
+  result: 'restrictive' | SpfResult;
+  /** Short text for the reject sentence: `-all`, or e.g. `fail for 192.0.2.1`. */
+  detail: string;
+}
+
+/** The policy could not be judged (no record, permerror, DNS failure, deadline): the message passes, logged at warning. */
+export interface FailOpenAssessment extends Judged {
+  kind: 'fail-open';
+  result: FailOpenResult;
+}
+
+/** The null sender or a sender without a usable domain: nothing to look up. */
+export interface NotJudgedAssessment {
+  kind: 'not-judged';
+  reason: string;
+}
+
+export type Assessment = NotJudgedAssessment | PassAssessment | ViolationAssessment | FailOpenAssessment;
+export type JudgedAssessment = Exclude<Assessment, NotJudgedAssessment>;

@@ -17,3 +17,16 @@ export class SpfInputError extends Error {
     this.name = 'SpfInputError';
   }
 }
+
+/**
+ * The caller's AbortSignal abandoned the evaluation (e.g. the policy's deadline passed): no
+ * result, and no further DNS queries were sent for it. `code` is stable: 'ABORTED'.
+ */
+export class EvaluationAbortedError extends Error {
+  readonly code = 'ABORTED' as const;
+
+  constructor(what: string, options?: { cause?: unknown }) {
+    super(`SPF evaluation of ${what} abandoned by the caller`, options);
+    this.name = 'EvaluationAbortedError';
+  }
+}

@@ -1,4 +1,5 @@
-import { DnsError, type RecordTypeMap, type Resolver, type RRType } from '../dns/types.js';
+import { DnsError, type LookupResult, type RecordTypeMap, type Resolver, type RRType, type TxtRecord } from '../dns/types.js';
+import { MAX_EXPLANATION_OCTETS, MAX_SPF_RECORD_OCTETS, recordOctets, startsSpfRecord, txtRecordCount } from '../dns/txt-bound.js';
 import type { MacroString, MechanismTerm, Qualifier, SpfRecord } from './ast.js';
 import { isDnsTerm } from './ast.js';
 import {
@@ -9,10 +10,9 @@ import {
   stripTrailingDot,
   truncateName,
 } from './domain.js';
-import { SpfInputError, SpfSyntaxError } from './errors.js';
+import { EvaluationAbortedError, SpfInputError, SpfSyntaxError } from './errors.js';
 import { type IpAddress, ipMacroValue, parseClientIp, parseIpv4, parseIpv6, reverseName, sameNetwork } from './ip.js';
 import { type ExpansionBound, expandMacroString, type MacroValues, parseMacroString } from './macro.js';
-import { isSpfRecord } from './parser.js';
 import { MemoResolver } from './memo-resolver.js';
 import { parseRecordCached } from './record-cache.js';
 import type { DnsQueryTrace, SpfResult, SpfTrace, SpfTraceNode } from './trace.js';
@@ -53,6 +53,11 @@ export interface CheckHostInput {
   domain?: string;
 }
 
+/** Per-call options: `signal` abandons the evaluation (it rejects with EvaluationAbortedError, code ABORTED). */
+export interface EvaluationOptions {
+  signal?: AbortSignal | undefined;
+}
+
 export interface SpfCheck {
   result: SpfResult;
   /** Set for fail results: the exp= text of the deciding record, or the default explanation. */
@@ -74,8 +79,8 @@ export interface EffectiveRecord {
   reason: string;
 }
 
-/** Ends evaluation with permerror or temperror (RFC 7208 §4.6.4, §5, §6). */
-class Abort extends Error {
+/** Ends evaluation with permerror or temperror (RFC 7208 §4.6.4, §5, §6). Not the caller's abort. */
+class Halt extends Error {
   constructor(
     readonly result: 'permerror' | 'temperror',
     readonly reason: string,
@@ -87,6 +92,7 @@ class Abort extends Error {
 /** Per check_host() state, shared by the includes and redirects it runs. */
 interface Check {
   resolver: Resolver;
+  signal: AbortSignal | undefined;
   ip: IpAddress;
   values: MacroValues;
   trace: SpfTrace;
@@ -128,12 +134,19 @@ export class SpfEvaluator {
     this.now = opts.now ?? Date.now;
   }
 
-  checkHost(input: CheckHostInput): Promise<SpfCheck> {
-    return this.run(input, this.resolver);
+  checkHost(input: CheckHostInput, options: EvaluationOptions = {}): Promise<SpfCheck> {
+    return this.run(input, this.resolver, options.signal);
   }
 
-  async checkHostForIps(sender: string, helo: string, ips: string[]): Promise<Map<string, SpfCheck>> {
+  /**
+   * check_host() for each of `ips` with the same sender and HELO, sharing DNS answers between
+   * them. With a signal, abandoning it stops every evaluation of the batch: no new queries, the
+   * pending ones are dropped (a query shared with other callers of the resolver goes on for them).
+   */
+  async checkHostForIps(sender: string, helo: string, ips: string[], options: EvaluationOptions = {}): Promise<Map<string, SpfCheck>> {
     for (const ip of ips) if (!parseClientIp(ip)) throw new SpfInputError(`not an IP address: '${ip}'`);
+    const signal = options.signal;
+    throwIfAborted(signal, sender);
     const shared = new MemoResolver(this.resolver);
     const out = new Map<string, SpfCheck>();
     // Evaluate a few at a time: answers are shared through the memo, and a long list of
@@ -141,7 +154,7 @@ export class SpfEvaluator {
     const queue = [...new Set(ips)];
     const worker = async () => {
       for (let ip = queue.shift(); ip !== undefined; ip = queue.shift()) {
-        out.set(ip, await this.run({ ip, sender, helo }, shared));
+        out.set(ip, await this.run({ ip, sender, helo }, shared, signal));
       }
     };
     await Promise.all(Array.from({ length: Math.min(8, queue.length) }, worker));
@@ -150,57 +163,75 @@ export class SpfEvaluator {
     return ordered;
   }
 
-  async effectiveRecord(domain: string): Promise<EffectiveRecord> {
+  /**
+   * The record that decides for `domain` whatever the client: its own, or the one its redirect=
+   * chain ends at when it has no `all` (RFC 7208 §6.1). Redirect targets that depend on the
+   * client (macros other than s, l, o, d) make it undecidable: permerror.
+   */
+  async effectiveRecord(domain: string, options: EvaluationOptions = {}): Promise<EffectiveRecord> {
+    const signal = options.signal;
+    throwIfAborted(signal, domain);
     const chain: { domain: string; text?: string }[] = [];
     const normalised = normaliseIdentityDomain(domain);
     if (normalised === null || !isValidIdentityDomain(normalised)) {
       return { status: 'none', domain, chain: [{ domain }], reason: `'${domain}' is not a valid domain name` };
     }
-    const seen = new Set<string>();
-    let current = normalised;
-    for (let hops = 0; ; hops++) {
-      seen.add(current.toLowerCase());
-      const sel = await selectRecord(this.resolver, current, () => undefined);
-      chain.push({ domain: current, text: sel.text });
-      if (sel.status !== 'found') {
-        const status = sel.status === 'none' && hops > 0 ? 'permerror' : sel.status;
-        const reason = hops > 0 && sel.status === 'none' ? `redirect target ${current} has no SPF record` : sel.reason;
-        return { status, domain: current, text: sel.text, chain, reason };
-      }
+    const sender = `postmaster@${normalised}`;
+    return this.walkRedirects<EffectiveRecord>(this.resolver, signal, normalised, undefined, async (current, sel, hops) => {
+      chain.push(sel.text === undefined ? { domain: current } : { domain: current, text: sel.text });
+      if (sel.status !== 'found') return { done: { status: sel.status, domain: current, text: sel.text, chain, reason: sel.reason } };
       const { record } = sel;
       if (record.hasAll || !record.redirect) {
         const reason = hops === 0 ? `SPF record of ${current}` : `SPF record of ${current}, reached by ${hops} redirect(s)`;
-        return { status: 'found', domain: current, text: sel.text, record, chain, reason };
+        return { done: { status: 'found', domain: current, text: sel.text, record, chain, reason } };
       }
-      if (hops + 1 > this.limits.dnsMechanisms) {
-        return { status: 'permerror', domain: current, text: sel.text, chain, reason: `more than ${this.limits.dnsMechanisms} redirects` };
-      }
+      const permerror = (reason: string) => ({ done: { status: 'permerror' as const, domain: current, text: sel.text, chain, reason } });
+      if (hops + 1 > this.limits.dnsMechanisms) return permerror(`more than ${this.limits.dnsMechanisms} redirects`);
       const spec = record.redirect.value;
       const clientLetter = spec.tokens.find((t) => t.kind === 'macro' && !'slod'.includes(t.letter));
       if (clientLetter && clientLetter.kind === 'macro') {
-        return {
-          status: 'permerror',
-          domain: current,
-          text: sel.text,
-          chain,
-          reason: `redirect target '${spec.text}' depends on the connection (%{${clientLetter.letter}})`,
-        };
+        return permerror(`redirect target '${spec.text}' depends on the connection (%{${clientLetter.letter}})`);
       }
-      const sender = `postmaster@${normalised}`;
       const values = { ...EMPTY_VALUES, s: sender, l: 'postmaster', o: normalised, d: current };
-      const target = truncateName(stripTrailingDot(expandMacroString(spec, values)));
-      if (!isQueryableName(target)) {
-        return { status: 'permerror', domain: current, text: sel.text, chain, reason: `redirect target '${target}' is not a valid domain name` };
+      return { redirect: truncateName(stripTrailingDot(expandMacroString(spec, values))) };
+    });
+  }
+
+  /**
+   * The one redirect walker (RFC 7208 §6.1): selects the record of each domain on the chain and
+   * lets `visit` either decide there or name the redirect target. The walker owns the rules
+   * common to every reader of a chain: a target that is not a domain name, a loop, and a target
+   * without an SPF record are permerrors (handed to `visit` as such a selection).
+   */
+  private async walkRedirects<R>(
+    resolver: Resolver,
+    signal: AbortSignal | undefined,
+    start: string,
+    log: ((q: DnsQueryTrace) => void) | undefined,
+    visit: (domain: string, sel: RecordSelection, hops: number) => Promise<{ done: R } | { redirect: string }>,
+  ): Promise<R> {
+    const seen = new Set<string>();
+    let current = start;
+    let sel = await selectRecord(resolver, current, log, signal);
+    for (let hops = 0; ; hops++) {
+      seen.add(current.toLowerCase());
+      const step = await visit(current, sel, hops);
+      if ('done' in step) return step.done;
+      const from = current;
+      current = step.redirect;
+      if (!isQueryableName(current)) {
+        sel = { status: 'permerror', reason: `redirect target '${current}' in ${from} is not a valid domain name` };
+      } else if (seen.has(current.toLowerCase())) {
+        sel = { status: 'permerror', reason: 'redirect loop' };
+      } else {
+        sel = await selectRecord(resolver, current, log, signal);
+        if (sel.status === 'none') sel = { status: 'permerror', reason: `redirect target ${current} (from ${from}) has no SPF record` };
       }
-      if (seen.has(target.toLowerCase())) {
-        chain.push({ domain: target });
-        return { status: 'permerror', domain: current, text: sel.text, chain, reason: 'redirect loop' };
-      }
-      current = target;
     }
   }
 
-  private async run(input: CheckHostInput, resolver: Resolver): Promise<SpfCheck> {
+  private async run(input: CheckHostInput, resolver: Resolver, signal: AbortSignal | undefined): Promise<SpfCheck> {
+    throwIfAborted(signal, input.sender);
     const ip = parseClientIp(input.ip);
     if (!ip) throw new SpfInputError(`not an IP address: '${input.ip}'`);
     const helo = input.helo ?? '';
@@ -246,74 +277,83 @@ export class SpfEvaluator {
       r: this.receiverHost,
       t: String(Math.floor(this.now() / 1000)),
     };
-    const check: Check = { resolver, ip, values, trace };
+    const check: Check = { resolver, signal, ip, values, trace };
     const root: SpfTraceNode = { domain, via: 'check_host', children: [] };
     trace.root = root;
     try {
       return finish(await this.evalDomain(check, domain, root, true));
     } catch (e) {
-      if (e instanceof Abort) return finish({ result: e.result, reason: e.reason });
-      // No exception escapes: an unexpected failure (e.g. a resolver bug) is a temporary error.
+      if (e instanceof Halt) return finish({ result: e.result, reason: e.reason });
+      if (e instanceof EvaluationAbortedError) throw e;
+      // No other exception escapes: an unexpected failure (e.g. a resolver bug) is a temporary error.
       return finish({ result: 'temperror', reason: `internal error: ${e instanceof Error ? e.message : String(e)}` });
     }
   }
 
-  /** check_host() on one domain; throws Abort for permerror/temperror. */
+  /** check_host() on one domain and its redirect= chain; throws Halt for permerror/temperror. */
   private async evalDomain(c: Check, domain: string, node: SpfTraceNode, wantExplanation: boolean): Promise<DomainOutcome> {
+    // The trace nests one node per redirect under the node of the domain that redirected.
+    const nodes: SpfTraceNode[] = [];
+    let redirectTerm = '';
     try {
-      const outcome = await this.evalDomainInner(c, domain, node, wantExplanation);
-      node.result = outcome.result;
-      node.reason = outcome.reason;
-      return outcome;
+      const outcome = await this.walkRedirects<DomainOutcome>(c.resolver, c.signal, domain, (q) => c.trace.queries.push(q), async (current, sel, hops) => {
+        let here = node;
+        if (hops > 0) {
+          here = { domain: current, via: 'redirect', term: redirectTerm, children: [] };
+          nodes[nodes.length - 1].children.push(here);
+        }
+        nodes.push(here);
+        if (sel.text !== undefined) here.record = sel.text;
+        if (sel.status === 'none') return { done: { result: 'none', reason: sel.reason } };
+        if (sel.status !== 'found') throw new Halt(sel.status, sel.reason);
+        const { record } = sel;
+        for (const mech of record.mechanisms) {
+          if (isDnsTerm(mech.name)) this.countDnsTerm(c, mech.text, current);
+          if (!(await this.matches(c, current, mech, here))) continue;
+          const result = QUALIFIER_RESULT[mech.qualifier];
+          here.matched = mech.text;
+          const outcome: DomainOutcome = {
+            result,
+            matched: { term: mech.text, domain: current },
+            reason: `'${mech.text}' in the SPF record of ${current} matched ${c.ip.text}`,
+          };
+          if (result === 'fail' && wantExplanation) await this.explain(c, current, record, outcome);
+          return { done: outcome };
+        }
+        if (record.redirect && !record.hasAll) {
+          redirectTerm = record.redirect.text;
+          this.countDnsTerm(c, redirectTerm, current);
+          here.matched = redirectTerm;
+          return { redirect: await this.targetName(c, current, record.redirect.value) };
+        }
+        return { done: { result: 'neutral', reason: `no term in the SPF record of ${current} matched ${c.ip.text}; default result neutral` } };
+      });
+      let reason = outcome.reason;
+      for (let i = nodes.length - 1; i >= 0; i--) {
+        if (i < nodes.length - 1) reason = `${reason} (redirected from ${nodes[i].domain})`;
+        nodes[i].result = outcome.result;
+        nodes[i].reason = reason;
+      }
+      return { ...outcome, reason };
     } catch (e) {
-      if (e instanceof Abort) {
-        node.result = e.result;
-        node.reason = e.reason;
+      if (e instanceof Halt) {
+        for (const n of nodes) {
+          n.result = e.result;
+          n.reason = e.reason;
+        }
+        if (nodes.length === 0) {
+          node.result = e.result;
+          node.reason = e.reason;
+        }
       }
       throw e;
     }
   }
 
-  private async evalDomainInner(c: Check, domain: string, node: SpfTraceNode, wantExplanation: boolean): Promise<DomainOutcome> {
-    const sel = await selectRecord(c.resolver, domain, (q) => c.trace.queries.push(q));
-    if (sel.text !== undefined) node.record = sel.text;
-    if (sel.status === 'none') return { result: 'none', reason: sel.reason };
-    if (sel.status !== 'found') throw new Abort(sel.status, sel.reason);
-    const { record } = sel;
-
-    for (const mech of record.mechanisms) {
-      if (isDnsTerm(mech.name)) this.countDnsTerm(c, mech.text, domain);
-      if (!(await this.matches(c, domain, mech, node))) continue;
-      const result = QUALIFIER_RESULT[mech.qualifier];
-      node.matched = mech.text;
-      const outcome: DomainOutcome = {
-        result,
-        matched: { term: mech.text, domain },
-        reason: `'${mech.text}' in the SPF record of ${domain} matched ${c.ip.text}`,
-      };
-      if (result === 'fail' && wantExplanation) await this.explain(c, domain, record, outcome);
-      return outcome;
-    }
-
-    if (record.redirect && !record.hasAll) {
-      const term = record.redirect;
-      this.countDnsTerm(c, term.text, domain);
-      node.matched = term.text;
-      const target = await this.targetName(c, domain, term.value);
-      const child: SpfTraceNode = { domain: target, via: 'redirect', term: term.text, children: [] };
-      node.children.push(child);
-      if (!isQueryableName(target)) throw new Abort('permerror', `redirect target '${target}' in ${domain} is not a valid domain name`);
-      const outcome = await this.evalDomain(c, target, child, wantExplanation);
-      if (outcome.result === 'none') throw new Abort('permerror', `redirect target ${target} (from ${domain}) has no SPF record`);
-      return { ...outcome, reason: `${outcome.reason} (redirected from ${domain})` };
-    }
-    return { result: 'neutral', reason: `no term in the SPF record of ${domain} matched ${c.ip.text}; default result neutral` };
-  }
-
   private countDnsTerm(c: Check, term: string, domain: string): void {
     c.trace.dnsTerms++;
     if (c.trace.dnsTerms > this.limits.dnsMechanisms) {
-      throw new Abort('permerror', `more than ${this.limits.dnsMechanisms} DNS-querying terms (reached '${term}' in ${domain})`);
+      throw new Halt('permerror', `more than ${this.limits.dnsMechanisms} DNS-querying terms (reached '${term}' in ${domain})`);
     }
   }
 
@@ -334,7 +374,7 @@ export class SpfEvaluator {
         const target = await this.targetName(c, domain, m.domainSpec);
         const mxs = (await this.query(c, target, 'MX', true)) ?? [];
         if (mxs.length > this.limits.mxNames) {
-          throw new Abort('permerror', `'${m.text}' in ${domain}: ${target} has ${mxs.length} MX records (limit ${this.limits.mxNames})`);
+          throw new Halt('permerror', `'${m.text}' in ${domain}: ${target} has ${mxs.length} MX records (limit ${this.limits.mxNames})`);
         }
         for (const mx of mxs) {
           const addrs = await this.addresses(c, stripTrailingDot(mx.exchange), false);
@@ -361,7 +401,7 @@ export class SpfEvaluator {
         const child: SpfTraceNode = { domain: target, via: 'include', term: m.text, children: [] };
         node.children.push(child);
         const outcome = await this.evalDomain(c, target, child, false);
-        if (outcome.result === 'none') throw new Abort('permerror', `'${m.text}' in ${domain}: ${target} has no SPF record`);
+        if (outcome.result === 'none') throw new Halt('permerror', `'${m.text}' in ${domain}: ${target} has no SPF record`);
         return outcome.result === 'pass';
       }
     }
@@ -384,7 +424,7 @@ export class SpfEvaluator {
     try {
       names = await this.query(c, reverseName(c.ip), 'PTR', countVoid);
     } catch (e) {
-      if (e instanceof Abort && e.result === 'temperror') return [];
+      if (e instanceof Halt && e.result === 'temperror') return [];
       throw e;
     }
     return (names ?? []).slice(0, this.limits.ptrNames).map(stripTrailingDot);
@@ -398,7 +438,7 @@ export class SpfEvaluator {
       for (const bytes of parsedAddresses(addrs, c.ip.family)) if (sameNetwork(c.ip.bytes, bytes, bytes.length * 8)) return true;
       return false;
     } catch (e) {
-      if (e instanceof Abort && e.result === 'temperror') return false;
+      if (e instanceof Halt && e.result === 'temperror') return false;
       throw e;
     }
   }
@@ -435,61 +475,85 @@ export class SpfEvaluator {
    * them catch that. Void answers count against the limit when `countVoid`.
    */
   private async query<T extends RRType>(c: Check, name: string, type: T, countVoid: boolean): Promise<RecordTypeMap[T][] | null> {
+    const answer = await this.answer(c, name, type, countVoid);
+    return answer === null ? null : answer.records;
+  }
+
+  private async answer<T extends RRType>(c: Check, name: string, type: T, countVoid: boolean): Promise<LookupResult<RecordTypeMap[T]> | null> {
     const entry: DnsQueryTrace = { name, type, outcome: 'answer', answers: 0, void: false };
     c.trace.queries.push(entry);
     if (!isQueryableName(name)) {
       entry.outcome = 'badname';
       return null;
     }
-    let records: RecordTypeMap[T][];
-    let nxdomain: boolean;
+    let answer: LookupResult<RecordTypeMap[T]>;
     try {
-      ({ records, nxdomain } = await c.resolver.lookup(name, type));
+      throwIfAborted(c.signal, name);
+      answer = await c.resolver.lookup(name, type, { signal: c.signal });
     } catch (e) {
-      if (e instanceof DnsError && !e.temporary) {
+      const failure = lookupFailure(e, c.signal, name);
+      if (failure === 'badname') {
         entry.outcome = 'badname';
         return null;
       }
       entry.outcome = 'error';
-      entry.error = e instanceof DnsError ? e.code : String(e);
-      throw new Abort('temperror', `DNS ${type} lookup of ${name} failed: ${entry.error}`);
+      entry.error = failure;
+      throw new Halt('temperror', `DNS ${type} lookup of ${name} failed: ${entry.error}`);
     }
-    entry.answers = records.length;
-    if (records.length === 0) {
-      entry.outcome = nxdomain ? 'nxdomain' : 'nodata';
+    const records = answer.records;
+    entry.answers = type === 'TXT' ? txtRecordCount(answer as LookupResult<TxtRecord>) : records.length;
+    if (entry.answers === 0) {
+      entry.outcome = answer.nxdomain ? 'nxdomain' : 'nodata';
       if (countVoid) {
         entry.void = true;
         c.trace.voidLookups++;
         if (c.trace.voidLookups > this.limits.voidLookups) {
-          throw new Abort('permerror', `more than ${this.limits.voidLookups} void DNS lookups (${type} ${name} was ${entry.outcome})`);
+          throw new Halt('permerror', `more than ${this.limits.voidLookups} void DNS lookups (${type} ${name} was ${entry.outcome})`);
         }
       }
     }
-    return records;
+    return answer;
   }
 
   /**
    * RFC 7208 §6.2: the explanation for a fail. Any problem with exp= (DNS error, not exactly
-   * one TXT record, bad syntax) falls back to the default; exp lookups are not void-counted.
+   * one TXT record, bad syntax, longer than an SMTP reply line can carry: see txt-bound.ts)
+   * falls back to the default; exp lookups are not void-counted.
    */
   private async explain(c: Check, domain: string, record: SpfRecord, outcome: DomainOutcome): Promise<void> {
     if (record.exp) {
       try {
         const target = await this.targetName(c, domain, record.exp.value);
-        const txt = await this.query(c, target, 'TXT', false);
-        if (txt && txt.length === 1) {
-          const text = await this.expand(c, domain, parseMacroString(txt[0].join(''), 'explain'), 'explain');
+        const txt = await this.answer(c, target, 'TXT', false);
+        if (txt && txtRecordCount(txt) === 1 && txt.records.length === 1 && recordOctets(txt.records[0]) <= MAX_EXPLANATION_OCTETS) {
+          const text = await this.expand(c, domain, parseMacroString(txt.records[0].join(''), 'explain'), 'explain');
           outcome.explanation = text;
           outcome.explanationSource = 'exp';
           return;
         }
       } catch (e) {
-        if (!(e instanceof Abort || e instanceof SpfSyntaxError)) throw e;
+        if (!(e instanceof Halt || e instanceof SpfSyntaxError)) throw e;
       }
     }
     outcome.explanation = await this.expand(c, domain, this.defaultExplanation, 'explain');
     outcome.explanationSource = 'default';
   }
+}
+
+/** Throws EvaluationAbortedError once the caller's signal has fired: nothing new is asked after it. */
+function throwIfAborted(signal: AbortSignal | undefined, what: string): void {
+  if (signal?.aborted) throw new EvaluationAbortedError(what, { cause: signal.reason });
+}
+
+/**
+ * What a failed lookup means to the evaluator: 'badname' (a name no resolver can send: no
+ * match), a DNS error code (temperror), or the caller's abort, thrown as EvaluationAbortedError.
+ */
+function lookupFailure(e: unknown, signal: AbortSignal | undefined, name: string): string {
+  if (e instanceof EvaluationAbortedError) throw e;
+  if ((e instanceof DnsError && e.code === 'ABORTED') || signal?.aborted) throw new EvaluationAbortedError(name, { cause: signal?.reason ?? e });
+  if (e instanceof DnsError) return e.temporary ? e.code : 'badname';
+  return String(e);
 }
 
 /** Addresses of an A/AAAA answer as octets, remembered per answer object (see `picks`). */
@@ -530,33 +594,39 @@ export function splitSender(raw: string, helo: string): { sender: string; local:
 
 /**
  * RFC 7208 §4.4, §4.5: TXT only, strings joined with no separator, non-SPF records ignored,
- * more than one SPF record is permerror.
+ * more than one SPF record is permerror. A record longer than MAX_SPF_RECORD_OCTETS is a
+ * permerror too (see txt-bound.ts: §3.4 lets verifiers ignore records beyond one UDP answer).
  */
-async function selectRecord(resolver: Resolver, domain: string, log: (q: DnsQueryTrace) => void): Promise<RecordSelection> {
+async function selectRecord(resolver: Resolver, domain: string, log: ((q: DnsQueryTrace) => void) | undefined, signal: AbortSignal | undefined): Promise<RecordSelection> {
   const entry: DnsQueryTrace = { name: domain, type: 'TXT', outcome: 'answer', answers: 0, void: false };
-  log(entry);
+  log?.(entry);
   if (!isQueryableName(domain)) {
     entry.outcome = 'badname';
     return { status: 'none', reason: `'${domain}' is not a valid domain name` };
   }
-  let txt: string[][];
+  let answer: LookupResult<TxtRecord>;
   try {
-    const answer = await resolver.lookup(domain, 'TXT');
-    txt = answer.records;
-    entry.answers = txt.length;
-    if (txt.length === 0) entry.outcome = answer.nxdomain ? 'nxdomain' : 'nodata';
+    throwIfAborted(signal, domain);
+    answer = await resolver.lookup(domain, 'TXT', { signal });
   } catch (e) {
-    if (e instanceof DnsError && !e.temporary) {
+    const failure = lookupFailure(e, signal, domain);
+    if (failure === 'badname') {
       entry.outcome = 'badname';
-      return { status: 'none', reason: `'${domain}' cannot be looked up (${e.code})` };
+      return { status: 'none', reason: `'${domain}' cannot be looked up (${e instanceof DnsError ? e.code : failure})` };
     }
     entry.outcome = 'error';
-    entry.error = e instanceof DnsError ? e.code : String(e);
+    entry.error = failure;
     return { status: 'temperror', reason: `DNS TXT lookup of ${domain} failed: ${entry.error}` };
   }
-  const picked = pickSpfRecord(txt);
-  if (picked.count === 0) return { status: 'none', reason: `no SPF record at ${domain}` };
-  if (picked.count > 1) return { status: 'permerror', reason: `${domain} publishes ${picked.count} SPF records` };
+  entry.answers = txtRecordCount(answer);
+  if (entry.answers === 0) entry.outcome = answer.nxdomain ? 'nxdomain' : 'nodata';
+  const picked = pickSpfRecord(answer.records);
+  const count = picked.count + (answer.omitted?.spf ?? 0);
+  if (count === 0) return { status: 'none', reason: `no SPF record at ${domain}` };
+  if (count > 1) return { status: 'permerror', reason: `${domain} publishes ${count} SPF records` };
+  if (picked.text === undefined) {
+    return { status: 'permerror', reason: `the SPF record of ${domain} is longer than the ${MAX_SPF_RECORD_OCTETS} octets this verifier reads (RFC 7208 §3.4)` };
+  }
   const text = picked.text as string;
   const parsed = picked.parsed as SpfRecord | SpfSyntaxError;
   if (parsed instanceof SpfSyntaxError) return { status: 'permerror', text, reason: `syntax error in the SPF record of ${domain}: ${parsed.message}` };
@@ -564,7 +634,9 @@ async function selectRecord(resolver: Resolver, domain: string, log: (q: DnsQuer
 }
 
 interface PickedRecord {
+  /** SPF records in the answer, oversized ones included. */
   count: number;
+  /** The record's text and parse, when there is exactly one and it is within the size bound. */
   text?: string;
   parsed?: SpfRecord | SpfSyntaxError;
 }
@@ -578,16 +650,18 @@ const picks = new WeakMap<string[][], PickedRecord>();
 function pickSpfRecord(txt: string[][]): PickedRecord {
   const hit = picks.get(txt);
   if (hit) return hit;
-  let text: string | undefined;
+  let only: TxtRecord | undefined;
   let count = 0;
   for (const strings of txt) {
-    const joined = strings.length === 1 ? strings[0] : strings.join('');
-    if (!isSpfRecord(joined)) continue;
+    if (!startsSpfRecord(strings)) continue;
     count++;
-    text ??= joined;
+    only = strings;
   }
-  const picked: PickedRecord = count === 1 ? { count, text, parsed: parseRecordCached(text as string) } : { count };
+  let picked: PickedRecord = { count };
+  if (count === 1 && recordOctets(only as TxtRecord) <= MAX_SPF_RECORD_OCTETS) {
+    const text = (only as TxtRecord).join('');
+    picked = { count, text, parsed: parseRecordCached(text) };
+  }
   picks.set(txt, picked);
   return picked;
 }
-

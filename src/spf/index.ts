@@ -9,10 +9,12 @@ export {
   type CheckHostInput,
   type SpfCheck,
   type EffectiveRecord,
+  type EvaluationOptions,
 } from './evaluator.js';
 export type { SpfResult, SpfTrace, SpfTraceNode, DnsQueryTrace } from './trace.js';
 export type { SpfRecord, SpfTerm, MechanismTerm, ModifierTerm, MechanismName, Qualifier, MacroString, MacroToken } from './ast.js';
 export { parseRecord, isSpfRecord } from './parser.js';
-export { SpfSyntaxError, SpfInputError } from './errors.js';
+export { SpfSyntaxError, SpfInputError, EvaluationAbortedError } from './errors.js';
+export { recordCacheStats, RECORD_CACHE_MAX_BYTES } from './record-cache.js';
 export { MemoResolver } from './memo-resolver.js';
 export { lookupBudget, termCost, describeSpending, BUDGET_WARN_AT, type LookupBudget, type BudgetTerm } from './lookup-budget.js';

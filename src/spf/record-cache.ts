@@ -1,21 +1,27 @@
+import { LRUCache } from 'lru-cache';
 import type { SpfRecord } from './ast.js';
 import { SpfSyntaxError } from './errors.js';
 import { parseRecord } from './parser.js';
 
 /**
- * Parsing is pure, so parsed records (and syntax errors) are kept by text in a small LRU: a
- * record seen in one evaluation is not parsed again in the next. Callers must not mutate them.
+ * Parsing is pure, so parsed records (and syntax errors) are kept by text: a record seen in
+ * one evaluation is not parsed again in the next, even under another name (every name under a
+ * wildcard, or the thousands of domains that publish the same include-only record) or after
+ * its DNS answer expired. Bounded in estimated bytes: the text plus its AST, counted as five
+ * times the text. Callers must not mutate the records.
  */
-const MAX_ENTRIES = 1024;
-const cache = new Map<string, SpfRecord | SpfSyntaxError>();
+export const RECORD_CACHE_MAX_BYTES = 2 * 1024 * 1024;
+
+const cache = new LRUCache<string, SpfRecord | SpfSyntaxError>({
+  maxSize: RECORD_CACHE_MAX_BYTES,
+  // Records over a few KB are rare and hostile or broken: they do not evict the useful entries.
+  maxEntrySize: 200 + 5 * 4096,
+  sizeCalculation: (_value, text) => 200 + 5 * text.length,
+});
 
 export function parseRecordCached(text: string): SpfRecord | SpfSyntaxError {
   const hit = cache.get(text);
-  if (hit) {
-    cache.delete(text);
-    cache.set(text, hit);
-    return hit;
-  }
+  if (hit) return hit;
   let value: SpfRecord | SpfSyntaxError;
   try {
     value = parseRecord(text);
@@ -23,12 +29,13 @@ export function parseRecordCached(text: string): SpfRecord | SpfSyntaxError {
     if (!(e instanceof SpfSyntaxError)) throw e;
     value = e;
   }
-  // Records over a few KB are hostile or broken; do not let them evict the useful entries.
-  if (text.length <= 4096) {
-    cache.set(text, value);
-    if (cache.size > MAX_ENTRIES) cache.delete(cache.keys().next().value as string);
-  }
+  cache.set(text, value);
   return value;
+}
+
+/** Entries and estimated bytes held now. */
+export function recordCacheStats(): { entries: number; bytes: number; maxBytes: number } {
+  return { entries: cache.size, bytes: cache.calculatedSize, maxBytes: RECORD_CACHE_MAX_BYTES };
 }
 
 /** Forget all parsed records (benchmarks measure a cold start with it). */

@@ -61,6 +61,7 @@ test('defaults in the table are the defaults the configuration applies', () => {
   assert.equal(byName.get('SPF_REGEX'), config.spfRegex.source);
   assert.equal(byName.get('SPF_VIOLATION_RESULTS'), config.spfViolationResults.join(','));
   assert.equal(byName.get('DNS_TIMEOUT_MS'), String(config.dnsTimeoutMs));
+  assert.equal(byName.get('DNS_CACHE_MAX_BYTES'), String(config.dnsCacheMaxBytes));
   const ldap = loadConfig({ LDAP_ENABLED: 'yes', LDAP_SERVER_URI: 'ldap://x', LDAP_SEARCH_BASE: 'dc=x', LDAP_QUERY_FILTER: '(dc=%d)' }).ldap!;
   assert.equal(byName.get('LDAP_CACHE_TTL'), String(ldap.cacheTtlSeconds));
   assert.equal(byName.get('LDAP_NEGATIVE_CACHE_TTL'), String(ldap.negativeCacheTtlSeconds));

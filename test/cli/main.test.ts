@@ -45,3 +45,23 @@ test('--version, --help and unknown commands', () => {
   assert.equal(unknown.status, 64);
   assert.match(unknown.stderr, /unknown command "frobnicate"/);
 });
+
+test('every command reads the environment through the same loadConfig: same refusals, same exit status', () => {
+  const commands: string[][] = [[], ['spf', '192.0.2.1', 'a@b.test'], ['check', 'a@b.test']];
+  // `1e3` was once taken by `sos-milter spf` (Number()) and refused by the daemon.
+  const cases: [Record<string, string>, RegExp][] = [
+    [{ DNS_TIMEOUT_MS: '1e3' }, /DNS_TIMEOUT_MS: "1e3" is not a plain decimal integer/],
+    [{ DNS_TIMEOUT_MS: '0' }, /DNS_TIMEOUT_MS: 0 is out of range/],
+    [{ DNS_SERVERS: 'dns.example' }, /DNS_SERVERS: entry "dns.example"/],
+    [{ MILTER_MODE: 'enforce' }, /MILTER_MODE/],
+  ];
+  for (const argv of commands) {
+    for (const [env, message] of cases) {
+      const r = run(argv, env);
+      const said = `${r.stdout}${r.stderr}`;
+      assert.equal(r.status, 78, `${argv.join(' ') || '(daemon)'} ${JSON.stringify(env)}: ${said}`);
+      assert.match(said, /configuration error: /);
+      assert.match(said, message, argv.join(' '));
+    }
+  }
+});

@@ -32,7 +32,7 @@ describe('usage errors', () => {
   test('a bad DNS_SERVERS is a configuration error (78)', async () => {
     const { code, text } = await run(['192.0.2.1', 'a@b.test'], { DNS_SERVERS: 'dns.example' });
     assert.equal(code, 78);
-    assert.match(text, /DNS_SERVERS entry "dns.example"/);
+    assert.match(text, /DNS_SERVERS: entry "dns.example"/);
   });
 
   test('--help prints the help and exits 0', async () => {

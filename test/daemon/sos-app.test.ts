@@ -7,9 +7,9 @@ import { test, after, before } from 'node:test';
 import assert from 'node:assert/strict';
 import { createLogger } from '../../src/log/index.js';
 import { MilterServer, ProtoFlag, type BoundAddress } from '../../src/milter/index.js';
-import { IgnoredNextHops, type OwnDomainPort, type PolicySettings } from '../../src/policy/index.js';
+import { IgnoredNextHops, type CancelOptions, type OwnDomainPort, type PolicySettings, type SpfPort } from '../../src/policy/index.js';
 import { SpfEvaluator, type SpfResult } from '../../src/spf/index.js';
-import { ZoneResolver } from '../../src/spf/testing/zone-resolver.js';
+import { ZoneResolver } from '../support/spf/zone-resolver.js';
 import { compileSpfRegex } from '../../src/config/index.js';
 import { createSosMilterApp } from '../../src/daemon/sos-app.js';
 import { MilterTestClient, POSTFIX_OFFER } from '../support/milter-client.js';
@@ -35,14 +35,22 @@ interface Harness {
   lines: string[];
 }
 
-async function startApp(mode: 'test' | 'reject', extra: { ignored?: string[]; rejectMessage?: string } = {}): Promise<Harness> {
+interface AppExtra {
+  ignored?: string[];
+  rejectMessage?: string;
+  check?: 'regex' | 'evaluate';
+  spf?: SpfPort;
+  assessmentTimeoutMs?: number;
+}
+
+async function startApp(mode: 'test' | 'reject', extra: AppExtra = {}): Promise<Harness> {
   const lines: string[] = [];
   const logger = createLogger({ name: 'sos-milter', level: 'debug', format: 'text', destination: { write: (l) => lines.push(l) } });
   const settings: PolicySettings = {
     mode,
-    check: 'regex',
+    check: extra.check ?? 'regex',
     spfRegex: compileSpfRegex('.*include:_spf\\.esp\\.example'),
-    outboundIps: [],
+    outboundIps: extra.check === 'evaluate' ? ['192.0.2.10'] : [],
     violationResults: new Set<SpfResult>(['fail']),
   };
   const app = createSosMilterApp({
@@ -51,10 +59,10 @@ async function startApp(mode: 'test' | 'reject', extra: { ignored?: string[]; re
     rejectMessage: extra.rejectMessage ?? 'Security policy violation!',
     tmpfailMessage: 'Service temporarily not available! Please try again later.',
     ignoredNextHops: new IgnoredNextHops(extra.ignored ?? []),
-    spf: new SpfEvaluator({ resolver: new ZoneResolver(zone) }),
+    spf: extra.spf ?? new SpfEvaluator({ resolver: new ZoneResolver(zone) }),
     ownDomains,
     logger,
-    assessmentTimeoutMs: 2000,
+    assessmentTimeoutMs: extra.assessmentTimeoutMs ?? 2000,
   });
   const server = new MilterServer(app, { socket: 'inet:0@127.0.0.1' });
   const address = await server.listen();
@@ -209,4 +217,129 @@ test('an MTA speaking protocol version 2 (no no-reply bits, no macro lists) gets
   assert.equal(eom.final?.type, 'replyCode');
   assert.match((eom.final as { text: string }).text, /^550 5\.7\.1 sos-milter: [a-z0-9]{8} SPF-record \(-all\) of 5321_from_domain=fail\.example /);
   client.quit();
+});
+
+test('a domain cut short by URL parsing is not judged, in either check: fail.example\\innocent.example is not fail.example', async () => {
+  for (const check of ['regex', 'evaluate'] as const) {
+    const h = await startApp('reject', { check });
+    try {
+      const client = await session(h);
+      const cut = await play(client, { from: '<u@fail.example\\innocent.example>' });
+      const plain = await play(client, { from: '<u@fail.example>' });
+      client.quit();
+      assert.equal(cut.final?.type, 'continue', check);
+      assert.equal(plain.final?.type, 'replyCode', `${check}: the control is rejected`);
+      const lines = h.lines.join('');
+      assert.match(lines, /sender has no usable domain: not judged sender="u@fail.example\\\\innocent.example" reason="not an RFC 5321 domain/);
+      assert.equal(lines.match(/5321_from_domain=fail\.example does not permit/g)?.length, 1, check);
+    } finally {
+      await h.server.close({ deadlineMs: 1000 });
+    }
+  }
+});
+
+/** An SPF port that answers only when told to, and records the signals it was given. */
+class HeldSpf implements SpfPort {
+  readonly signals: AbortSignal[] = [];
+  private readonly inner = new SpfEvaluator({ resolver: new ZoneResolver(zone) });
+  private readonly waiting: (() => void)[] = [];
+
+  release(): void {
+    for (const go of this.waiting.splice(0)) go();
+  }
+
+  private async hold(options?: CancelOptions): Promise<void> {
+    if (options?.signal) this.signals.push(options.signal);
+    await new Promise<void>((resolve) => this.waiting.push(resolve));
+  }
+
+  async effectiveRecord(domain: string, options?: CancelOptions) {
+    await this.hold(options);
+    return this.inner.effectiveRecord(domain);
+  }
+
+  async checkHostForIps(sender: string, helo: string, ips: string[], options?: CancelOptions) {
+    await this.hold(options);
+    return this.inner.checkHostForIps(sender, helo, ips);
+  }
+}
+
+async function until(what: string, ok: () => boolean, timeoutMs = 5000): Promise<void> {
+  const end = Date.now() + timeoutMs;
+  while (!ok()) {
+    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 10));
+  }
+}
+
+test('the deadline cancels the SPF work behind it and the message fails open', async () => {
+  const spf = new HeldSpf();
+  const h = await startApp('reject', { spf, assessmentTimeoutMs: 150 });
+  try {
+    const client = await session(h);
+    const reply = await play(client, { from: '<a@fail.example>' });
+    client.quit();
+    assert.equal(reply.final?.type, 'continue');
+    assert.equal(spf.signals.length, 1);
+    assert.equal(spf.signals[0]!.aborted, true, 'the signal handed to the SPF port is aborted at the deadline');
+    assert.match(h.lines.join(''), /not judged \(fail open\): no verdict within 150 ms/);
+    assert.match(h.lines.join(''), /judged domain=fail\.example .*result=temperror action=pass/);
+  } finally {
+    spf.release();
+    await h.server.close({ deadlineMs: 1000 });
+  }
+});
+
+test('ABORT before end of message cancels the assessment', async () => {
+  const spf = new HeldSpf();
+  const h = await startApp('reject', { spf });
+  try {
+    const client = await session(h);
+    await client.mail('<a@fail.example>');
+    await client.rcpt('<r@dest.example>', [], { '{rcpt_host}': 'dest.example' });
+    client.abort();
+    await until('the abort to reach the assessment', () => spf.signals[0]?.aborted === true);
+    client.quit();
+    assert.doesNotMatch(h.lines.join(''), /judged domain=/);
+  } finally {
+    spf.release();
+    await h.server.close({ deadlineMs: 1000 });
+  }
+});
+
+test('an MTA that gives up on a pending end of message (closes the connection) gets it logged as abandoned, not judged', async () => {
+  const spf = new HeldSpf();
+  const h = await startApp('reject', { spf, assessmentTimeoutMs: 60_000 });
+  try {
+    const client = await session(h);
+    await client.mail('<a@fail.example>');
+    await client.rcpt('<r@dest.example>', [], { '{rcpt_host}': 'dest.example' });
+    client.send({ type: 'eob', data: Buffer.alloc(0) });
+    await until('the assessment to be waiting', () => spf.signals.length === 1);
+    // Sendmail at its own timeout (T=E:) closes the filter's socket.
+    client.close();
+    await until('the close to reach the assessment', () => spf.signals[0]!.aborted);
+    await until('the abandoned line', () => h.lines.some((l) => l.includes('abandoned by the MTA')));
+    const lines = h.lines.join('');
+    assert.match(lines, /abandoned by the MTA \(connection closed by the MTA\): no verdict given domain=fail\.example/);
+    assert.doesNotMatch(lines, /: judged domain=fail\.example/);
+    assert.doesNotMatch(lines, /does not permit us to relay/);
+  } finally {
+    spf.release();
+    await h.server.close({ deadlineMs: 1000 });
+  }
+});
+
+test('thousands of recipients to an ignored next hop: still passed, the log line bounded', async () => {
+  const client = await session(reject);
+  const rcpts = Array.from({ length: 2000 }, (_, i) => ({ to: `<r${i}@one.example>`, host: '[relay.example]:25' }));
+  const reply = await play(client, { from: '<a@fail.example>', rcpts, queueId: 'MANY1' });
+  const mixed = await play(client, { from: '<a@fail.example>', rcpts: [...rcpts, { to: '<last@two.example>', host: 'dest.example' }], queueId: 'MANY2' });
+  client.quit();
+  assert.equal(reply.final?.type, 'continue');
+  assert.equal(mixed.final?.type, 'replyCode', 'one recipient past the kept hops still decides');
+  const line = reject.lines.find((l) => l.includes('/MANY1: Passing message due to ignored next-hop='));
+  assert.ok(line, 'the ignored next-hop line');
+  assert.ok(line.length < 32 * 20 + 200, `bounded: ${line.length} characters`);
+  assert.match(line, /\[relay\.example\]:25,\.\.\. \(1968 more\)/);
 });

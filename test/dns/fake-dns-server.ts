@@ -5,7 +5,8 @@ import net from 'node:net';
 import * as packet from 'dns-packet';
 
 export type Transport = 'udp' | 'tcp';
-export type Reply = packet.Packet | Buffer;
+/** A message to send back, or one to send `delayMs` later (a slow upstream). */
+export type Reply = packet.Packet | Buffer | { delayMs: number; message: packet.Packet | Buffer };
 export type Handler = (query: packet.DecodedPacket, transport: Transport) => Reply[];
 
 export interface FakeDnsServer {
@@ -32,7 +33,23 @@ function listenTcp(server: net.Server, port: number): Promise<void> {
 
 export async function startFakeDns(handler: Handler): Promise<FakeDnsServer> {
   const received: FakeDnsServer['received'] = [];
-  const answer = (msg: Buffer, transport: Transport): Buffer[] => {
+  let closed = false;
+  const later = new Set<NodeJS.Timeout>();
+  /** Sends each reply now or after its delay. */
+  const dispatch = (replies: Reply[], send: (b: Buffer) => void): void => {
+    for (const r of replies) {
+      if (Buffer.isBuffer(r)) send(r);
+      else if ('delayMs' in r) {
+        const message = Buffer.isBuffer(r.message) ? r.message : packet.encode(r.message);
+        const t = setTimeout(() => {
+          later.delete(t);
+          if (!closed) send(message);
+        }, r.delayMs);
+        later.add(t);
+      } else send(packet.encode(r));
+    }
+  };
+  const answer = (msg: Buffer, transport: Transport): Reply[] => {
     const q = packet.decode(msg);
     const question = q.questions?.[0];
     received.push({
@@ -41,7 +58,7 @@ export async function startFakeDns(handler: Handler): Promise<FakeDnsServer> {
       transport,
       edns: (q.additionals ?? []).some((a) => a.type === 'OPT'),
     });
-    return handler(q, transport).map((r) => (Buffer.isBuffer(r) ? r : packet.encode(r)));
+    return handler(q, transport);
   };
   const tcp = net.createServer((conn) => {
     let buf = Buffer.alloc(0);
@@ -51,11 +68,11 @@ export async function startFakeDns(handler: Handler): Promise<FakeDnsServer> {
       while (buf.length >= 2 && buf.length >= 2 + buf.readUInt16BE(0)) {
         const msg = buf.subarray(2, 2 + buf.readUInt16BE(0));
         buf = buf.subarray(2 + msg.length);
-        for (const out of answer(msg, 'tcp')) {
+        dispatch(answer(msg, 'tcp'), (out) => {
           const frame = Buffer.alloc(2);
           frame.writeUInt16BE(out.length);
-          conn.write(Buffer.concat([frame, out]));
-        }
+          if (!conn.destroyed) conn.write(Buffer.concat([frame, out]));
+        });
       }
     });
   });
@@ -71,13 +88,15 @@ export async function startFakeDns(handler: Handler): Promise<FakeDnsServer> {
       continue;
     }
     udp.on('message', (msg, rinfo) => {
-      for (const out of answer(msg, 'udp')) udp.send(out, rinfo.port, rinfo.address);
+      dispatch(answer(msg, 'udp'), (out) => udp.send(out, rinfo.port, rinfo.address));
     });
     return {
       host: '127.0.0.1',
       port,
       received,
       close: async () => {
+        closed = true;
+        for (const t of later) clearTimeout(t);
         udp.close();
         await new Promise<void>((resolve) => tcp.close(() => resolve()));
       },

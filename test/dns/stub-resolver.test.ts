@@ -280,3 +280,76 @@ test('an unreachable port is a NETWORK error, not a long wait', async () => {
   const r = new StubResolver({ servers: [{ host: '127.0.0.1', port }], timeoutMs: 2000, retries: 1 });
   await assert.rejects(r.lookup('x.test', 'A'), isDnsError('NETWORK'));
 });
+
+test('a late answer to the first attempt is accepted while retries are out, within DNS_TIMEOUT_MS', async () => {
+  // Budget 900 ms over 3 attempts: retries go out at 300 and 600 ms. The server answers only
+  // the first query, 450 ms late (past timeout/3, within the timeout), and ignores the retries.
+  let first = true;
+  await withServer(
+    (q) => {
+      if (!first) return [];
+      first = false;
+      return [{ delayMs: 450, message: reply(q, { answers: [{ type: 'TXT', name: 'late.test', ttl: 60, data: 'v=spf1 -all' }] }) }];
+    },
+    async (s) => {
+      const resolver = stub(s, 900, 2);
+      const started = Date.now();
+      const r = await resolver.lookup('late.test', 'TXT');
+      assert.deepEqual(r.records, [['v=spf1 -all']]);
+      assert.ok(Date.now() - started < 900, 'answered before the overall deadline');
+      assert.ok(s.received.length >= 2, 'a retry went out while the first attempt still listened');
+      assert.equal(resolver.stats.lateAnswers, 1);
+      assert.equal(resolver.stats.timeouts, 0);
+    },
+  );
+});
+
+test('an answer after the overall deadline is not waited for', async () => {
+  await withServer(
+    (q) => [{ delayMs: 700, message: reply(q, { answers: [{ type: 'A', name: 'slow.test', ttl: 60, data: '192.0.2.1' }] }) }],
+    async (s) => {
+      const started = Date.now();
+      await assert.rejects(stub(s, 300, 2).lookup('slow.test', 'A'), isDnsError('TIMEOUT'));
+      assert.ok(Date.now() - started < 650, 'gave up at the deadline');
+    },
+  );
+});
+
+test('an aborted lookup rejects with ABORTED at once and sends nothing more', async () => {
+  await withServer(
+    () => [],
+    async (s) => {
+      const resolver = stub(s, 3000, 2);
+      const controller = new AbortController();
+      const pending = resolver.lookup('hang.test', 'TXT', { signal: controller.signal });
+      await new Promise((r) => setTimeout(r, 100));
+      const started = Date.now();
+      controller.abort();
+      await assert.rejects(pending, (e: unknown) => e instanceof DnsError && e.code === 'ABORTED' && !e.temporary);
+      assert.ok(Date.now() - started < 100);
+      assert.equal(s.received.length, 1);
+      await new Promise((r) => setTimeout(r, 1200)); // past the moment of the first retry (1000 ms)
+      assert.equal(s.received.length, 1, 'no retry after the abort');
+      assert.equal(resolver.stats.aborted, 1);
+      await assert.rejects(resolver.lookup('x.test', 'TXT', { signal: controller.signal }), isDnsError('ABORTED'));
+      assert.equal(s.received.length, 1, 'an already aborted signal sends nothing');
+    },
+  );
+});
+
+test('while a truncated answer comes over TCP, no UDP retry goes out', async () => {
+  await withServer(
+    (q, transport) =>
+      transport === 'udp'
+        ? [{ ...reply(q), flags: packet.TRUNCATED_RESPONSE | packet.RECURSION_DESIRED }]
+        : [{ delayMs: 500, message: reply(q, { answers: [{ type: 'TXT', name: 'tc.test', ttl: 60, data: 'v=spf1 -all' }] }) }],
+    async (s) => {
+      const resolver = stub(s, 900, 2); // retries would be due at 300 and 600 ms
+      assert.deepEqual((await resolver.lookup('tc.test', 'TXT')).records, [['v=spf1 -all']]);
+      assert.deepEqual(
+        s.received.map((q) => q.transport),
+        ['udp', 'tcp'],
+      );
+    },
+  );
+});

@@ -91,8 +91,8 @@ describe('DNS against Knot', { skip: knotSkipReason() }, () => {
     assert.equal((await resolver.lookup('nothere.dns-it.test', 'A')).nxdomain, true);
     assert.equal((await resolver.lookup('nothere.dns-it.test', 'A')).nxdomain, true);
     assert.equal((await knot.queryCount()) - start, 2, 'one query per distinct question');
-    assert.equal(resolver.stats.inflightJoins, 2);
-    assert.equal(resolver.stats.hits, 2);
+    assert.equal(resolver.stats().inflightJoins, 2);
+    assert.equal(resolver.stats().hits, 2);
   });
 
   test('Knot restarted on the same port answers again', async () => {

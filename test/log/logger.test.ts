@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { createLogger, messageLogger, REDACTED, type LoggerOptions } from '../../src/log/index.js';
+import { createLogger, flushLogger, messageLogger, REDACTED, silentLogger, type LoggerOptions } from '../../src/log/index.js';
 
 function capture(options: Omit<LoggerOptions, 'destination'>) {
   const lines: string[] = [];
@@ -95,36 +95,116 @@ test('errors are shown with type and message in text format', () => {
   assert.match(lines[0]!, / ERROR sos-milter: failed err="TypeError: bad thing"\n$/);
 });
 
-test('text format: lines rendered from the values equal the rendering of the JSON line', async () => {
-  const { formatTextLine } = await import('../../src/log/text-format.js');
-  const text = capture({ name: 'sos-milter', level: 'debug', format: 'text' });
-  const json = capture({ name: 'sos-milter', level: 'debug', format: 'json' });
-  const calls: ((l: typeof text.logger) => void)[] = [
-    (l) => l.info('plain'),
-    (l) => l.info(''),
-    (l) => messageLogger(l, 'a1b2c3d4', 'Q9').info({ domain: 'x.example', n: 0.5, ok: false, none: null, skip: undefined, empty: '' }, 'judged'),
-    (l) => messageLogger(l, 7).warn({ note: 'two words "quoted"\\', ctl: 'a\u0001b\nc' }, 'with\rcontrol'),
-    (l) => l.child({ extra: 'bound', queueId: 'QQ' }).info({ other: 1 }, 'extra binding'),
-    (l) => l.child({ extra: 'bound' }).info({ extra: 'field wins' }, 'same key as binding'),
-    (l) => l.info({ 1: 'digit key', b: 2 }, 'integer-like key'),
-    (l) => l.info({ n: Infinity, nan: NaN }, 'non-finite'),
-    (l) => l.info({ nested: { a: 1 }, list: [1, 'x'] }, 'objects'),
-    (l) => l.info({ conn: 'override', msg: 'inner' }, 'own keys'),
-    (l) => l.info({ Password: 'secret-x', bindPw: 'secret-y' }, 'secrets'),
-    (l) => l.error({ err: new RangeError('boom') }, 'error'),
-    (l) => l.error(new Error('bare error')),
-    (l) => l.info({ d: new Date(0) }, 'date'),
-    (l) => l.info('format %s and %d', 'str', 42),
-    (l) => l.child({ conn: 3 }).child({ queueId: 'B' }).debug({ k: 'v' }),
-  ];
-  for (const call of calls) {
-    call(text.logger);
-    call(json.logger);
+
+test('conn and queueId given as fields make the prefix, as the milter server logs them', () => {
+  const { logger, lines } = capture({ name: 'sos-milter', level: 'debug', format: 'text' });
+  logger.debug({ conn: 42 }, 'milter connection opened');
+  logger.child({ conn: 1 }).warn({ queueId: 'Q7', idleMs: 10 }, 'late queue id');
+  assert.match(lines[0]!, / DEBUG sos-milter: 42: milter connection opened\n$/);
+  assert.match(lines[1]!, / WARN sos-milter: 1\/Q7: late queue id idleMs=10\n$/);
+});
+
+test('a field replaces the binding of the same name, written once in both formats', () => {
+  for (const format of ['text', 'json'] as const) {
+    const { logger, lines } = capture({ name: 'sos-milter', level: 'info', format });
+    logger.child({ component: 'ldap', uri: 'ldap://a' }).info({ uri: 'ldap://b' }, 'switched');
+    if (format === 'json') {
+      assert.equal((lines[0]!.match(/"uri"/g) ?? []).length, 1, lines[0]);
+      const record = JSON.parse(lines[0]!) as Record<string, unknown>;
+      assert.equal(record.uri, 'ldap://b');
+      assert.equal(record.component, 'ldap');
+    } else {
+      assert.match(lines[0]!, / INFO sos-milter: switched component=ldap uri=ldap:\/\/b\n$/);
+    }
   }
-  assert.equal(text.lines.length, calls.length);
-  const strip = (line: string): string => line.replace(/^\S+ /, '');
-  for (let i = 0; i < calls.length; i++) {
-    assert.equal(strip(text.lines[i]!), strip(formatTextLine(JSON.parse(json.lines[i]!) as Record<string, unknown>)), `call ${i}`);
+});
+
+test('an error as the only argument: its message is the message, the error is under err', () => {
+  const text = capture({ name: 'sos-milter', level: 'info', format: 'text' });
+  text.logger.error(new RangeError('out of range'));
+  assert.match(text.lines[0]!, / ERROR sos-milter: out of range err="RangeError: out of range"\n$/);
+  const json = capture({ name: 'sos-milter', level: 'info', format: 'json' });
+  const err = Object.assign(new Error('refused', { cause: new Error('ECONNREFUSED') }), { code: 'E_LDAP' });
+  json.logger.error({ err }, 'failed');
+  const record = JSON.parse(json.lines[0]!) as { err: { type: string; message: string; code: string; stack: string; cause: { message: string } } };
+  assert.equal(record.err.type, 'Error');
+  assert.equal(record.err.message, 'refused');
+  assert.equal(record.err.code, 'E_LDAP');
+  assert.match(record.err.stack, /^Error: refused\n/);
+  assert.equal(record.err.cause.message, 'ECONNREFUSED');
+});
+
+test('keys the formats write themselves are kept under a leading underscore; a msg field is the message', () => {
+  for (const format of ['text', 'json'] as const) {
+    const { logger, lines } = capture({ name: 'sos-milter', level: 'info', format });
+    logger.info({ level: 'x', time: 't', name: 'n', cut: 'c' }, 'reserved');
+    logger.info({ msg: 'from the field', k: 1 });
+    if (format === 'json') {
+      const record = JSON.parse(lines[0]!) as Record<string, unknown>;
+      assert.deepEqual([record.level, record._level, record._time, record._name, record._cut, record.name], ['info', 'x', 't', 'n', 'c', 'sos-milter']);
+      assert.deepEqual(JSON.parse(lines[1]!).msg, 'from the field');
+    } else {
+      assert.match(lines[0]!, / INFO sos-milter: reserved _level=x _time=t _name=n _cut=c\n$/);
+      assert.match(lines[1]!, / INFO sos-milter: from the field k=1\n$/);
+    }
   }
-  assert.ok(!text.lines.join('').includes('secret-'));
+});
+
+test('JSON values: non-finite numbers are null, dates ISO strings, bigints numbers; undefined is left out', () => {
+  const { logger, lines } = capture({ name: 'sos-milter', level: 'info', format: 'json' });
+  logger.info({ inf: Infinity, nan: NaN, d: new Date(0), big: 12345678901234567890n, gone: undefined, fn: () => 1 }, 'values');
+  const record = JSON.parse(lines[0]!) as Record<string, unknown>;
+  assert.equal(record.inf, null);
+  assert.equal(record.nan, null);
+  assert.equal(record.d, '1970-01-01T00:00:00.000Z');
+  assert.equal(record.big, 12345678901234567000);
+  assert.ok(!('gone' in record) && !('fn' in record));
+});
+
+test('the level can be changed at run time, for the logger and its children', () => {
+  const { logger, lines } = capture({ name: 'sos-milter', level: 'info', format: 'text' });
+  const child = messageLogger(logger, 1);
+  assert.equal(child.isLevelEnabled('debug'), false);
+  assert.equal(child.isLevelEnabled('warning'), true);
+  logger.level = 'debug';
+  assert.equal(child.isLevelEnabled('debug'), true);
+  child.debug('now visible');
+  logger.level = 'silent';
+  child.error('not even errors');
+  assert.equal(lines.length, 1);
+});
+
+test('silentLogger writes nothing and serialises nothing; flushLogger flushes a destination that can', () => {
+  const silent = silentLogger();
+  let touched = false;
+  silent.child({ component: 'ldap' }).error({ get v() { touched = true; return 1; } }, 'x');
+  assert.equal(touched, false);
+  assert.equal(silent.isLevelEnabled('error'), false);
+
+  let flushed = 0;
+  const logger = createLogger({ name: 'sos-milter', level: 'info', format: 'text', destination: { write: () => undefined, flushSync: () => void flushed++ } });
+  flushLogger(logger);
+  flushLogger(silent);
+  assert.equal(flushed, 1);
+});
+
+test('a field that throws while being read does not make the log call throw', () => {
+  for (const format of ['text', 'json'] as const) {
+    const { logger, lines } = capture({ name: 'sos-milter', level: 'info', format });
+    const hostile = {
+      get boom(): string {
+        throw new Error('getter failed');
+      },
+    };
+    assert.doesNotThrow(() => logger.info({ nested: hostile }, 'still logged'));
+    assert.equal(lines.length, 1);
+    assert.ok(lines[0]!.includes('still logged') && lines[0]!.includes('getter failed'), lines[0]);
+  }
+});
+
+test('objects that define toJSON are written as JSON.stringify would (URL, Buffer)', () => {
+  const { logger, lines } = capture({ name: 'sos-milter', level: 'info', format: 'json' });
+  logger.info({ info: { uri: new URL('ldap://ldap.example:389/'), bytes: Buffer.from('hi') } }, 'toJSON');
+  const record = JSON.parse(lines[0]!) as { info: unknown };
+  assert.deepEqual(record.info, { uri: 'ldap://ldap.example:389/', bytes: { type: 'Buffer', data: [104, 105] } });
 });

@@ -1,9 +1,10 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { assessSender, hasRestrictiveAll } from '../../src/policy/assess.js';
-import type { OwnDomainPort, PolicySettings } from '../../src/policy/types.js';
+import { assessEnvelope, assessSender, hasRestrictiveAll } from '../../src/policy/assess.js';
+import { parseEnvelopeSender } from '../../src/policy/sender.js';
+import type { OwnDomainPort, PolicySettings, SpfPort } from '../../src/policy/types.js';
 import { SpfEvaluator, parseRecord, type SpfResult } from '../../src/spf/index.js';
-import { ZoneResolver } from '../../src/spf/testing/zone-resolver.js';
+import { ZoneResolver } from '../support/spf/zone-resolver.js';
 import { compileSpfRegex } from '../../src/config/index.js';
 
 const zone = {
@@ -74,7 +75,7 @@ test('regex check: restrictive records must match SPF_REGEX; split strings are j
   ];
   for (const [domain, violation, result] of cases) {
     const a = await assess(domain, settings('regex', 'reject'));
-    assert.equal(a.violation, violation, domain);
+    assert.equal(a.kind === 'violation', violation, domain);
     assert.equal(a.result, result, domain);
     assert.equal(a.ownership, 'not-asked', `${domain}: LDAP is never asked in reject mode with regex`);
   }
@@ -83,7 +84,7 @@ test('regex check: restrictive records must match SPF_REGEX; split strings are j
 test('SPF_REGEX may match any record of the redirect chain', async () => {
   const s = { ...settings('regex', 'reject'), spfRegex: compileSpfRegex('.*(include:|redirect=)_spf\\.esp\\.example') };
   const a = await assess('redir.example', s);
-  assert.equal(a.violation, false);
+  assert.equal(a.kind === 'violation', false);
   assert.equal(a.recordDomain, '_spf.esp.example');
 });
 
@@ -98,8 +99,8 @@ test('records that cannot be judged fail open with their reason', async () => {
   ];
   for (const [domain, result] of cases) {
     const a = await assess(domain, settings('regex'));
-    assert.equal(a.violation, false, domain);
-    assert.equal(a.failOpen, true, domain);
+    assert.equal(a.kind === 'violation', false, domain);
+    assert.equal(a.kind, 'fail-open', domain);
     assert.equal(a.result, result, domain);
     assert.ok(a.reason.length > 0, domain);
   }
@@ -114,34 +115,75 @@ test('regex check in test mode asks LDAP only for violations', async () => {
 
 test('evaluate check: check_host for every outbound address', async () => {
   const fail = await assess('restrict.example', settings('evaluate', 'reject'));
-  assert.equal(fail.violation, true);
-  assert.equal(fail.detail, 'fail for 192.0.2.10');
+  assert.equal(fail.kind === 'violation', true);
+  assert.equal(fail.kind === 'violation' && fail.detail, 'fail for 192.0.2.10');
   assert.deepEqual(fail.outbound?.map((o) => o.result), ['fail', 'fail']);
 
   const soft = await assess('soft.example', settings('evaluate', 'reject'));
-  assert.equal(soft.violation, false, 'softfail is not a violation by default');
+  assert.equal(soft.kind === 'violation', false, 'softfail is not a violation by default');
   const softCounted = await assess('soft.example', settings('evaluate', 'reject', ['fail', 'softfail']));
-  assert.equal(softCounted.violation, true);
+  assert.equal(softCounted.kind === 'violation', true);
 
   const redirected = await assess('redir.example', settings('evaluate', 'reject'));
-  assert.equal(redirected.violation, false);
+  assert.equal(redirected.kind === 'violation', false);
   assert.equal(redirected.result, 'pass');
 
   const tempfail = await assess('timeout.example', settings('evaluate', 'reject'));
-  assert.equal(tempfail.violation, false);
-  assert.equal(tempfail.failOpen, true);
+  assert.equal(tempfail.kind === 'violation', false);
+  assert.equal(tempfail.kind, 'fail-open');
 });
 
 test('evaluate check: own domains must pass for every relay and carry the documented statements', async () => {
   const good = await assess('own-good.example', settings('evaluate', 'reject'));
   assert.equal(good.ownership, 'own');
-  assert.equal(good.violation, false);
+  assert.equal(good.kind === 'violation', false);
 
   const noStatement = await assess('own-nostatement.example', settings('evaluate', 'reject'));
   assert.equal(noStatement.ownership, 'own');
-  assert.equal(noStatement.violation, true, 'passes, but lacks the include SPF_REGEX asks for');
+  assert.equal(noStatement.kind === 'violation', true, 'passes, but lacks the include SPF_REGEX asks for');
   assert.match(noStatement.reason, /SPF_REGEX/);
 
   const foreignSame = await assess('own-nostatement.example', settings('evaluate', 'reject'), false);
-  assert.equal(foreignSame.violation, false, 'without LDAP the same record is fine');
+  assert.equal(foreignSame.kind === 'violation', false, 'without LDAP the same record is fine');
+});
+
+test('each kind carries exactly its terms: violation a detail, fail-open a result that cannot be judged', async () => {
+  const violation = await assess('restrict.example', settings('regex', 'reject'));
+  assert.equal(violation.kind, 'violation');
+  if (violation.kind === 'violation') assert.equal(violation.detail, '-all');
+  const pass = await assess('soft.example', settings('regex', 'reject'));
+  assert.deepEqual(Object.keys(pass).sort(), ['check', 'domain', 'kind', 'ownership', 'reason', 'record', 'recordDomain', 'result']);
+  assert.equal('detail' in pass, false);
+  const failOpen = await assess('servfail.example', settings('evaluate', 'reject'));
+  assert.equal(failOpen.kind, 'fail-open');
+  assert.ok(['none', 'permerror', 'temperror'].includes(failOpen.result));
+});
+
+test('not judged: the null sender and a sender without a usable domain never reach the SPF port', async () => {
+  const untouchable: SpfPort = {
+    effectiveRecord: () => assert.fail('asked for a record'),
+    checkHostForIps: () => assert.fail('asked for check_host'),
+  };
+  for (const raw of ['<>', '<u@fail.example\\innocent.example>', '<u@[192.0.2.1]>']) {
+    const a = await assessEnvelope(parseEnvelopeSender(raw), 'h.example', { spf: untouchable }, settings('evaluate'));
+    assert.equal(a.kind, 'not-judged', raw);
+  }
+});
+
+test('a signal reaches the SPF port, and its abort settles the assessment at once as fail-open', async () => {
+  const seen: (AbortSignal | undefined)[] = [];
+  const hanging: SpfPort = {
+    effectiveRecord: (_d, options) => (seen.push(options?.signal), new Promise(() => {})),
+    checkHostForIps: (_s, _h, _i, options) => (seen.push(options?.signal), new Promise(() => {})),
+  };
+  for (const check of ['regex', 'evaluate'] as const) {
+    const controller = new AbortController();
+    const pending = assessSender({ sender: 'u@slow.example', domain: 'slow.example', helo: 'h' }, { spf: hanging }, settings(check), { signal: controller.signal });
+    controller.abort('no verdict within 5 ms');
+    const a = await pending;
+    assert.deepEqual(a, { kind: 'fail-open', domain: 'slow.example', check, ownership: 'not-asked', result: 'temperror', reason: 'no verdict within 5 ms' });
+    assert.equal(seen.at(-1), controller.signal, `${check}: the port got the signal`);
+  }
+  const already = AbortSignal.abort('gone');
+  assert.equal((await assessSender({ sender: 'u@x.example', domain: 'x.example', helo: '' }, { spf: hanging }, settings('regex'), { signal: already })).reason, 'gone');
 });

@@ -1,56 +1,103 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { decideOutcome, newMessageId, violationSentence } from '../../src/policy/decide.js';
-import { IgnoredNextHops } from '../../src/policy/next-hops.js';
-import type { Assessment } from '../../src/policy/types.js';
+import { decideOutcome, newMessageId, violationSentence, type DecisionSettings, type MessageFacts } from '../../src/policy/decide.js';
+import { IgnoredNextHops, NEXT_HOPS_KEPT, RecipientHops } from '../../src/policy/next-hops.js';
+import type { Assessment, ViolationAssessment } from '../../src/policy/types.js';
 
-const violating: Assessment = {
+const violating: ViolationAssessment = {
+  kind: 'violation',
   domain: 'example.com',
   check: 'regex',
   ownership: 'foreign',
   record: 'v=spf1 ip4:192.0.2.0/24 -all',
   result: 'restrictive',
-  violation: true,
-  failOpen: false,
   detail: '-all',
   reason: 'restrictive record (-all) does not match SPF_REGEX',
 };
 
-const base = {
-  nextHops: ['example.net'],
-  ignoredNextHops: new IgnoredNextHops([]),
-  milterName: 'sos-milter',
-  messageId: 'abcd1234',
-  rejectMessage: 'Security policy violation!',
-};
+function settings(mode: 'test' | 'reject', ignored: string[] = []): DecisionSettings {
+  return { mode, ignoredNextHops: new IgnoredNextHops(ignored), milterName: 'sos-milter', rejectMessage: 'Security policy violation!' };
+}
+
+function facts(hops: (string | undefined)[] = ['example.net'], ignored: string[] = [], more: Partial<MessageFacts> = {}): MessageFacts {
+  const recipients = new RecipientHops();
+  const list = new IgnoredNextHops(ignored);
+  for (const hop of hops) recipients.add(hop, list);
+  return { queueId: 'Q1', client: '192.0.2.7', recipients, ...more };
+}
+
+function decide(assessment: Assessment, mode: 'test' | 'reject', hops?: (string | undefined)[], ignored: string[] = []) {
+  return decideOutcome(assessment, facts(hops, ignored), settings(mode, ignored), 'abcd1234');
+}
 
 test('reject mode gives the original reject text', () => {
-  const outcome = decideOutcome({ ...base, assessment: violating, mode: 'reject' });
-  assert.equal(outcome.action, 'reject');
-  assert.equal(
-    outcome.rejectText,
-    'sos-milter: abcd1234 SPF-record (-all) of 5321_from_domain=example.com does not permit us to relay this message! Security policy violation!',
-  );
+  const outcome = decide(violating, 'reject');
+  assert.deepEqual(outcome, {
+    action: 'reject',
+    rejectText: 'sos-milter: abcd1234 SPF-record (-all) of 5321_from_domain=example.com does not permit us to relay this message! Security policy violation!',
+    reason: violating.reason,
+  });
 });
 
 test('test mode logs foreign violations and tags own domains', () => {
-  assert.equal(decideOutcome({ ...base, assessment: violating, mode: 'test' }).action, 'log');
-  const own = decideOutcome({ ...base, assessment: { ...violating, ownership: 'own' }, mode: 'test' });
-  assert.equal(own.action, 'tag');
-  assert.deepEqual(own.header, { name: 'X-SOS-Milter', value: 'failed SPF-expectation' });
+  assert.equal(decide(violating, 'test').action, 'log');
+  const own = decide({ ...violating, ownership: 'own' }, 'test');
+  assert.deepEqual(own, { action: 'tag', header: { name: 'X-SOS-Milter', value: 'failed SPF-expectation' }, reason: violating.reason });
 });
 
-test('no violation passes; ignored next hops pass a violation only when all are ignored', () => {
-  assert.equal(decideOutcome({ ...base, assessment: { ...violating, violation: false }, mode: 'reject' }).action, 'pass');
-  const ignored = new IgnoredNextHops(['relay.example']);
-  assert.equal(
-    decideOutcome({ ...base, ignoredNextHops: ignored, nextHops: ['relay.example'], assessment: violating, mode: 'reject' }).action,
-    'pass-ignored-next-hop',
-  );
-  assert.equal(
-    decideOutcome({ ...base, ignoredNextHops: ignored, nextHops: ['relay.example', 'x.example'], assessment: violating, mode: 'reject' }).action,
-    'reject',
-  );
+test('every kind of assessment but a violation lets the message pass, whatever the mode', () => {
+  const kinds: Assessment[] = [
+    { kind: 'pass', domain: 'example.com', check: 'regex', ownership: 'not-asked', result: 'not-restrictive', reason: 'record has no -all' },
+    { kind: 'fail-open', domain: 'example.com', check: 'evaluate', ownership: 'foreign', result: 'permerror', reason: 'permerror: two records' },
+  ];
+  for (const assessment of kinds) {
+    for (const mode of ['test', 'reject'] as const) {
+      assert.deepEqual(decide(assessment, mode), { action: 'pass', reason: assessment.reason }, `${assessment.kind} ${mode}`);
+    }
+  }
+  assert.deepEqual(decide({ kind: 'not-judged', reason: 'null sender (bounce/DSN): not judged' }, 'reject'), {
+    action: 'none',
+    reason: 'null sender (bounce/DSN): not judged',
+  });
+});
+
+test('a judged message without queue id or client address is tempfailed, before anything else', () => {
+  const noQueue = decideOutcome(violating, facts(undefined, [], { queueId: undefined }), settings('reject'), 'x');
+  assert.deepEqual(noQueue, { action: 'tempfail', reason: 'could not retrieve milter-macro (i): temporary failure' });
+  const noClient = decideOutcome(violating, facts(undefined, [], { client: undefined }), settings('reject'), 'x');
+  assert.equal(noClient.action, 'tempfail');
+  assert.match(noClient.reason, /no client address/);
+  // Nothing judged, nothing missing: the null sender needs neither.
+  const nul = decideOutcome({ kind: 'not-judged', reason: 'n' }, facts(undefined, [], { queueId: undefined }), settings('reject'), 'x');
+  assert.equal(nul.action, 'none');
+});
+
+test('ignored next hops pass a violation only when every recipient goes there', () => {
+  assert.equal(decide(violating, 'reject', ['relay.example'], ['relay.example']).action, 'pass-ignored-next-hop');
+  assert.equal(decide(violating, 'reject', [' RELAY.example '], ['relay.example']).action, 'pass-ignored-next-hop');
+  assert.equal(decide(violating, 'reject', ['relay.example', 'x.example'], ['relay.example']).action, 'reject');
+  assert.equal(decide(violating, 'reject', ['x.example', 'relay.example'], ['relay.example']).action, 'reject');
+  assert.equal(decide(violating, 'reject', ['relay.example', undefined], ['relay.example']).action, 'reject', 'an unknown hop is not ignored');
+  assert.equal(decide(violating, 'reject', [], ['relay.example']).action, 'reject', 'no recipient: nothing is ignored');
+  assert.equal(decide(violating, 'reject', ['relay.example'], []).action, 'reject');
+});
+
+test('recipient bookkeeping is bounded: hops up to a limit, the rest counted; the rule stays exact', () => {
+  const ignored = new IgnoredNextHops(Array.from({ length: 100 }, (_, i) => `hop${i}.example`));
+  const hops = new RecipientHops();
+  for (let i = 0; i < 100_000; i++) hops.add(`hop${i % 100}.example`, ignored);
+  assert.equal(hops.count, 100_000);
+  assert.equal(hops.everyIgnored(), true);
+  assert.equal(hops.kept.length, NEXT_HOPS_KEPT);
+  assert.equal(hops.toString(), `${hops.kept.join(',')},... (${100_000 - NEXT_HOPS_KEPT} more)`);
+  hops.add('elsewhere.example', ignored);
+  assert.equal(hops.everyIgnored(), false, 'one recipient past the kept list still decides');
+
+  // Real mail: one entry per recipient, as the MTA gave it, exactly as before.
+  const two = new RecipientHops();
+  two.add('[relay.example]:25', new IgnoredNextHops(['[relay.example]:25']));
+  two.add('[relay.example]:25', new IgnoredNextHops(['[relay.example]:25']));
+  assert.equal(two.toString(), '[relay.example]:25,[relay.example]:25');
 });
 
 test('the evaluate sentence names result and address', () => {

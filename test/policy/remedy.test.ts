@@ -10,7 +10,7 @@ import { loadConfig } from '../../src/config/index.js';
 import type { PolicyParts } from '../../src/daemon/policy-parts.js';
 import { IgnoredNextHops, insertTerms, mechanismFromRegex, type SpfCheckMode } from '../../src/policy/index.js';
 import { SpfEvaluator, type SpfResult } from '../../src/spf/index.js';
-import { ZoneResolver } from '../../src/spf/testing/zone-resolver.js';
+import { ZoneResolver } from '../support/spf/zone-resolver.js';
 
 const zone = new ZoneResolver({
   '_spf.esp.example': [{ TXT: 'v=spf1 ip4:192.0.2.0/24 ip6:2001:db8::/32 ~all' }],

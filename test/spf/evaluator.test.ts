@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { SpfEvaluator, SpfInputError } from '../../src/spf/index.js';
-import { type ZoneData, ZoneResolver } from '../../src/spf/testing/zone-resolver.js';
+import { type ZoneData, ZoneResolver } from '../support/spf/zone-resolver.js';
 
 function setup(zone: ZoneData, opts: Partial<ConstructorParameters<typeof SpfEvaluator>[0]> = {}) {
   const resolver = new ZoneResolver(zone);

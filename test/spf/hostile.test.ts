@@ -2,7 +2,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import type { Resolver } from '../../src/dns/types.js';
 import { type SpfCheck, SpfEvaluator } from '../../src/spf/index.js';
-import { type ZoneData, ZoneResolver } from '../../src/spf/testing/zone-resolver.js';
+import { type ZoneData, ZoneResolver } from '../support/spf/zone-resolver.js';
 
 /**
  * Records an attacker could publish. Every evaluation must end with a result, within the

@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { describeSpending, lookupBudget, termCost } from '../../src/spf/index.js';
-import { ZoneResolver } from '../../src/spf/testing/zone-resolver.js';
+import { ZoneResolver } from '../support/spf/zone-resolver.js';
 
 const zone = new ZoneResolver({
   'big.example': [{ TXT: 'v=spf1 a mx include:_a.example include:_b.example ptr exists:%{i}.x.example ip4:192.0.2.0/24 -all' }],

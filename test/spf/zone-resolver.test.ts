@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { DnsError } from '../../src/dns/types.js';
-import { ZoneResolver } from '../../src/spf/testing/zone-resolver.js';
+import { ZoneResolver } from '../support/spf/zone-resolver.js';
 
 const zone = new ZoneResolver({
   'Spf.Example.com.': [{ SPF: 'v=spf1 -all' }, { A: '192.0.2.1' }],

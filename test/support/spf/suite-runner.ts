@@ -1,7 +1,8 @@
 import { readFile } from 'node:fs/promises';
 import { parseAllDocuments } from 'yaml';
-import { SpfEvaluator } from '../evaluator.js';
-import type { SpfResult } from '../trace.js';
+import type { Resolver } from '../../../src/dns/types.js';
+import { SpfEvaluator } from '../../../src/spf/evaluator.js';
+import type { SpfResult } from '../../../src/spf/trace.js';
 import { type ZoneData, ZoneResolver } from './zone-resolver.js';
 
 /**
@@ -102,18 +103,23 @@ function toTest(id: string, scenario: string, raw: unknown): SuiteTest {
   };
 }
 
-export async function runSuite(scenarios: SuiteScenario[]): Promise<SuiteReport> {
+export interface SuiteOptions {
+  /** Puts something between the evaluator and the zone data, e.g. the product's DNS cache. */
+  wrap?: (zone: Resolver) => Resolver;
+}
+
+export async function runSuite(scenarios: SuiteScenario[], options: SuiteOptions = {}): Promise<SuiteReport> {
   const outcomes: SuiteOutcome[] = [];
   for (const scenario of scenarios) {
-    for (const test of scenario.tests) outcomes.push(await runTest(scenario, test));
+    for (const test of scenario.tests) outcomes.push(await runTest(scenario, test, options));
   }
   const passed = outcomes.filter((o) => o.ok).length;
   return { passed, failed: outcomes.length - passed, outcomes };
 }
 
-async function runTest(scenario: SuiteScenario, test: SuiteTest): Promise<SuiteOutcome> {
+async function runTest(scenario: SuiteScenario, test: SuiteTest, options: SuiteOptions): Promise<SuiteOutcome> {
   const resolver = new ZoneResolver(scenario.zonedata);
-  const evaluator = new SpfEvaluator({ resolver, defaultExplanation: SUITE_DEFAULT_EXPLANATION });
+  const evaluator = new SpfEvaluator({ resolver: options.wrap ? options.wrap(resolver) : resolver, defaultExplanation: SUITE_DEFAULT_EXPLANATION });
   const base = { id: test.id, scenario: scenario.description, expected: test.results, expectedExplanation: test.explanation };
   try {
     const check = await evaluator.checkHost({ ip: test.host, sender: test.mailfrom, helo: test.helo });
@@ -126,8 +132,8 @@ async function runTest(scenario: SuiteScenario, test: SuiteTest): Promise<SuiteO
   }
 }
 
-export async function runSuiteFile(path: string): Promise<SuiteReport> {
-  return runSuite(loadSuite(await readFile(path, 'utf8')));
+export async function runSuiteFile(path: string, options: SuiteOptions = {}): Promise<SuiteReport> {
+  return runSuite(loadSuite(await readFile(path, 'utf8')), options);
 }
 
 /** One line per failure: id, expected and actual result and explanation, and the trace reason. */

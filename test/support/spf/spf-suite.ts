@@ -1,12 +1,12 @@
 #!/usr/bin/env node
 /**
  * Runs RFC 7208 conformance-suite files through the SPF evaluator:
- *   node dist/src/cli/spf-suite.js FILE.yml [FILE.yml …]
+ *   node dist/test/support/spf/spf-suite.js (npm run spf-suite -- FILE.yml) FILE.yml [FILE.yml …]
  * Prints each failure, then "N passed, M failed". Exit 0 when all pass, 1 on any failure,
  * 2 when an input cannot be read or is not in the suite format.
  */
 import { readFile } from 'node:fs/promises';
-import { describeFailure, loadSuite, runSuite, type SuiteScenario } from '../spf/testing/suite-runner.js';
+import { describeFailure, loadSuite, runSuite, type SuiteScenario } from './suite-runner.js';
 
 async function main(files: string[]): Promise<number> {
   if (files.length === 0) {

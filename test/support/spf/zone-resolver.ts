@@ -1,6 +1,6 @@
-import { DnsError, type LookupResult, type MxRecord, type RecordTypeMap, type Resolver, type RRType } from '../../dns/types.js';
-import { isQueryableName } from '../domain.js';
-import { formatIpv6, parseIpv6 } from '../ip.js';
+import { DnsError, type LookupResult, type MxRecord, type RecordTypeMap, type Resolver, type RRType } from '../../../src/dns/types.js';
+import { isQueryableName } from '../../../src/spf/domain.js';
+import { formatIpv6, parseIpv6 } from '../../../src/spf/ip.js';
 
 /**
  * An in-process fake DNS serving the `zonedata` of the RFC 7208 conformance suite format, by
