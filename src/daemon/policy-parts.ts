@@ -5,7 +5,7 @@
  */
 import { hostname } from 'node:os';
 import type { Config } from '../config/index.js';
-import { CachingResolver, StubResolver, systemServers } from '../dns/index.js';
+import { CachingResolver, StubResolver, systemServers, type Resolver } from '../dns/index.js';
 import { directoryFromConfig, type LdapDomainDirectory } from '../ldap/index.js';
 import type { Logger } from '../log/index.js';
 import { IgnoredNextHops, type PolicySettings } from '../policy/index.js';
@@ -26,10 +26,15 @@ export interface DnsParts {
   resolver: CachingResolver;
 }
 
+export interface PolicyPartsOptions {
+  /** Wraps the resolver that asks the DNS servers (the daemon times it for its metrics). */
+  wrapUpstream?: (upstream: Resolver) => Resolver;
+}
+
 /** The one place the product's resolver is built: DNS_SERVERS (or the system's), DNS_TIMEOUT_MS, the cache. */
-export function createDnsParts(config: Config): DnsParts {
+export function createDnsParts(config: Config, options: PolicyPartsOptions = {}): DnsParts {
   const stub = new StubResolver({ servers: config.dnsServers ?? systemServers(), timeoutMs: config.dnsTimeoutMs });
-  return { stub, resolver: new CachingResolver(stub, { maxBytes: config.dnsCacheMaxBytes }) };
+  return { stub, resolver: new CachingResolver(options.wrapUpstream ? options.wrapUpstream(stub) : stub, { maxBytes: config.dnsCacheMaxBytes }) };
 }
 
 /** The one place the SPF evaluator is built. */
@@ -42,8 +47,8 @@ export function assessmentTimeoutMs(config: Config): number {
   return config.dnsTimeoutMs * 4 + (config.ldap ? config.ldap.timeoutMs : 0);
 }
 
-export function createPolicyParts(config: Config, logger: Logger): PolicyParts {
-  const { stub, resolver } = createDnsParts(config);
+export function createPolicyParts(config: Config, logger: Logger, options: PolicyPartsOptions = {}): PolicyParts {
+  const { stub, resolver } = createDnsParts(config, options);
   return {
     stub,
     resolver,

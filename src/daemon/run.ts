@@ -31,12 +31,11 @@ export async function startDaemon(env: NodeJS.ProcessEnv, options: StartOptions 
   const logger = createLogger({ name: config.milterName, level: config.logLevel, format: config.logFormat, destination: options.logDestination });
   logger.debug({ config: config.toLog() }, 'configuration');
 
-  const { stub, resolver, spf, directory, settings, ignoredNextHops } = createPolicyParts(config, logger);
-
   const metrics = createMetrics();
-  metrics.addStatsSource('dns_cache', 'DNS cache counters', () => ({ ...resolver.stats() }));
-  metrics.addStatsSource('dns_upstream', 'DNS stub resolver counters', () => ({ ...stub.stats }));
-  if (directory) metrics.addStatsSource('ldap', 'LDAP directory counters', () => ({ ...directory.stats() }));
+  const { stub, resolver, spf, directory, settings, ignoredNextHops } = createPolicyParts(config, logger, { wrapUpstream: metrics.timeDnsLookups });
+  metrics.watchDnsCache(() => resolver.stats());
+  metrics.watchDnsUpstream(() => stub.stats);
+  if (directory) metrics.watchLdap(() => directory.stats());
 
   const app = createSosMilterApp({
     settings,
@@ -45,7 +44,7 @@ export async function startDaemon(env: NodeJS.ProcessEnv, options: StartOptions 
     tmpfailMessage: config.milterTmpfailMessage,
     ignoredNextHops,
     spf,
-    ownDomains: directory,
+    ownDomains: directory && metrics.timeOwnDomainLookups(directory),
     logger,
     metrics,
     assessmentTimeoutMs: assessmentTimeoutMs(config),
@@ -58,7 +57,7 @@ export async function startDaemon(env: NodeJS.ProcessEnv, options: StartOptions 
     idleTimeoutMs: config.milterIdleTimeoutMs,
     maxConnections: config.milterMaxConnections,
   });
-  metrics.addStatsSource('milter', 'Milter server counters', () => ({ ...server.stats() }));
+  metrics.watchMilterServer(() => server.stats());
 
   let listening = false;
   const opsServers: Server[] = [];

@@ -133,7 +133,7 @@ export function createSosMilterApp(opts: SosAppOptions): MilterApplication {
       return failOpen(sender.domain, settings.check, `internal error: ${err instanceof Error ? err.message : String(err)}`);
     } finally {
       clearTimeout(state.timer);
-      metrics?.decisionSeconds.observe({ check: settings.check }, elapsedMs(state.startedAt) / 1000);
+      metrics?.decided(settings.check, elapsedMs(state.startedAt) / 1000);
     }
   }
 
@@ -142,13 +142,13 @@ export function createSosMilterApp(opts: SosAppOptions): MilterApplication {
     const log = facts.queueId ? messageLogger(logger, state.id, facts.queueId) : state.log;
     if (outcome.action === 'tempfail') {
       log.error(outcome.reason);
-      metrics?.messages.inc({ action: 'tempfail', check: settings.check, ownership: 'not-asked' });
+      metrics?.judged({ action: 'tempfail', check: settings.check, ownership: 'not-asked' });
       return Verdict.reply(450, '4.7.1', opts.tmpfailMessage);
     }
     const { domain } = assessment;
     if (assessment.kind === 'fail-open') {
       log.warn({ domain, result: assessment.result, reason: assessment.reason }, `SPF policy of 5321_from_domain=${domain} not judged (fail open): ${assessment.reason}`);
-      metrics?.failOpen.inc({ reason: assessment.result });
+      metrics?.failedOpen(assessment.result);
     }
     if (assessment.ownership === 'unknown') {
       log.warn({ domain, error: assessment.ownershipError }, 'LDAP lookup failed: domain treated as not own');
@@ -179,8 +179,13 @@ export function createSosMilterApp(opts: SosAppOptions): MilterApplication {
       },
       'judged',
     );
-    metrics?.messages.inc({ action: outcome.action, check: assessment.check, ownership: assessment.ownership });
-    metrics?.spfResults.inc({ check: assessment.check, result: assessment.result });
+    metrics?.judged({
+      action: outcome.action,
+      check: assessment.check,
+      ownership: assessment.ownership,
+      result: assessment.result,
+      violation: assessment.kind === 'violation',
+    });
 
     if (outcome.action === 'reject') return Verdict.reply(550, '5.7.1', outcome.rejectText);
     if (outcome.action === 'tag') ctx.addHeader(outcome.header.name, outcome.header.value);
@@ -190,7 +195,7 @@ export function createSosMilterApp(opts: SosAppOptions): MilterApplication {
   /** The MTA gave up on the message while it was being judged: nobody reads a verdict now. */
   function reportAbandoned(state: MessageState, domain: string, why: string): Verdict {
     state.log.info({ domain, cause: why, latencyMs: latencyMs(state) }, `abandoned by the MTA (${why}): no verdict given`);
-    metrics?.messages.inc({ action: 'abandoned', check: settings.check, ownership: 'not-asked' });
+    metrics?.judged({ action: 'abandoned', check: settings.check, ownership: 'not-asked' });
     return CONTINUE;
   }
 

@@ -1,0 +1,23 @@
+#!/bin/sh
+# Configures Postfix from the environment (see .env.example), then runs it in the foreground.
+set -eu
+postconf -e \
+  "myhostname=${POSTFIX_MYHOSTNAME:-mail.example}" \
+  "mydestination=localhost, \$myhostname" \
+  "mynetworks=${POSTFIX_MYNETWORKS:-127.0.0.0/8 [::1]/128}" \
+  "relayhost=${POSTFIX_RELAYHOST:-}" \
+  "maillog_file=/dev/stdout" \
+  "smtpd_milters=unix:/sos-milter/sos-milter" \
+  "milter_default_action=${POSTFIX_MILTER_DEFAULT_ACTION:-tempfail}" \
+  "milter_protocol=6" \
+  "milter_connect_timeout=10s" \
+  "milter_content_timeout=60s"
+# The submission port: authenticated users are the milter's main audience.
+postconf -M submission/inet="submission inet n - y - - smtpd"
+postconf -P "submission/inet/syslog_name=postfix/submission"
+# maillog_file needs the postlog service (Postfix >= 3.4).
+postconf -M postlog/unix-dgram="postlog unix-dgram n - n - 1 postlogd"
+newaliases
+# smtpd is chrooted to /var/spool/postfix; the milter's socket volume is mounted at
+# /var/spool/postfix/sos-milter, so smtpd reaches it as /sos-milter/sos-milter.
+exec postfix start-fg
