@@ -5,8 +5,9 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 # Real peers used by the integration tests: Postfix (MTA), miltertest, Knot (DNS), slapd (LDAP);
-# the deployment checks' tools: systemd-analyze (systemd) and promtool (prometheus).
-debs=(postfix miltertest knot knot-dnsutils slapd ldap-utils systemd prometheus)
+# the deployment checks' tools: systemd-analyze (systemd) and promtool (prometheus); openssl for
+# the LDAP TLS tests' private CA.
+debs=(postfix miltertest knot knot-dnsutils slapd ldap-utils systemd prometheus openssl)
 missing=()
 for p in "${debs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")

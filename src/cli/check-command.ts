@@ -4,6 +4,7 @@
 import { isIP } from 'node:net';
 import { parseArgs } from 'node:util';
 import { ConfigError, loadConfig } from '../config/index.js';
+import { environmentHelp } from '../config/variables.js';
 import { assessmentTimeoutMs, createPolicyParts } from '../daemon/policy-parts.js';
 import { silentLogger } from '../log/index.js';
 import {
@@ -12,11 +13,14 @@ import {
   newMessageId,
   parseEnvelopeSender,
   RecipientHops,
+  remedyText,
   violationSentence,
   type Assessment,
   type MessageFacts,
   type Outcome,
+  type Remedy,
 } from '../policy/index.js';
+import { createDomainJudge, type BudgetReport } from './domain-report.js';
 import { ExitCode } from './exit-codes.js';
 
 export const CHECK_USAGE = 'usage: sos-milter check SENDER [--client IP] [--helo NAME] [--next-hop HOP]... [--json]';
@@ -32,6 +36,11 @@ is SENDER: the record found, the check, own or foreign, and the action with its 
   --next-hop HOP   {rcpt_host} of a recipient; repeat for several (default: one unknown)
   --json           print the assessment and outcome as JSON
 
+When the sender's domain fails, also the remedy: the smallest change to its record that
+passes the configured check (verified, within RFC 7208's lookup limits), and the record's
+DNS lookup budget (flagged at 8 of 10, or when the ESP's mechanism would exceed 10).
+
+${environmentHelp('check')}
 Exit status: ${ExitCode.OK} when the message would pass, ${ExitCode.FAILURE} for a violation (rejected, marked or logged),
 ${ExitCode.USAGE} for usage errors, ${ExitCode.CONFIG} for a bad environment.
 `;
@@ -43,6 +52,8 @@ interface CheckReport {
   sender: string;
   assessment: Assessment;
   outcome: Outcome;
+  remedy?: Remedy;
+  lookups?: BudgetReport;
 }
 
 export async function runCheckCommand(argv: string[], env: NodeJS.ProcessEnv, out: NodeJS.WritableStream): Promise<number> {
@@ -85,7 +96,8 @@ export async function runCheckCommand(argv: string[], env: NodeJS.ProcessEnv, ou
   // Collect: what the MTA would tell about the message.
   const rawSender = parsed.positionals[0]!;
   const sender = parseEnvelopeSender(rawSender);
-  const { spf, directory, settings, ignoredNextHops } = createPolicyParts(config, silentLogger());
+  const parts = createPolicyParts(config, silentLogger());
+  const { spf, directory, settings, ignoredNextHops } = parts;
   const recipients = new RecipientHops();
   const nextHops = parsed.values['next-hop'] ?? [];
   for (const hop of nextHops.length > 0 ? nextHops : [undefined]) recipients.add(hop, ignoredNextHops);
@@ -104,7 +116,13 @@ export async function runCheckCommand(argv: string[], env: NodeJS.ProcessEnv, ou
       newMessageId(),
     );
     // Report: the printout.
-    print(out, { sender: rawSender, assessment, outcome }, parsed.values.json ?? false, facts.client);
+    const report: CheckReport = { sender: rawSender, assessment, outcome };
+    if (assessment.kind !== 'not-judged') {
+      const { remedy, budget } = await createDomainJudge(config, parts, directory).extras(assessment);
+      report.remedy = remedy;
+      if (budget) report.lookups = budget;
+    }
+    print(out, report, parsed.values.json ?? false, facts.client);
     return outcome.action === 'reject' || outcome.action === 'tag' || outcome.action === 'log' ? ExitCode.FAILURE : ExitCode.OK;
   } finally {
     await directory?.close();
@@ -137,5 +155,8 @@ function print(out: NodeJS.WritableStream, report: CheckReport, json: boolean, c
   if (a.kind === 'violation' && (outcome.action === 'log' || outcome.action === 'tag')) {
     lines.push(`log:      mode=test client=${client} ${violationSentence(a)}`);
   }
+  const b = report.lookups;
+  if (b) lines.push(`lookups:  ${b.used}${b.incomplete ? '+' : ''}/${b.limit} DNS-querying terms, ${b.voidLookups}/${b.voidLimit} void${b.warning ? ` ! ${b.warning}` : ''}`);
+  if (report.remedy && report.remedy.kind !== 'none') lines.push(`remedy:   ${remedyText(report.remedy)}`);
   out.write(`${lines.join('\n')}\n`);
 }

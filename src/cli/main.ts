@@ -3,6 +3,8 @@
  * `sos-milter` runs the daemon; `sos-milter spf …` evaluates one SPF check against live DNS.
  */
 import { runDaemon } from '../daemon/run.js';
+import { environmentHelp } from '../config/variables.js';
+import { runAuditCommand } from './audit-command.js';
 import { runCheckCommand } from './check-command.js';
 import { ExitCode } from './exit-codes.js';
 import { runSpfCommand } from './spf-command.js';
@@ -14,7 +16,16 @@ const USAGE = `usage:
   sos-milter check SENDER [--client IP] [--helo NAME] [--next-hop HOP]... [--json]
                              what the milter, configured by this environment, would do
                              with a message from SENDER (live DNS and LDAP)
-  sos-milter --help | --version`;
+  sos-milter audit [--json|--csv] [--concurrency N] [--only-broken]
+                             judge every own domain in LDAP, with the remedy for each
+                             that fails
+  sos-milter --help | --version
+  sos-milter COMMAND --help  the command's options, environment and exit status`;
+
+const HELP = `${USAGE}
+
+The milter (no command) reads:
+${environmentHelp('daemon')}`;
 
 async function main(argv: string[]): Promise<number> {
   const [command, ...rest] = argv;
@@ -25,10 +36,12 @@ async function main(argv: string[]): Promise<number> {
       return runSpfCommand(rest, process.env, process.stdout);
     case 'check':
       return runCheckCommand(rest, process.env, process.stdout);
+    case 'audit':
+      return runAuditCommand(rest, process.env, { out: process.stdout, err: process.stderr });
     case '-h':
     case '--help':
     case 'help':
-      process.stdout.write(`${USAGE}\n`);
+      process.stdout.write(HELP);
       return ExitCode.OK;
     case '-V':
     case '--version': {

@@ -3,11 +3,26 @@
 import { parseArgs } from 'node:util';
 import { isIP } from 'node:net';
 import { ConfigError, loadConfig } from '../config/index.js';
+import { environmentHelp } from '../config/variables.js';
 import { createDnsParts, createSpfEvaluator } from '../daemon/policy-parts.js';
-import { DEFAULT_LIMITS, SpfInputError, type SpfCheck, type SpfTrace, type SpfTraceNode } from '../spf/index.js';
+import { DEFAULT_LIMITS, SpfInputError, type SpfCheck, type SpfResult, type SpfTrace, type SpfTraceNode } from '../spf/index.js';
 import { ExitCode } from './exit-codes.js';
 
 export const SPF_USAGE = 'usage: sos-milter spf IP SENDER [--helo NAME] [--json]   (SENDER "" or "<>" is the null sender)';
+
+/**
+ * Exit status by SPF result, so that scripts can branch on it: 0 the client is authorised,
+ * 1 the domain says it is not, 2 the domain says nothing definite, 3 no answer could be had.
+ */
+export const SPF_EXIT_STATUS: Readonly<Record<SpfResult, number>> = Object.freeze({
+  pass: 0,
+  fail: 1,
+  softfail: 1,
+  neutral: 2,
+  none: 2,
+  temperror: 3,
+  permerror: 3,
+});
 
 const HELP = `${SPF_USAGE}
 
@@ -19,10 +34,10 @@ against live DNS and prints the result with its evaluation trace.
   --json       print the result and trace as JSON
   -h, --help   show this help
 
-Environment: read and checked as by the daemon (see README), of which this command uses
-DNS_SERVERS (comma-separated host[:port], [v6]:port; default: the system's resolvers) and
-DNS_TIMEOUT_MS (budget per DNS lookup, ms; default 2000).
-Exit status: ${ExitCode.OK} for any SPF result, ${ExitCode.USAGE} for usage errors, ${ExitCode.CONFIG} for a bad environment.
+Environment: read and checked as by the daemon, of which this command uses
+${environmentHelp('spf')}
+Exit status by result: 0 pass; 1 fail or softfail; 2 neutral or none;
+3 temperror or permerror; ${ExitCode.USAGE} usage error; ${ExitCode.CONFIG} bad environment.
 `;
 
 class UsageError extends Error {}
@@ -145,5 +160,5 @@ export async function runSpfCommand(argv: string[], env: NodeJS.ProcessEnv, out:
   } else {
     out.write(formatSpfCheck(check));
   }
-  return ExitCode.OK;
+  return SPF_EXIT_STATUS[check.result];
 }

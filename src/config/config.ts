@@ -2,6 +2,8 @@
  * The whole configuration, read from environment variables only (12-factor), validated
  * up front so that a bad value stops start-up with a message naming the variable.
  */
+import { X509Certificate } from 'node:crypto';
+import { readFileSync } from 'node:fs';
 import type { DnsServer } from '../dns/servers.js';
 import { REDACTED } from '../log/index.js';
 import type { MilterMode, SpfCheckMode } from '../policy/types.js';
@@ -16,6 +18,7 @@ import {
   parseInteger,
   parseListenAddress,
   parseOctalMode,
+  parseBoolean,
   parseSmtpReplyText,
   show,
   type HostPort,
@@ -37,6 +40,21 @@ export interface LdapConfig {
   cacheTtlSeconds: number;
   negativeCacheTtlSeconds: number;
   timeoutMs: number;
+  /** Lists every own domain (audit); LDAP_QUERY_FILTER with `%d` as `*` by default. */
+  auditFilter: string;
+  /** Attribute that holds the domain name; undefined: the value of the entry's RDN. */
+  domainAttribute: string | undefined;
+  tls: LdapTlsConfig;
+}
+
+export interface LdapTlsConfig {
+  /** LDAP_TLS_CA_FILE as given, and its PEM text (read at start-up); undefined: Node's CAs. */
+  caFile: string | undefined;
+  ca: string | undefined;
+  /** Upgrade ldap:// connections with StartTLS (RFC 4513 §3) before any bind. */
+  startTls: boolean;
+  /** Certificate chain and host name verification; off only by LDAP_TLS_VERIFY=false. */
+  verify: boolean;
 }
 
 export interface Config {
@@ -51,6 +69,8 @@ export interface Config {
   milterRejectMessage: string;
   milterTmpfailMessage: string;
   spfRegex: SpfRegex;
+  /** SPF_REMEDY_MECHANISM: the term a remedy adds; undefined: derive it from SPF_REGEX. */
+  remedyMechanism: string | undefined;
   /** Lower case, trimmed, no empty entries. */
   ignoredNextHops: string[];
   /** Undefined when LDAP_ENABLED is unset. */
@@ -67,6 +87,10 @@ export interface Config {
   healthListen: HostPort | undefined;
   milterMaxConnections: number;
   milterIdleTimeoutMs: number;
+  milterPacketTimeoutMs: number;
+  milterMaxBufferedBytes: number;
+  milterMaxQueuedPackets: number;
+  milterMaxWriteBuffer: number;
   shutdownTimeoutMs: number;
   /** A view safe to log: the LDAP password is replaced, the regex shown as written. */
   toLog(): Record<string, unknown>;
@@ -88,6 +112,14 @@ export const DEFAULTS = {
   milterMaxConnections: 1000,
   /** Just above Postfix's longest milter timeout (milter_content_timeout 300s). */
   milterIdleTimeoutMs: 310_000,
+  /** A packet must be complete this long after its first byte (slowloris); also bounds unread replies. */
+  milterPacketTimeoutMs: 30_000,
+  /** Input received and not yet processed (incomplete packets, packets queued behind a callback), all connections together. */
+  milterMaxBufferedBytes: 64 * 1024 * 1024,
+  /** Packets pipelined behind a pending callback, per connection (Postfix: at most ~2 per recipient). */
+  milterMaxQueuedPackets: 4096,
+  /** Replies a peer has not read, per connection, before it is closed. */
+  milterMaxWriteBuffer: 1024 * 1024,
   shutdownTimeoutMs: 10_000,
 } as const;
 
@@ -141,21 +173,84 @@ function parseLdap(env: NodeJS.ProcessEnv): LdapConfig | undefined {
   if (bindDn !== undefined && bindPw === undefined) {
     throw new ConfigError('LDAP_BINDPW', 'is empty while LDAP_BINDDN is set; give the password, or unset LDAP_BINDDN to bind anonymously');
   }
+  const queryFilter = parseQueryFilter(env.LDAP_QUERY_FILTER);
   return {
     uris,
     bindDn,
     bindPw: bindDn === undefined ? undefined : bindPw,
     searchBase: requireText('LDAP_SEARCH_BASE', env.LDAP_SEARCH_BASE, 'ou=domains,dc=example,dc=org'),
-    queryFilter: parseQueryFilter(env.LDAP_QUERY_FILTER),
+    queryFilter,
     cacheTtlSeconds: parseInteger('LDAP_CACHE_TTL', env.LDAP_CACHE_TTL, DEFAULTS.ldapCacheTtlSeconds, TTL_BOUNDS),
     negativeCacheTtlSeconds: parseInteger('LDAP_NEGATIVE_CACHE_TTL', env.LDAP_NEGATIVE_CACHE_TTL, DEFAULTS.ldapNegativeCacheTtlSeconds, TTL_BOUNDS),
     timeoutMs: parseInteger('LDAP_TIMEOUT_MS', env.LDAP_TIMEOUT_MS, DEFAULTS.ldapTimeoutMs, POSITIVE_MS),
+    auditFilter: parseAuditFilter(env.LDAP_AUDIT_FILTER, queryFilter),
+    domainAttribute: parseAttributeName('LDAP_DOMAIN_ATTRIBUTE', env.LDAP_DOMAIN_ATTRIBUTE),
+    tls: parseLdapTls(env),
   };
+}
+
+function parseAuditFilter(raw: string | undefined, queryFilter: string): string {
+  // `*` as the whole assertion value is a presence filter (RFC 4515 §3), e.g. (dc=*).
+  if (isUnset(raw)) return queryFilter.split('%d').join('*');
+  const filter = raw.trim();
+  if (hasControlChars(filter)) throw new ConfigError('LDAP_AUDIT_FILTER', `${show(raw)} contains control characters`);
+  if (!filter.startsWith('(') || !filter.endsWith(')') || !balancedParentheses(filter)) {
+    throw new ConfigError('LDAP_AUDIT_FILTER', `${show(filter)} is not a parenthesised LDAP filter (RFC 4515); e.g. (objectClass=dNSDomain)`);
+  }
+  if (filter.includes('%d')) throw new ConfigError('LDAP_AUDIT_FILTER', `${show(filter)} contains %d; the audit lists every domain, so write * where the domain would be`);
+  return filter;
+}
+
+/** RFC 4512 §2.5 attribute description: a descriptor or a numeric OID, options not needed here. */
+function parseAttributeName(variable: string, raw: string | undefined): string | undefined {
+  if (isUnset(raw)) return undefined;
+  const name = raw.trim();
+  if (!/^(?:[A-Za-z][A-Za-z0-9-]*|[0-9]+(?:\.[0-9]+)+)$/.test(name)) {
+    throw new ConfigError(variable, `${show(raw)} is not an LDAP attribute name; e.g. associatedDomain or dc`);
+  }
+  return name;
+}
+
+function parseLdapTls(env: NodeJS.ProcessEnv): LdapTlsConfig {
+  const startTls = parseBoolean('LDAP_STARTTLS', env.LDAP_STARTTLS, false);
+  const verify = parseBoolean('LDAP_TLS_VERIFY', env.LDAP_TLS_VERIFY, true);
+  if (isUnset(env.LDAP_TLS_CA_FILE)) return { caFile: undefined, ca: undefined, startTls, verify };
+  const caFile = env.LDAP_TLS_CA_FILE.trim();
+  let ca: string;
+  try {
+    ca = readFileSync(caFile, 'utf8');
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    const why = code === 'ENOENT' ? 'does not exist' : code === 'EACCES' ? 'is not readable by this user' : code === 'EISDIR' ? 'is a directory' : `cannot be read (${code ?? String(err)})`;
+    throw new ConfigError('LDAP_TLS_CA_FILE', `${show(caFile)} ${why}; give a PEM file of the CA certificates that issued the LDAP server's certificate`);
+  }
+  const blocks = ca.match(/-----BEGIN CERTIFICATE-----[\s\S]+?-----END CERTIFICATE-----/g) ?? [];
+  if (blocks.length === 0) {
+    throw new ConfigError('LDAP_TLS_CA_FILE', `${show(caFile)} holds no PEM certificate (-----BEGIN CERTIFICATE-----)`);
+  }
+  blocks.forEach((block, i) => {
+    try {
+      new X509Certificate(block);
+    } catch (err) {
+      throw new ConfigError('LDAP_TLS_CA_FILE', `${show(caFile)}: certificate ${i + 1} of ${blocks.length} cannot be read (${err instanceof Error ? err.message : String(err)})`);
+    }
+  });
+  return { caFile, ca, startTls, verify };
 }
 
 function parseSpfRegex(raw: string | undefined): SpfRegex {
   // Not trimmed: blanks can be part of a pattern.
   return compileSpfRegex(raw === undefined || raw === '' ? DEFAULT_SPF_REGEX : raw);
+}
+
+/** One SPF mechanism a remedy may add; directive syntax of RFC 7208 §4.6.1, no qualifier but `+`. */
+function parseRemedyMechanism(raw: string | undefined): string | undefined {
+  if (isUnset(raw)) return undefined;
+  const term = raw.trim().replace(/^\+/, '');
+  if (!/^(?:include|exists):[!-~]+$|^(?:ip4|ip6):[0-9a-fA-F.:/]+$|^(?:a|mx)(?::[!-~]+)?$/i.test(term) || /\s/.test(term)) {
+    throw new ConfigError('SPF_REMEDY_MECHANISM', `${show(raw)} is not one SPF mechanism; e.g. include:_spf.esp.example or ip4:192.0.2.0/24`);
+  }
+  return term;
 }
 
 export function loadConfig(env: NodeJS.ProcessEnv): Config {
@@ -177,6 +272,7 @@ export function loadConfig(env: NodeJS.ProcessEnv): Config {
     milterRejectMessage: parseSmtpReplyText('MILTER_REJECT_MESSAGE', env.MILTER_REJECT_MESSAGE, DEFAULTS.milterRejectMessage),
     milterTmpfailMessage: parseSmtpReplyText('MILTER_TMPFAIL_MESSAGE', env.MILTER_TMPFAIL_MESSAGE, DEFAULTS.milterTmpfailMessage),
     spfRegex: parseSpfRegex(env.SPF_REGEX),
+    remedyMechanism: parseRemedyMechanism(env.SPF_REMEDY_MECHANISM),
     ignoredNextHops: parseNextHops('IGNORED_NEXT_HOPS', env.IGNORED_NEXT_HOPS),
     ldap: parseLdap(env),
     spfCheck,
@@ -190,6 +286,10 @@ export function loadConfig(env: NodeJS.ProcessEnv): Config {
     healthListen: parseListenAddress('HEALTH_LISTEN', env.HEALTH_LISTEN),
     milterMaxConnections: parseInteger('MILTER_MAX_CONNECTIONS', env.MILTER_MAX_CONNECTIONS, DEFAULTS.milterMaxConnections, { min: 1, max: 1_000_000 }),
     milterIdleTimeoutMs: parseInteger('MILTER_IDLE_TIMEOUT_MS', env.MILTER_IDLE_TIMEOUT_MS, DEFAULTS.milterIdleTimeoutMs, POSITIVE_MS),
+    milterPacketTimeoutMs: parseInteger('MILTER_PACKET_TIMEOUT_MS', env.MILTER_PACKET_TIMEOUT_MS, DEFAULTS.milterPacketTimeoutMs, POSITIVE_MS),
+    milterMaxBufferedBytes: parseInteger('MILTER_MAX_BUFFERED_BYTES', env.MILTER_MAX_BUFFERED_BYTES, DEFAULTS.milterMaxBufferedBytes, { min: 65_536, max: 2 ** 40 }),
+    milterMaxQueuedPackets: parseInteger('MILTER_MAX_QUEUED_PACKETS', env.MILTER_MAX_QUEUED_PACKETS, DEFAULTS.milterMaxQueuedPackets, { min: 16, max: 1_000_000 }),
+    milterMaxWriteBuffer: parseInteger('MILTER_MAX_WRITE_BUFFER', env.MILTER_MAX_WRITE_BUFFER, DEFAULTS.milterMaxWriteBuffer, { min: 65_536, max: 2 ** 30 }),
     shutdownTimeoutMs: parseInteger('SHUTDOWN_TIMEOUT_MS', env.SHUTDOWN_TIMEOUT_MS, DEFAULTS.shutdownTimeoutMs, POSITIVE_MS),
     toLog: () => describeConfig(config),
   };
@@ -211,6 +311,8 @@ export function describeConfig(config: Config): Record<string, unknown> {
             ...ldap,
             uris: ldap.uris.map((u) => u.url),
             bindPw: ldap.bindPw === undefined ? undefined : REDACTED,
+            // The CA file's path says all; its contents would only bloat the start-up line.
+            tls: { ...ldap.tls, ca: undefined },
           },
   };
 }

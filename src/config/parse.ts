@@ -33,6 +33,18 @@ export function parseEnum<T extends string>(
   return value;
 }
 
+const TRUE_WORDS = new Set(['1', 'true', 'yes', 'on']);
+const FALSE_WORDS = new Set(['0', 'false', 'no', 'off']);
+
+/** true/false, yes/no, on/off, 1/0, any case; anything else is refused, not guessed. */
+export function parseBoolean(variable: string, raw: string | undefined, fallback: boolean): boolean {
+  if (isUnset(raw)) return fallback;
+  const word = raw.trim().toLowerCase();
+  if (TRUE_WORDS.has(word)) return true;
+  if (FALSE_WORDS.has(word)) return false;
+  throw new ConfigError(variable, `${show(raw)} is not allowed; use true or false (also yes/no, on/off, 1/0)`);
+}
+
 export interface IntegerBounds {
   min: number;
   max: number;

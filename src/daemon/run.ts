@@ -55,6 +55,10 @@ export async function startDaemon(env: NodeJS.ProcessEnv, options: StartOptions 
     logger,
     socketMode: config.milterSocketMode,
     idleTimeoutMs: config.milterIdleTimeoutMs,
+    packetTimeoutMs: config.milterPacketTimeoutMs,
+    maxBufferedBytes: config.milterMaxBufferedBytes,
+    maxQueuedPackets: config.milterMaxQueuedPackets,
+    maxWriteBuffer: config.milterMaxWriteBuffer,
     maxConnections: config.milterMaxConnections,
   });
   metrics.watchMilterServer(() => server.stats());
@@ -88,8 +92,9 @@ export async function startDaemon(env: NodeJS.ProcessEnv, options: StartOptions 
   let stopping: Promise<void> | undefined;
   const stop = (): Promise<void> => {
     stopping ??= (async () => {
+      // Unready first: a load balancer or Service stops sending new sessions while open ones drain.
       listening = false;
-      logger.info('shutting down: no new connections, waiting for messages in flight');
+      logger.info({ deadlineMs: config.shutdownTimeoutMs }, 'shutting down: no new connections; open milter connections are served until the MTA closes them');
       await server.close({ deadlineMs: config.shutdownTimeoutMs });
       await Promise.all(opsServers.map((s) => new Promise<void>((resolve) => s.close(() => resolve()))));
       await directory?.close();
@@ -115,7 +120,15 @@ export async function runDaemon(env: NodeJS.ProcessEnv): Promise<number> {
     return ExitCode.FAILURE;
   }
   return new Promise<number>((resolve) => {
+    let signalled = false;
     const onSignal = (signal: NodeJS.Signals) => {
+      if (signalled) {
+        // An operator who signals again does not want to wait for the drain.
+        daemon.logger.warn({ signal }, 'second signal: closing the remaining milter connections now');
+        daemon.server.closeNow();
+        return;
+      }
+      signalled = true;
       daemon.logger.info({ signal }, 'signal received');
       daemon.stop().then(
         () => resolve(ExitCode.OK),
@@ -125,7 +138,7 @@ export async function runDaemon(env: NodeJS.ProcessEnv): Promise<number> {
         },
       );
     };
-    process.once('SIGTERM', onSignal);
-    process.once('SIGINT', onSignal);
+    process.on('SIGTERM', onSignal);
+    process.on('SIGINT', onSignal);
   });
 }

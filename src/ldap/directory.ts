@@ -6,8 +6,9 @@
 import type { Logger } from '../log/index.js';
 import { silentLogger } from '../log/index.js';
 import { backoffDelay, type BackoffOptions } from './backoff.js';
-import { ldaptsClientFactory, type LdapClient, type LdapClientFactory } from './client.js';
-import { LdapClosedError, LdapConnectError, LdapError, LdapSearchError, LdapTimeoutError, LdapUnavailableError } from './errors.js';
+import { ldaptsClientFactory, type LdapClient, type LdapClientFactory, type LdapTlsOptions } from './client.js';
+import { domainsOfEntry } from './entry-domain.js';
+import { LdapClosedError, LdapConnectError, LdapError, LdapSearchError, LdapTimeoutError, LdapTlsError, LdapUnavailableError } from './errors.js';
 import { buildFilter } from './escape.js';
 import { TtlCache } from './ttl-cache.js';
 import type { OwnDomainAnswer } from '../policy/types.js';
@@ -36,6 +37,18 @@ export interface LdapDirectoryOptions {
   createClient?: LdapClientFactory;
   /** Connect in the background at construction (default true). */
   connectNow?: boolean;
+  /** CA bundle and verification for ldaps:// and StartTLS. */
+  tls?: LdapTlsOptions;
+  /** Upgrade ldap:// URIs with StartTLS before binding; never bind in the clear when it fails. */
+  startTls?: boolean;
+}
+
+export interface ListDomainsOptions {
+  /** Filter selecting every own-domain entry (LDAP_AUDIT_FILTER). */
+  filter: string;
+  /** Attribute holding the domain name; undefined: the value of the entry's RDN. */
+  attribute?: string | undefined;
+  pageSize?: number;
 }
 
 export interface LdapDirectoryStats {
@@ -66,6 +79,11 @@ function reason(err: unknown): string {
 
 // eslint-disable-next-line no-control-regex
 const CONTROL_CHARS = /[\u0000-\u001f\u007f]/;
+
+function isLoopbackUri(uri: string): boolean {
+  const host = new URL(uri).hostname.replace(/^\[(.*)\]$/, '$1').toLowerCase();
+  return host === 'localhost' || host === '::1' || host.startsWith('127.');
+}
 
 /** Domain names compare without regard to case; a trailing root dot changes nothing. */
 function normaliseDomain(domain: string): string {
@@ -108,7 +126,39 @@ export class LdapDomainDirectory {
     this.backoff = { ...DEFAULT_BACKOFF, ...options.backoff };
     this.createClient = options.createClient ?? ldaptsClientFactory;
     this.cache = new TtlCache<boolean>(options.cacheMaxEntries ?? 10_000, this.now);
+    if (options.tls?.verify === false) {
+      this.logger.warn({ setting: 'LDAP_TLS_VERIFY=false' }, 'LDAP TLS certificate and host name verification is OFF: anyone on the path can read the bind password');
+    }
+    const clearText = options.uris.filter((u) => u.toLowerCase().startsWith('ldap://') && !isLoopbackUri(u));
+    if (options.bindPw !== undefined && !options.startTls && clearText.length > 0) {
+      this.logger.warn({ uris: clearText }, 'the LDAP bind password goes over ldap:// in the clear; use ldaps:// or LDAP_STARTTLS=true');
+    }
     if (options.connectNow ?? true) this.connectInBackground();
+  }
+
+  /**
+   * Every own domain under the search base, page by page (RFC 2696 paged results) so that a
+   * server size limit does not cut the list. Throws when LDAP fails: a partial list must
+   * never pass for a complete one. Domains are lower case, without a trailing dot.
+   */
+  async *listOwnDomains(options: ListDomainsOptions): AsyncGenerator<string[]> {
+    const conn = await this.connection();
+    const attribute = options.attribute;
+    try {
+      for await (const page of conn.client.listEntries(this.options.searchBase, {
+        filter: options.filter,
+        attributes: attribute === undefined ? ['1.1'] : [attribute],
+        // Below OpenLDAP's default size limit (500) and Active Directory's MaxPageSize (1000).
+        pageSize: options.pageSize ?? 200,
+        timeLimit: Math.max(1, Math.ceil(this.options.timeoutMs / 1000)),
+      })) {
+        this.counters.searches++;
+        yield page.flatMap((entry) => domainsOfEntry(entry, attribute)).map(normaliseDomain).filter((d) => d !== '');
+      }
+    } catch (err) {
+      if (!conn.client.isConnected) this.dropConnection(conn, reason(err));
+      throw new LdapSearchError(`listing own domains on ${conn.uri} failed: ${reason(err)}`);
+    }
   }
 
   async isOwnDomain(domain: string): Promise<OwnDomainAnswer> {
@@ -225,7 +275,19 @@ export class LdapDomainDirectory {
     const { bindDn, bindPw, uris, timeoutMs } = this.options;
     const failures: string[] = [];
     for (const uri of uris) {
-      const client = this.createClient(uri, timeoutMs);
+      const client = this.createClient(uri, timeoutMs, this.options.tls);
+      if (this.options.startTls && uri.toLowerCase().startsWith('ldap://')) {
+        try {
+          await client.startTls();
+        } catch (err) {
+          // RFC 4513 §3: a failed StartTLS leaves a plain connection; the bind (and its
+          // password) must not go over it.
+          const why = new LdapTlsError(`StartTLS failed, not binding without TLS: ${reason(err)}`);
+          failures.push(`${uri}: ${reason(why)}`);
+          client.unbind().catch(() => undefined);
+          continue;
+        }
+      }
       try {
         await client.bind(bindDn ?? '', bindDn === undefined ? '' : (bindPw ?? ''));
       } catch (err) {
@@ -244,7 +306,8 @@ export class LdapDomainDirectory {
       this.failures = 0;
       this.retryAt = 0;
       clearTimeout(this.retryTimer);
-      this.logger.info({ uri, bindDn: bindDn ?? '(anonymous)' }, 'connected to LDAP');
+      const transport = uri.toLowerCase().startsWith('ldaps://') ? 'ldaps' : this.options.startTls ? 'starttls' : 'plain';
+      this.logger.info({ uri, bindDn: bindDn ?? '(anonymous)', tls: transport, verify: this.options.tls?.verify ?? true }, 'connected to LDAP');
       return conn;
     }
     this.counters.connectFailures++;

@@ -20,3 +20,6 @@ export class LdapSearchError extends LdapError {}
 
 /** close() was called. */
 export class LdapClosedError extends LdapError {}
+
+/** StartTLS or the TLS handshake failed (untrusted certificate, wrong host name, no StartTLS). */
+export class LdapTlsError extends LdapError {}

@@ -13,6 +13,8 @@ export function directoryFromConfig(config: LdapConfig, logger: Logger): LdapDom
     cacheTtlSeconds: config.cacheTtlSeconds,
     negativeCacheTtlSeconds: config.negativeCacheTtlSeconds,
     timeoutMs: config.timeoutMs,
+    tls: { ca: config.tls.ca, verify: config.tls.verify },
+    startTls: config.tls.startTls,
     logger,
   });
 }

@@ -1,9 +1,9 @@
-/** MTA commands (SMFIC_*): typed values, decoding from packets and encoding (for clients and tests). */
+/** MTA commands (SMFIC_*): typed values and decoding from packets (encoding, the MTA's side, lives with the test client). */
 import { isIP } from 'node:net';
 import { Cmd } from './constants.js';
-import { MilterEncodeError, MilterProtocolError } from './errors.js';
-import { encodePacketUnchecked } from './framing.js';
-import { joinStrings, readString, splitStrings } from './wire-strings.js';
+import { MilterProtocolError } from './errors.js';
+import { decodeMacroPacket, type MacroPacket } from './macros.js';
+import { readString, splitStrings } from './wire-strings.js';
 
 export type ConnectFamily = 'inet' | 'inet6' | 'local' | 'unknown';
 
@@ -16,16 +16,10 @@ export interface ConnectInfo {
   address?: string;
 }
 
-export interface MacroPair {
-  name: string;
-  value: string;
-}
-
 export type MtaCommand =
   | { type: 'abort' }
   | { type: 'body'; chunk: Buffer }
   | ({ type: 'connect' } & ConnectInfo)
-  | { type: 'macro'; stage: number; pairs: MacroPair[] }
   | { type: 'eob'; data: Buffer }
   | { type: 'helo'; name: string }
   | { type: 'quitNc' }
@@ -39,7 +33,6 @@ export type MtaCommand =
   | { type: 'unknown'; line: string };
 
 const FAMILY_BY_BYTE: Record<number, ConnectFamily> = { 0x34: 'inet', 0x36: 'inet6', 0x4c: 'local', 0x55: 'unknown' };
-const BYTE_BY_FAMILY: Record<ConnectFamily, number> = { inet: 0x34, inet6: 0x36, local: 0x4c, unknown: 0x55 };
 
 const ABORT: MtaCommand = Object.freeze({ type: 'abort' });
 const QUIT: MtaCommand = Object.freeze({ type: 'quit' });
@@ -51,7 +44,7 @@ const DATA: MtaCommand = Object.freeze({ type: 'data' });
  * Decodes one packet from the MTA. Extra bytes after the fields a command defines are ignored
  * (as libmilter does); missing fields, missing NULs and unknown command bytes are protocol errors.
  */
-export function decodeCommand(cmd: number, p: Buffer): MtaCommand {
+export function decodeCommand(cmd: number, p: Buffer): MtaCommand | MacroPacket {
   switch (cmd) {
     case Cmd.ABORT:
       return ABORT;
@@ -70,7 +63,7 @@ export function decodeCommand(cmd: number, p: Buffer): MtaCommand {
     case Cmd.CONNECT:
       return decodeConnect(p);
     case Cmd.MACRO:
-      return decodeMacro(p);
+      return decodeMacroPacket(p);
     case Cmd.HELO:
       return { type: 'helo', name: readString(p, 0, 'HELO name')[0] };
     case Cmd.HEADER: {
@@ -114,72 +107,3 @@ function decodeConnect(p: Buffer): MtaCommand {
   return { type: 'connect', hostname, family, port, address };
 }
 
-function decodeMacro(p: Buffer): MtaCommand {
-  // An empty D (not even a stage byte) carries nothing; it is accepted rather than fatal.
-  if (p.length === 0) return { type: 'macro', stage: 0, pairs: [] };
-  const strings = splitStrings(p, 1, 'macro list');
-  const pairs: MacroPair[] = [];
-  // An odd count means the last name came without its value: keep it with an empty value.
-  for (let i = 0; i < strings.length; i += 2) pairs.push({ name: strings[i]!, value: strings[i + 1] ?? '' });
-  return { type: 'macro', stage: p[0]!, pairs };
-}
-
-/** Encodes a command as the MTA would send it (used by test clients and the benchmark). */
-export function encodeCommand(c: MtaCommand): Buffer {
-  switch (c.type) {
-    case 'abort':
-      return encodePacketUnchecked(Cmd.ABORT);
-    case 'quit':
-      return encodePacketUnchecked(Cmd.QUIT);
-    case 'quitNc':
-      return encodePacketUnchecked(Cmd.QUIT_NC);
-    case 'eoh':
-      return encodePacketUnchecked(Cmd.EOH);
-    case 'data':
-      return encodePacketUnchecked(Cmd.DATA);
-    case 'body':
-      return encodePacketUnchecked(Cmd.BODY, c.chunk);
-    case 'eob':
-      return encodePacketUnchecked(Cmd.BODYEOB, c.data);
-    case 'connect': {
-      const host = joinStrings([c.hostname], 'hostname');
-      if (c.family === 'unknown') return encodePacketUnchecked(Cmd.CONNECT, Buffer.concat([host, Buffer.from([0x55])]));
-      const head = Buffer.alloc(3);
-      head[0] = BYTE_BY_FAMILY[c.family];
-      head.writeUInt16BE(checkPort(c.port ?? 0), 1);
-      return encodePacketUnchecked(Cmd.CONNECT, Buffer.concat([host, head, joinStrings([c.address ?? ''], 'address')]));
-    }
-    case 'macro': {
-      const flat: string[] = [];
-      for (const { name, value } of c.pairs) flat.push(name, value);
-      return encodePacketUnchecked(Cmd.MACRO, Buffer.concat([Buffer.from([c.stage & 0xff]), joinStrings(flat, 'macro')]));
-    }
-    case 'helo':
-      return encodePacketUnchecked(Cmd.HELO, joinStrings([c.name], 'HELO name'));
-    case 'header':
-      return encodePacketUnchecked(Cmd.HEADER, joinStrings([c.name, c.value], 'header'));
-    case 'mail':
-    case 'rcpt':
-      if (c.args.length === 0) throw new MilterEncodeError('MISSING_FIELD', `${c.type} needs an address`);
-      return encodePacketUnchecked(c.type === 'mail' ? Cmd.MAIL : Cmd.RCPT, joinStrings(c.args, c.type));
-    case 'optneg': {
-      const b = Buffer.alloc(12);
-      b.writeUInt32BE(c.version >>> 0, 0);
-      b.writeUInt32BE(c.actions >>> 0, 4);
-      b.writeUInt32BE(c.protocol >>> 0, 8);
-      return encodePacketUnchecked(Cmd.OPTNEG, b);
-    }
-    case 'unknown':
-      return encodePacketUnchecked(Cmd.UNKNOWN, joinStrings([c.line], 'command line'));
-  }
-}
-
-function checkPort(port: number): number {
-  if (!Number.isInteger(port) || port < 0 || port > 65535) throw new MilterEncodeError('BAD_PORT', `port ${port} out of range`);
-  return port;
-}
-
-/** Whether the command expects a reply when no SMFIP_NR_* bit covers it. */
-export function isReplyExpected(cmd: number): boolean {
-  return cmd !== Cmd.MACRO && cmd !== Cmd.ABORT && cmd !== Cmd.QUIT && cmd !== Cmd.QUIT_NC;
-}

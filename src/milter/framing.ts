@@ -102,12 +102,3 @@ export function encodePacket(cmd: number, payload: Buffer | Uint8Array = EMPTY):
   out.set(payload, 5);
   return out;
 }
-
-/** Encodes a packet without the 65535-byte send limit (test clients imitating an MTA need it). */
-export function encodePacketUnchecked(cmd: number, payload: Buffer | Uint8Array = EMPTY): Buffer {
-  const out = Buffer.allocUnsafe(5 + payload.length);
-  out.writeUInt32BE(1 + payload.length, 0);
-  out[4] = cmd;
-  out.set(payload, 5);
-  return out;
-}

@@ -10,8 +10,8 @@ export type {
   ReplyingCallback,
 } from './application.js';
 export { SILENT_LOGGER } from './application.js';
-export type { ConnectFamily, ConnectInfo, MacroPair, MtaCommand } from './commands.js';
-export { decodeCommand, encodeCommand, isReplyExpected } from './commands.js';
+export type { ConnectFamily, ConnectInfo, MtaCommand } from './commands.js';
+export { decodeCommand } from './commands.js';
 export {
   ActionFlag,
   Cmd,
@@ -33,21 +33,21 @@ export {
   SocketBindError,
   SocketSpecError,
 } from './errors.js';
-export { encodePacket, encodePacketUnchecked, PacketDecoder, type PacketHandler } from './framing.js';
-export { bareMacroName, MacroStore } from './macros.js';
-export { buildSymbolLists, negotiate, wireMacroName, type Negotiation, type Offer } from './negotiation.js';
+export { encodePacket, PacketDecoder, type PacketHandler } from './framing.js';
+export { bareMacroName, decodeMacroPacket, MacroStore, type MacroPacket } from './macros.js';
+export { buildSymbolLists, describeNegotiation, flagNames, negotiate, wireMacroName, type Negotiation, type Offer } from './negotiation.js';
 export { formatReplyCode, parseReplyText, type ParsedReply } from './replycode.js';
 export {
-  decodeResponse,
   encodeReplaceBody,
   encodeResponse,
-  isFinalResponse,
   SIMPLE_PACKETS,
   type MilterResponse,
   type SimpleResponseType,
   type SymbolList,
 } from './responses.js';
+export { DEFAULT_RATE_LIMIT, RateLimitedLog, type RateLimit } from './rate-limited-log.js';
 export {
+  MILTER_SERVER_DEFAULTS,
   MilterServer,
   type BoundAddress,
   type CloseOptions,

@@ -5,7 +5,6 @@
  * lookup finds a macro however the MTA or the caller spelled the braces.
  */
 import { Cmd } from './constants.js';
-import type { MacroPair } from './commands.js';
 import { MilterProtocolError } from './errors.js';
 import { decodeWireString } from './strings.js';
 
@@ -18,8 +17,8 @@ export interface MacroPacket {
 }
 
 /**
- * Decodes a `D` payload as decodeCommand does (same strings, same errors, an odd count keeps
- * the last name with an empty value), building the store's map directly.
+ * Decodes a `D` payload (an odd count keeps the last name with an empty value; an empty
+ * payload carries nothing), building the store's map directly: no pair objects on the hot path.
  */
 export function decodeMacroPacket(p: Buffer): MacroPacket {
   if (p.length === 0) return { type: 'macroPacket', stage: 0, macros: undefined };
@@ -91,21 +90,7 @@ export function bareMacroName(name: string): string {
 export class MacroStore {
   private readonly slots: (Map<string, string> | undefined)[] = new Array(SLOT_COUNT).fill(undefined);
 
-  /** Stores a `D` packet. Returns false when the stage byte is unknown and the packet was ignored. */
-  set(stage: number, pairs: readonly MacroPair[]): boolean {
-    const slot = slotOfStage(stage);
-    if (slot < 0) return false;
-    if (pairs.length === 0) {
-      this.slots[slot] = undefined;
-      return true;
-    }
-    const m = new Map<string, string>();
-    for (const p of pairs) m.set(bareMacroName(p.name), p.value);
-    this.slots[slot] = m;
-    return true;
-  }
-
-  /** Stores a decoded `D` packet (see decodeMacroPacket); same rules as set(). */
+  /** Stores a decoded `D` packet (see decodeMacroPacket). Returns false when the stage byte is unknown and the packet was ignored. */
   setMap(stage: number, macros: Map<string, string> | undefined): boolean {
     const slot = slotOfStage(stage);
     if (slot < 0) return false;

@@ -156,3 +156,32 @@ export function negotiate(
 
   return { version, actions, protocol: protocol >>> 0, symbolLists: lists, unavailable };
 }
+
+const STAGE_NAME_BY_NUMBER = new Map<number, string>(Object.entries(STAGE_NUMBER).map(([name, n]) => [n, name]));
+
+/** Names of the bits set in `bits` per `table`; bits the table does not know are shown in hex. */
+export function flagNames(bits: number, table: Readonly<Record<string, number>>): string[] {
+  const names: string[] = [];
+  let known = 0;
+  for (const [name, bit] of Object.entries(table)) {
+    known |= bit;
+    if (bits & bit) names.push(name);
+  }
+  const rest = (bits & ~known) >>> 0;
+  if (rest !== 0) names.push(`0x${rest.toString(16)}`);
+  return names;
+}
+
+/**
+ * Both sides of a negotiation in words, for the debug log: an operator comparing what the MTA
+ * offered with what was agreed should not have to decode bit masks by hand.
+ */
+export function describeNegotiation(offer: Offer, agreed: Offer, symbolLists: readonly SymbolList[]): Record<string, unknown> {
+  const macros: Record<string, string> = {};
+  for (const l of symbolLists) macros[STAGE_NAME_BY_NUMBER.get(l.stage) ?? String(l.stage)] = l.names;
+  return {
+    offered: { version: offer.version, actions: flagNames(offer.actions, ActionFlag), protocol: flagNames(offer.protocol, ProtoFlag) },
+    agreed: { version: agreed.version, actions: flagNames(agreed.actions, ActionFlag), protocol: flagNames(agreed.protocol, ProtoFlag) },
+    macros,
+  };
+}

@@ -1,9 +1,9 @@
-/** Milter responses (SMFIR_*): typed values, validated encoding, and decoding (for clients and tests). */
+/** Milter responses (SMFIR_*): typed values and validated encoding (decoding, the MTA's side, lives with the test client). */
 import { MAX_SEND_PAYLOAD, Resp } from './constants.js';
-import { MilterEncodeError, MilterProtocolError } from './errors.js';
+import { MilterEncodeError } from './errors.js';
 import { encodePacket } from './framing.js';
 import { parseReplyText } from './replycode.js';
-import { joinStrings, readString, splitStrings } from './wire-strings.js';
+import { joinStrings } from './wire-strings.js';
 
 export type SimpleResponseType =
   | 'continue'
@@ -49,10 +49,6 @@ const SIMPLE_BYTES: Record<SimpleResponseType, number> = {
   shutdown: Resp.SHUTDOWN,
   connFail: Resp.CONN_FAIL,
 };
-const SIMPLE_BY_BYTE = new Map<number, SimpleResponseType>(
-  Object.entries(SIMPLE_BYTES).map(([k, v]) => [v, k as SimpleResponseType]),
-);
-
 /** Pre-encoded payload-less responses: the hot path writes these without allocating. */
 export const SIMPLE_PACKETS: Readonly<Record<SimpleResponseType, Buffer>> = Object.freeze(
   Object.fromEntries(Object.entries(SIMPLE_BYTES).map(([k, v]) => [k, encodePacket(v)])) as Record<
@@ -151,93 +147,4 @@ export function encodeReplaceBody(body: Buffer): Buffer[] {
     out.push(encodePacket(Resp.REPLBODY, body.subarray(off, off + MAX_SEND_PAYLOAD)));
   }
   return out;
-}
-
-function strictStrings(p: Buffer, min: number, max: number, what: string): string[] {
-  const s = splitStrings(p, 0, what);
-  if (s.length < min || s.length > max) throw new MilterProtocolError('BAD_FIELDS', `${what}: ${s.length} strings`);
-  return s;
-}
-
-/** Decodes a response strictly (as a picky MTA would); used by test clients and the benchmark. */
-export function decodeResponse(cmd: number, p: Buffer): MilterResponse {
-  const simple = SIMPLE_BY_BYTE.get(cmd);
-  if (simple !== undefined) {
-    if (p.length !== 0) throw new MilterProtocolError('EXTRA_PAYLOAD', `response '${String.fromCharCode(cmd)}' with a payload`);
-    return { type: simple };
-  }
-  switch (cmd) {
-    case Resp.REPLYCODE: {
-      const [text] = strictStrings(p, 1, 1, 'reply code');
-      parseReplyText(text!);
-      return { type: 'replyCode', text: text! };
-    }
-    case Resp.OPTNEG: {
-      if (p.length < 12) throw new MilterProtocolError('SHORT_OPTNEG', 'OPTNEG reply shorter than 12 bytes');
-      const symbolLists: SymbolList[] = [];
-      let off = 12;
-      while (off < p.length) {
-        if (off + 4 > p.length) throw new MilterProtocolError('SHORT_OPTNEG', 'truncated macro list stage');
-        const stage = p.readUInt32BE(off);
-        const [names, next] = readString(p, off + 4, 'macro list');
-        symbolLists.push({ stage, names });
-        off = next;
-      }
-      return { type: 'optneg', version: p.readUInt32BE(0), actions: p.readUInt32BE(4), protocol: p.readUInt32BE(8), symbolLists };
-    }
-    case Resp.ADDRCPT:
-      return { type: 'addRcpt', rcpt: strictStrings(p, 1, 1, 'ADDRCPT')[0]! };
-    case Resp.DELRCPT:
-      return { type: 'delRcpt', rcpt: strictStrings(p, 1, 1, 'DELRCPT')[0]! };
-    case Resp.ADDRCPT_PAR: {
-      const [rcpt, args] = strictStrings(p, 1, 2, 'ADDRCPT_PAR');
-      return args === undefined ? { type: 'addRcptPar', rcpt: rcpt! } : { type: 'addRcptPar', rcpt: rcpt!, args };
-    }
-    case Resp.CHGFROM: {
-      const [sender, args] = strictStrings(p, 1, 2, 'CHGFROM');
-      return args === undefined ? { type: 'chgFrom', sender: sender! } : { type: 'chgFrom', sender: sender!, args };
-    }
-    case Resp.ADDHEADER: {
-      const [name, value] = strictStrings(p, 2, 2, 'ADDHEADER');
-      return { type: 'addHeader', name: name!, value: value! };
-    }
-    case Resp.INSHEADER:
-    case Resp.CHGHEADER: {
-      if (p.length < 4) throw new MilterProtocolError('MISSING_FIELD', 'header edit without index');
-      const [name, value] = strictStrings(p.subarray(4), 2, 2, 'header edit');
-      const index = p.readUInt32BE(0);
-      return cmd === Resp.INSHEADER
-        ? { type: 'insHeader', index, name: name!, value: value! }
-        : { type: 'chgHeader', index, name: name!, value: value! };
-    }
-    case Resp.REPLBODY:
-      return { type: 'replBody', chunk: p };
-    case Resp.QUARANTINE:
-      return { type: 'quarantine', reason: strictStrings(p, 1, 1, 'QUARANTINE')[0]! };
-    case Resp.SETSYMLIST: {
-      if (p.length < 4) throw new MilterProtocolError('MISSING_FIELD', 'SETSYMLIST without stage');
-      return { type: 'setSymList', stage: p.readUInt32BE(0), names: strictStrings(p.subarray(4), 1, 1, 'SETSYMLIST')[0]! };
-    }
-    default:
-      throw new MilterProtocolError('UNKNOWN_RESPONSE', `unknown response byte 0x${cmd.toString(16).padStart(2, '0')}`);
-  }
-}
-
-/** Final replies end the answer to a command; modifications and progress do not. */
-export function isFinalResponse(r: MilterResponse): boolean {
-  switch (r.type) {
-    case 'continue':
-    case 'accept':
-    case 'reject':
-    case 'tempfail':
-    case 'discard':
-    case 'skip':
-    case 'shutdown':
-    case 'replyCode':
-    case 'optneg':
-    case 'connFail':
-      return true;
-    default:
-      return false;
-  }
 }

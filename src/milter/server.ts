@@ -9,7 +9,8 @@ import { DEFAULT_MAX_PAYLOAD } from './constants.js';
 import { SocketBindError } from './errors.js';
 import { buildSymbolLists } from './negotiation.js';
 import type { SymbolList } from './responses.js';
-import { type CachedNegotiation, levelEnabled, MilterSession, type SessionCounters } from './session.js';
+import { type RateLimit, RateLimitedLog } from './rate-limited-log.js';
+import { type CachedNegotiation, DEFAULT_MAX_QUEUED_PACKETS, type EndReason, levelEnabled, MilterSession, type SessionCounters } from './session.js';
 import { parseSocketSpec, type SocketSpec } from './socket-spec.js';
 import { prepareUnixSocketPath, removeUnixSocket } from './unix-socket.js';
 
@@ -21,6 +22,27 @@ export interface MilterServerOptions {
   maxPayload?: number;
   /** Close a connection silent for this long (default 310 s, just above Postfix's 300 s content timeout). */
   idleTimeoutMs?: number;
+  /**
+   * A packet must be complete this long after its first byte arrived (default 30 s). Silence
+   * between packets is the idle timeout's business; this one stops a peer that trickles a
+   * packet byte by byte. The same bound applies to a peer that does not read our replies.
+   */
+  packetTimeoutMs?: number;
+  /**
+   * Input received and not yet processed, all connections together (default 64 MiB): incomplete
+   * packets and packets waiting behind a pending callback. Past it, the largest holders are closed.
+   */
+  maxBufferedBytes?: number;
+  /** Packets that may wait per connection while a callback is pending (default 4096). */
+  maxQueuedPackets?: number;
+  /**
+   * Replies waiting for a peer that does not read: past `writeHighWaterMark` (default 64 KiB)
+   * the connection is not read until they drain; past `maxWriteBuffer` (default 1 MiB) it is closed.
+   */
+  writeHighWaterMark?: number;
+  maxWriteBuffer?: number;
+  /** Per-event warnings (protocol errors, refusals, timeouts): lines per interval and kind. */
+  warningRate?: RateLimit;
   /** Concurrent connections; beyond this new ones are closed at once (default 2048). */
   maxConnections?: number;
   /** File mode of a UNIX socket (default 0o666). */
@@ -29,6 +51,16 @@ export interface MilterServerOptions {
   backlog?: number;
 }
 
+export const MILTER_SERVER_DEFAULTS = {
+  idleTimeoutMs: 310_000,
+  packetTimeoutMs: 30_000,
+  maxBufferedBytes: 64 * 1024 * 1024,
+  maxQueuedPackets: DEFAULT_MAX_QUEUED_PACKETS,
+  writeHighWaterMark: 64 * 1024,
+  maxWriteBuffer: 1024 * 1024,
+  maxConnections: 2048,
+} as const;
+
 export interface MilterServerStats {
   connectionsOpen: number;
   connectionsTotal: number;
@@ -36,6 +68,22 @@ export interface MilterServerStats {
   connectionsRefused: number;
   protocolErrors: number;
   idleTimeouts: number;
+  /** Connections closed because a packet was not complete within packetTimeoutMs. */
+  packetTimeouts: number;
+  /** Connections closed because their replies were not read (write buffer over the limit, or stalled). */
+  writeOverflows: number;
+  /** Connections closed because too many packets waited behind a pending callback. */
+  queueOverflows: number;
+  /** Connections closed to bring the input held for all connections under maxBufferedBytes. */
+  bufferedBudgetCloses: number;
+  /** Bytes of incomplete packets held now, all connections together. */
+  bufferedBytes: number;
+  /** Connections not read now because their replies wait to be read. */
+  connectionsPaused: number;
+  /** Connections still open at the shutdown deadline, closed by us. */
+  shutdownCloses: number;
+  /** Warning lines not written because of the rate limit. */
+  warningsSuppressed: number;
   /** Messages that reached end of message. */
   messages: number;
   callbackErrors: number;
@@ -44,25 +92,58 @@ export interface MilterServerStats {
 export type BoundAddress = { kind: 'unix'; path: string } | { kind: 'inet'; family: 4 | 6; address: string; port: number };
 
 export interface CloseOptions {
-  /** How long messages in flight may take to finish before connections are cut (default 10 s). */
+  /** How long open connections may go on before they are cut (default 10 s). */
   deadlineMs?: number;
+}
+
+/** What the server keeps per connection beside its session (the bounds' bookkeeping). */
+interface Connection {
+  readonly id: string;
+  readonly sock: Socket;
+  readonly session: MilterSession;
+  /** Bytes of an incomplete packet after the last read. */
+  partial: number;
+  /** Input held (incomplete packet and queued packets), as last counted into the server's total. */
+  held: number;
+  /** When the incomplete packet began, or the last packet completed while one was incomplete. */
+  partialSince: number;
+  packetsSeen: number;
+  /** Reading stopped until our replies drain; since when. */
+  paused: boolean;
+  pausedSince: number;
 }
 
 export class MilterServer {
   private readonly spec: SocketSpec;
   private readonly logger: MilterLogger;
+  private readonly noise: RateLimitedLog;
   private readonly symbolLists: readonly SymbolList[];
   private readonly maxPayload: number;
   private readonly idleTimeoutMs: number;
+  private readonly packetTimeoutMs: number;
+  private readonly maxBufferedBytes: number;
+  private readonly writeHighWaterMark: number;
+  private readonly maxWriteBuffer: number;
   private readonly maxConnections: number;
   private server: Server | undefined;
-  private readonly sockets = new Map<Socket, MilterSession>();
-  private readonly counters: SessionCounters = { protocolErrors: 0, messages: 0, callbackErrors: 0 };
+  private readonly connections = new Map<Socket, Connection>();
+  /** Connections holding an incomplete packet or paused: the only ones the sweep looks at. */
+  private readonly watched = new Set<Connection>();
+  private sweepTimer: NodeJS.Timeout | undefined;
+  private heldTotal = 0;
+  private pausedCount = 0;
+  private readonly counters: SessionCounters = { protocolErrors: 0, messages: 0, callbackErrors: 0, queueOverflows: 0 };
   private total = 0;
   private refused = 0;
   private timeouts = 0;
+  private packetTimeouts = 0;
+  private writeOverflows = 0;
+  private bufferedBudgetCloses = 0;
+  private shutdownCloses = 0;
   private nextId = 1;
   private closing: Promise<void> | undefined;
+  /** Ends the drain before its deadline (closeNow). */
+  private endDrain: (() => void) | undefined;
   private socketIno: number | undefined;
   private readonly allClosedWaiters: (() => void)[] = [];
   private readonly negotiationCache = new Map<string, CachedNegotiation>();
@@ -73,11 +154,17 @@ export class MilterServer {
   ) {
     this.spec = typeof opts.socket === 'string' ? parseSocketSpec(opts.socket) : opts.socket;
     this.logger = opts.logger ?? SILENT_LOGGER;
+    this.noise = new RateLimitedLog(this.logger, opts.warningRate);
     // Validate the declared macros now, so a bad name fails at startup, not per connection.
     this.symbolLists = buildSymbolLists(app.macros);
     this.maxPayload = opts.maxPayload ?? DEFAULT_MAX_PAYLOAD;
-    this.idleTimeoutMs = opts.idleTimeoutMs ?? 310_000;
-    this.maxConnections = opts.maxConnections ?? 2048;
+    const d = MILTER_SERVER_DEFAULTS;
+    this.idleTimeoutMs = opts.idleTimeoutMs ?? d.idleTimeoutMs;
+    this.packetTimeoutMs = opts.packetTimeoutMs ?? d.packetTimeoutMs;
+    this.maxBufferedBytes = opts.maxBufferedBytes ?? d.maxBufferedBytes;
+    this.maxWriteBuffer = opts.maxWriteBuffer ?? d.maxWriteBuffer;
+    this.writeHighWaterMark = Math.min(opts.writeHighWaterMark ?? d.writeHighWaterMark, this.maxWriteBuffer);
+    this.maxConnections = opts.maxConnections ?? d.maxConnections;
   }
 
   async listen(): Promise<BoundAddress> {
@@ -111,21 +198,30 @@ export class MilterServer {
 
   stats(): MilterServerStats {
     return {
-      connectionsOpen: this.sockets.size,
+      connectionsOpen: this.connections.size,
       connectionsTotal: this.total,
       connectionsRefused: this.refused,
       protocolErrors: this.counters.protocolErrors,
       idleTimeouts: this.timeouts,
+      packetTimeouts: this.packetTimeouts,
+      writeOverflows: this.writeOverflows,
+      queueOverflows: this.counters.queueOverflows,
+      bufferedBudgetCloses: this.bufferedBudgetCloses,
+      bufferedBytes: this.heldTotal,
+      connectionsPaused: this.pausedCount,
+      shutdownCloses: this.shutdownCloses,
+      warningsSuppressed: this.noise.suppressedTotal,
       messages: this.counters.messages,
       callbackErrors: this.counters.callbackErrors,
     };
   }
 
   private onConnection(sock: Socket): void {
-    if (this.closing || this.sockets.size >= this.maxConnections) {
+    if (this.closing || this.connections.size >= this.maxConnections) {
       this.refused++;
-      this.logger.warn(
-        { open: this.sockets.size, max: this.maxConnections, shuttingDown: this.closing !== undefined },
+      this.noise.warn(
+        'connection-refused',
+        { open: this.connections.size, max: this.maxConnections, shuttingDown: this.closing !== undefined },
         'milter connection refused: too many connections or shutting down',
       );
       sock.destroy();
@@ -136,13 +232,16 @@ export class MilterServer {
     const session = new MilterSession(
       {
         write: (p) => {
-          if (!sock.destroyed) sock.write(p);
+          if (sock.destroyed) return;
+          sock.write(p);
+          if (sock.writableLength > this.writeHighWaterMark) this.onWriteBacklog(conn);
         },
         writeMany: (ps) => {
           if (sock.destroyed) return;
           sock.cork();
           for (const p of ps) sock.write(p);
           sock.uncork();
+          if (sock.writableLength > this.writeHighWaterMark) this.onWriteBacklog(conn);
         },
         // Flush what is pending, then close without waiting for the peer's FIN.
         end: () => {
@@ -154,14 +253,23 @@ export class MilterServer {
         app: this.app,
         logger: this.logger,
         maxPayload: this.maxPayload,
+        maxQueuedPackets: this.opts.maxQueuedPackets,
+        noise: this.noise,
         symbolLists: this.symbolLists,
         counters: this.counters,
         negotiationCache: this.negotiationCache,
       },
     );
-    this.sockets.set(sock, session);
+    const conn: Connection = { id, sock, session, partial: 0, held: 0, partialSince: 0, packetsSeen: 0, paused: false, pausedSince: 0 };
+    this.connections.set(sock, conn);
     if (levelEnabled(this.logger, 'debug')) this.logger.debug({ conn: id }, 'milter connection opened');
-    sock.on('data', (chunk: Buffer) => session.feed(chunk));
+    sock.on('data', (chunk: Buffer) => {
+      session.feed(chunk);
+      // Usually whole packets arrive and nothing is left over: one comparison.
+      if (session.bufferedBytes !== 0 || conn.held !== 0) this.trackInput(conn);
+      // A session that will read no more (QUIT, protocol error, a bound) gets no more bytes from the kernel.
+      if (session.isEnded && !sock.isPaused()) sock.pause();
+    });
     sock.on('end', () => session.end('eof'));
     sock.on('error', (err) => {
       this.logger.debug({ conn: id, err: err.message }, 'milter socket error');
@@ -169,8 +277,8 @@ export class MilterServer {
     });
     sock.on('close', () => {
       session.end('eof');
-      this.sockets.delete(sock);
-      if (this.sockets.size === 0) for (const w of this.allClosedWaiters.splice(0)) w();
+      this.forget(conn);
+      if (this.connections.size === 0) for (const w of this.allClosedWaiters.splice(0)) w();
     });
     sock.setTimeout(this.idleTimeoutMs, () => {
       // The application is still working: the peer is waiting for us, not idle.
@@ -179,42 +287,180 @@ export class MilterServer {
         return;
       }
       this.timeouts++;
-      this.logger.warn({ conn: id, idleMs: this.idleTimeoutMs }, 'milter connection idle too long, closing');
-      session.end('timeout');
-      sock.destroy();
+      this.noise.warn('idle-timeout', { conn: id, idleMs: this.idleTimeoutMs }, 'milter connection idle too long, closing');
+      this.cut(conn, 'timeout');
     });
   }
 
+  /** Closes a connection now: the session finishes (abort/close callbacks), unsent replies are dropped. */
+  private cut(conn: Connection, reason: EndReason = 'limit'): void {
+    conn.session.end(reason);
+    conn.sock.destroy();
+    this.forget(conn);
+  }
+
+  private forget(conn: Connection): void {
+    if (!this.connections.delete(conn.sock)) return;
+    this.heldTotal -= conn.held;
+    conn.held = 0;
+    conn.partial = 0;
+    if (conn.paused) this.pausedCount--;
+    conn.paused = false;
+    this.watched.delete(conn);
+  }
+
+  /** Book-keeping after a read: the packet deadline and the shared budget of input held. */
+  private trackInput(conn: Connection): void {
+    const partial = conn.session.partialBytes;
+    if (partial !== 0 && (conn.partial === 0 || conn.session.packetsIn !== conn.packetsSeen)) {
+      // A new packet began, or packets completed since the last read: the peer makes progress.
+      conn.partialSince = performance.now();
+      conn.packetsSeen = conn.session.packetsIn;
+    }
+    conn.partial = partial;
+    this.recount(conn);
+    if (conn.held !== 0) this.watch(conn);
+    if (this.heldTotal > this.maxBufferedBytes) this.enforceBufferedBudget();
+  }
+
+  /** Queued packets leave as callbacks finish, between reads: the sweep and the budget recount. */
+  private recount(conn: Connection): void {
+    const held = conn.session.bufferedBytes;
+    this.heldTotal += held - conn.held;
+    conn.held = held;
+  }
+
+  /** The largest holders go first: they are the cheapest way back under the budget. */
+  private enforceBufferedBudget(): void {
+    for (const c of this.watched) this.recount(c);
+    const holders = [...this.watched].filter((c) => c.held > 0).sort((a, b) => b.held - a.held);
+    for (const c of holders) {
+      if (this.heldTotal <= this.maxBufferedBytes) break;
+      this.bufferedBudgetCloses++;
+      this.noise.warn(
+        'buffered-budget',
+        { conn: c.id, heldBytes: c.held, totalHeldBytes: this.heldTotal, maxBufferedBytes: this.maxBufferedBytes },
+        'input held for all milter connections exceeds the budget, closing the largest holder',
+      );
+      this.cut(c);
+    }
+  }
+
+  private onWriteBacklog(conn: Connection): void {
+    const { sock } = conn;
+    if (sock.writableLength > this.maxWriteBuffer) {
+      this.writeOverflows++;
+      this.noise.warn(
+        'write-overflow',
+        { conn: conn.id, unsentBytes: sock.writableLength, maxWriteBuffer: this.maxWriteBuffer },
+        'milter peer does not read its replies (write buffer over the limit), closing connection',
+      );
+      this.cut(conn);
+      return;
+    }
+    if (conn.paused) return;
+    // Stop reading: a peer that does not take its replies gets no more of our work.
+    conn.paused = true;
+    conn.pausedSince = performance.now();
+    this.pausedCount++;
+    sock.pause();
+    this.watch(conn);
+    sock.once('drain', () => {
+      if (!conn.paused) return;
+      conn.paused = false;
+      this.pausedCount--;
+      // Time spent waiting for the peer to read is not the peer's packet deadline running.
+      if (conn.partial > 0) conn.partialSince = performance.now();
+      if (!conn.session.isEnded) sock.resume();
+    });
+  }
+
+  private watch(conn: Connection): void {
+    this.watched.add(conn);
+    if (this.sweepTimer) return;
+    // One timer for the server, running only while some connection is mid-packet or paused.
+    const every = Math.max(10, Math.min(1000, Math.floor(this.packetTimeoutMs / 4)));
+    this.sweepTimer = setInterval(() => this.sweep(), every).unref();
+  }
+
+  private sweep(): void {
+    const now = performance.now();
+    for (const c of this.watched) {
+      this.recount(c);
+      if (c.paused) {
+        if (now - c.pausedSince > this.packetTimeoutMs) {
+          this.writeOverflows++;
+          this.noise.warn(
+            'write-stalled',
+            { conn: c.id, unsentBytes: c.sock.writableLength, stalledMs: Math.round(now - c.pausedSince) },
+            'milter peer has not read its replies within the packet timeout, closing connection',
+          );
+          this.cut(c);
+        }
+      } else if (c.partial > 0 && now - c.partialSince > this.packetTimeoutMs) {
+        this.packetTimeouts++;
+        this.noise.warn(
+          'packet-timeout',
+          { conn: c.id, partialBytes: c.partial, packetTimeoutMs: this.packetTimeoutMs },
+          'milter packet not complete within the packet timeout, closing connection',
+        );
+        this.cut(c);
+      } else if (c.held === 0) {
+        this.watched.delete(c);
+      }
+    }
+    if (this.watched.size === 0) {
+      clearInterval(this.sweepTimer);
+      this.sweepTimer = undefined;
+    }
+  }
+
   /**
-   * Graceful shutdown: stop accepting, let messages in flight finish (connections between
-   * messages close at once), cut the rest at the deadline, remove a UNIX socket file.
+   * Graceful shutdown (drain): stop accepting, let every open connection go on, message after
+   * message, until the MTA closes it or the deadline passes; then cut the rest. Postfix keeps
+   * one milter connection per SMTP session and applies milter_default_action to the rest of a
+   * session whose connection we close, so closing early would refuse or pass unjudged mail.
    */
   close(opts: CloseOptions = {}): Promise<void> {
     this.closing ??= this.doClose(opts.deadlineMs ?? 10_000);
     return this.closing;
   }
 
+  /** During a drain: treat the deadline as reached now (an operator's second signal). */
+  closeNow(): void {
+    this.endDrain?.();
+  }
+
   private async doClose(deadlineMs: number): Promise<void> {
     const server = this.server;
     const stopped = server ? new Promise<void>((resolve) => server.close(() => resolve())) : Promise.resolve();
-    for (const session of this.sockets.values()) session.drain();
-    if (this.sockets.size > 0) {
+    // The listener is closed: the socket file only misleads from now on (connects would hang or fail late).
+    if (this.spec.kind === 'unix' && server) await removeUnixSocket(this.spec.path, this.socketIno);
+    if (this.connections.size > 0) {
+      this.logger.info({ open: this.connections.size, deadlineMs }, 'draining milter connections: each is served until the MTA closes it');
       let timer: NodeJS.Timeout | undefined;
       await Promise.race([
         new Promise<void>((resolve) => this.allClosedWaiters.push(resolve)),
-        new Promise<void>((resolve) => (timer = setTimeout(resolve, deadlineMs))),
+        new Promise<void>((resolve) => {
+          timer = setTimeout(resolve, deadlineMs);
+          this.endDrain = resolve;
+        }),
       ]);
       clearTimeout(timer);
-      if (this.sockets.size > 0) {
-        this.logger.warn({ open: this.sockets.size }, 'shutdown deadline reached, closing remaining milter connections');
-        for (const [sock, session] of this.sockets) {
-          session.end('shutdown');
-          sock.destroy();
-        }
+      this.endDrain = undefined;
+      if (this.connections.size > 0) {
+        let inMessage = 0;
+        for (const c of this.connections.values()) if (c.session.messageInFlight) inMessage++;
+        const open = this.connections.size;
+        this.shutdownCloses += open;
+        this.logger.warn({ closed: open, inMessage, idle: open - inMessage, deadlineMs }, `shutdown deadline reached, closing ${open} remaining milter connections`);
+        for (const c of [...this.connections.values()]) this.cut(c, 'shutdown');
       }
     }
     await stopped;
-    if (this.spec.kind === 'unix' && server) await removeUnixSocket(this.spec.path, this.socketIno);
+    clearInterval(this.sweepTimer);
+    this.sweepTimer = undefined;
+    this.noise.flush();
     this.logger.info(this.stats(), 'milter server stopped');
   }
 }

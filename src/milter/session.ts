@@ -9,8 +9,9 @@ import { Cmd, ProtoFlag } from './constants.js';
 import { ConnectionContext } from './context.js';
 import { MilterError, MilterProtocolError } from './errors.js';
 import { PacketDecoder } from './framing.js';
-import { decodeMacroPacket, MacroStore, type MacroPacket } from './macros.js';
-import { negotiate } from './negotiation.js';
+import { MacroStore, type MacroPacket } from './macros.js';
+import { describeNegotiation, negotiate } from './negotiation.js';
+import { RateLimitedLog } from './rate-limited-log.js';
 import { encodeResponse, type SymbolList } from './responses.js';
 import { Verdict } from './verdict.js';
 
@@ -26,7 +27,14 @@ export interface SessionCounters {
   protocolErrors: number;
   messages: number;
   callbackErrors: number;
+  /** Connections closed because too many packets waited behind a pending callback. */
+  queueOverflows: number;
 }
+
+/** Packets that may wait behind a pending callback (see SessionOptions.maxQueuedPackets). */
+export const DEFAULT_MAX_QUEUED_PACKETS = 4096;
+/** Bytes of payload that may wait behind a pending callback, whatever the packet count. */
+export const DEFAULT_MAX_QUEUED_BYTES = 1024 * 1024;
 
 export interface SessionOptions {
   id: string;
@@ -35,6 +43,16 @@ export interface SessionOptions {
   maxPayload: number;
   symbolLists: readonly SymbolList[];
   counters: SessionCounters;
+  /**
+   * Packets that may wait while a callback is pending; one more closes the connection. An MTA
+   * only pipelines what it negotiated as no-reply (Postfix: a `D` and a RCPT per recipient, at
+   * most smtpd_recipient_limit = 1000 of them), so 4096 leaves room and stops a flood.
+   */
+  maxQueuedPackets?: number;
+  /** Bytes that may wait while a callback is pending (default 1 MiB, at least one largest packet). */
+  maxQueuedBytes?: number;
+  /** Where per-event warnings go, rate limited; shared by the sessions of one server. */
+  noise?: RateLimitedLog;
   /**
    * Encoded OPTNEG replies by MTA offer, shared by the sessions of one server (the application,
    * macro lists and payload limit are fixed there). Optional: without it each session negotiates.
@@ -45,15 +63,16 @@ export interface SessionOptions {
 export interface CachedNegotiation {
   negotiated: { version: number; actions: number; protocol: number };
   unavailable: readonly string[];
+  symbolLists: readonly SymbolList[];
   packet: Buffer;
 }
 
 /** Distinct offers cached per server; an MTA sends the same one every time, a hostile peer should not grow it. */
 const NEGOTIATION_CACHE_LIMIT = 16;
 
-export type EndReason = 'quit' | 'eof' | 'timeout' | 'protocol-error' | 'shutdown' | 'error';
+export type EndReason = 'quit' | 'eof' | 'timeout' | 'protocol-error' | 'limit' | 'shutdown' | 'error';
 
-type QueueItem = { end: false; cmd: number; command: MtaCommand | MacroPacket } | { end: true; reason: EndReason };
+type QueueItem = { end: false; cmd: number; command: MtaCommand | MacroPacket; size: number } | { end: true; reason: EndReason; size: 0 };
 type Pending = Promise<void> | void;
 
 const NR_BIT: Partial<Record<number, number>> = {
@@ -74,15 +93,21 @@ export class MilterSession {
   readonly ctx: ConnectionContext;
   private readonly decoder: PacketDecoder;
   private readonly macros = new MacroStore();
+  /** Commands waiting for the callback in flight; bounded in count and bytes. */
   private readonly queue: QueueItem[] = [];
+  private queuedBytes = 0;
+  private readonly maxQueuedPackets: number;
+  private readonly maxQueuedBytes: number;
+  private readonly noise: RateLimitedLog;
   private busy = false;
+  /** Packets received so far: lets the transport tell progress from a peer stuck mid-packet. */
+  packetsIn = 0;
   /** No more input is processed (QUIT seen, protocol error, end of stream). */
   private ended = false;
   /** An SMTP session is open: close() is owed to the application. */
   private sessionOpen = false;
   /** Between MAIL and end of message / ABORT: abort() is owed if the message is abandoned. */
   private inMessage = false;
-  private draining = false;
   /**
    * Replies produced while one chunk is being fed are collected here and written together when
    * the chunk is done: one socket write per read instead of one per reply (a write is a syscall).
@@ -113,6 +138,19 @@ export class MilterSession {
     this.ctx = new ConnectionContext(opts.id, this.macros, (p) => this.send(p));
     this.decoder = new PacketDecoder((cmd, payload) => this.onPacket(cmd, payload), opts.maxPayload);
     this.debugEnabled = levelEnabled(opts.logger, 'debug');
+    this.maxQueuedPackets = opts.maxQueuedPackets ?? DEFAULT_MAX_QUEUED_PACKETS;
+    this.maxQueuedBytes = Math.max(opts.maxQueuedBytes ?? DEFAULT_MAX_QUEUED_BYTES, opts.maxPayload + 5);
+    this.noise = opts.noise ?? new RateLimitedLog(opts.logger);
+  }
+
+  /** Bytes of a packet received in part (its first byte arrived, its last not yet). */
+  get partialBytes(): number {
+    return this.decoder.bufferedBytes;
+  }
+
+  /** Input held: the incomplete packet and the packets waiting behind a pending callback. */
+  get bufferedBytes(): number {
+    return this.decoder.bufferedBytes + this.queuedBytes;
   }
 
   /** True while a callback runs or commands wait: the idle timeout must not fire then. */
@@ -120,7 +158,7 @@ export class MilterSession {
     return this.busy || this.queue.length > 0;
   }
 
-  /** A message is in flight (graceful shutdown waits for it). */
+  /** A message is in flight (the shutdown deadline log tells these from idle sessions). */
   get messageInFlight(): boolean {
     return this.inMessage || this.busyNow;
   }
@@ -178,24 +216,13 @@ export class MilterSession {
         this.opts.logger.error({ conn: this.opts.id, callback: 'disconnect', err }, 'milter callback failed');
       }
     }
-    this.enqueue({ end: true, reason });
-  }
-
-  /** Graceful shutdown: close as soon as no message is in flight. */
-  drain(): void {
-    this.draining = true;
-    this.maybeDrainNow();
-  }
-
-  private maybeDrainNow(): void {
-    if (this.draining && !this.ended && !this.messageInFlight) {
-      this.end('shutdown');
-    }
+    this.enqueue({ end: true, reason, size: 0 });
   }
 
   private onPacket(cmd: number, payload: Buffer): void {
+    this.packetsIn++;
     // Postfix sends a D before every command: decoded straight into the macro store's map.
-    const command = cmd === Cmd.MACRO ? decodeMacroPacket(payload) : decodeCommand(cmd, payload);
+    const command = decodeCommand(cmd, payload);
     if (!this.ctx.negotiated && command.type !== 'optneg') {
       throw new MilterProtocolError('NOT_NEGOTIATED', `command '${String.fromCharCode(cmd)}' before option negotiation`);
     }
@@ -204,14 +231,41 @@ export class MilterSession {
       this.ended = true;
       this.decoder.stop();
     }
-    if (this.busy || this.queue.length > 0) this.queue.push({ end: false, cmd, command });
-    else this.settle(this.attempt(cmd, command));
+    if (!this.busy && this.queue.length === 0) {
+      this.wait(this.attempt(cmd, command));
+      return;
+    }
+    const size = payload.length + 5;
+    if (this.queue.length >= this.maxQueuedPackets || this.queuedBytes + size > this.maxQueuedBytes) {
+      this.queueOverflow();
+      return;
+    }
+    this.queuedBytes += size;
+    this.queue.push({ end: false, cmd, command, size });
+  }
+
+  /**
+   * Too much waits behind the callback in flight: no MTA pipelines this much, so the peer is
+   * broken or hostile. What waits is dropped; the callback in flight still gets its answer out,
+   * then the connection closes.
+   */
+  private queueOverflow(): void {
+    this.opts.counters.queueOverflows++;
+    this.noise.warn(
+      'queue-overflow',
+      { conn: this.opts.id, queued: this.queue.length, queuedBytes: this.queuedBytes, maxPackets: this.maxQueuedPackets, maxBytes: this.maxQueuedBytes },
+      'milter peer pipelined more than allowed while a callback was pending, closing connection',
+    );
+    this.queue.length = 0;
+    this.queuedBytes = 0;
+    this.end('limit');
   }
 
   private protocolError(err: unknown): void {
     this.opts.counters.protocolErrors++;
     const code = err instanceof MilterError ? err.code : 'INTERNAL';
-    this.opts.logger.warn(
+    this.noise.warn(
+      'protocol-error',
       { conn: this.opts.id, code, err: err instanceof Error ? err.message : String(err) },
       'milter protocol error, closing connection',
     );
@@ -224,18 +278,18 @@ export class MilterSession {
   }
 
   private run(item: QueueItem): void {
-    if (item.end) {
-      let pending: Pending;
-      try {
-        pending = this.finish(item.reason);
-      } catch (err) {
-        this.internalError(err);
-        pending = undefined;
-      }
-      this.settle(pending);
-    } else {
-      this.settle(this.attempt(item.cmd, item.command));
+    if (!item.end) {
+      this.wait(this.attempt(item.cmd, item.command));
+      return;
     }
+    let pending: Pending;
+    try {
+      pending = this.finish(item.reason);
+    } catch (err) {
+      this.internalError(err);
+      pending = undefined;
+    }
+    this.wait(pending);
   }
 
   private attempt(cmd: number, command: MtaCommand | MacroPacket): Pending {
@@ -247,20 +301,24 @@ export class MilterSession {
     }
   }
 
-  /** Strict ordering: while a callback's promise is pending, later commands wait in the queue. */
-  private settle(pending: Pending): void {
+  /**
+   * Strict ordering: while a callback's promise is pending, later commands wait in the queue.
+   * Only next() takes from the queue, in a loop: a burst of queued packets costs no stack depth.
+   */
+  private wait(pending: Pending): void {
     if (pending) {
       this.busy = true;
       pending.then(this.resume, this.resumeAfterError);
-    } else if (this.queue.length > 0 && !this.busy) {
-      this.next();
     }
   }
 
   private next(): void {
     this.busy = false;
-    while (!this.busy && this.queue.length > 0) this.run(this.queue.shift()!);
-    if (!this.busy) this.maybeDrainNow();
+    while (!this.busy && this.queue.length > 0) {
+      const item = this.queue.shift()!;
+      this.queuedBytes -= item.size;
+      this.run(item);
+    }
   }
 
   private internalError(err: unknown): void {
@@ -280,11 +338,6 @@ export class MilterSession {
     switch (c.type) {
       case 'macroPacket':
         if (!this.macros.setMap(c.stage, c.macros) && this.debugEnabled) {
-          this.opts.logger.debug({ conn: this.opts.id, stage: c.stage }, 'macros for an unknown stage ignored');
-        }
-        return;
-      case 'macro':
-        if (!this.macros.set(c.stage, c.pairs) && this.debugEnabled) {
           this.opts.logger.debug({ conn: this.opts.id, stage: c.stage }, 'macros for an unknown stage ignored');
         }
         return;
@@ -344,6 +397,9 @@ export class MilterSession {
 
   private optneg(c: { version: number; actions: number; protocol: number }): Promise<void> | void {
     const n = this.negotiation(c);
+    if (this.debugEnabled) {
+      this.opts.logger.debug({ conn: this.opts.id, ...describeNegotiation(c, n.negotiated, n.symbolLists) }, 'milter options negotiated');
+    }
     if (n.unavailable.length > 0) {
       this.opts.logger.warn({ conn: this.opts.id, unavailable: n.unavailable }, 'MTA does not offer everything the application declared');
     }
@@ -365,6 +421,7 @@ export class MilterSession {
     const entry: CachedNegotiation = {
       negotiated: { version: n.version, actions: n.actions, protocol: n.protocol },
       unavailable: n.unavailable,
+      symbolLists: n.symbolLists,
       packet: encodeResponse({ type: 'optneg', version: n.version, actions: n.actions, protocol: n.protocol, symbolLists: n.symbolLists }),
     };
     if (cache && cache.size < NEGOTIATION_CACHE_LIMIT) cache.set(key, entry);

@@ -261,6 +261,14 @@ export function createMetrics(options: MetricsOptions = {}): SosMetrics {
       ]);
       mirroredCounter('milter_protocol_errors_total', 'Milter connections closed for a malformed or unexpected packet', r, [[{}, (s) => s.protocolErrors]]);
       mirroredCounter('milter_idle_timeouts_total', 'Milter connections closed after idling too long', r, [[{}, (s) => s.idleTimeouts]]);
+      mirroredCounter('milter_packet_timeouts_total', 'Milter connections closed because a packet was not complete within MILTER_PACKET_TIMEOUT_MS', r, [[{}, (s) => s.packetTimeouts]]);
+      mirroredCounter('milter_write_overflows_total', 'Milter connections closed because the MTA did not read its replies', r, [[{}, (s) => s.writeOverflows]]);
+      mirroredCounter('milter_queue_overflows_total', 'Milter connections closed because too many packets waited behind a pending callback', r, [[{}, (s) => s.queueOverflows]]);
+      mirroredCounter('milter_buffer_budget_closes_total', 'Milter connections closed to keep the input held under MILTER_MAX_BUFFERED_BYTES', r, [[{}, (s) => s.bufferedBudgetCloses]]);
+      mirroredCounter('milter_shutdown_closes_total', 'Milter connections still open at the shutdown deadline, closed by the milter', r, [[{}, (s) => s.shutdownCloses]]);
+      mirroredCounter('milter_warnings_suppressed_total', 'Warning lines not written because of the per-kind rate limit', r, [[{}, (s) => s.warningsSuppressed]]);
+      mirroredGauge('milter_buffered_bytes', 'Bytes of incomplete or queued milter input held now, all connections together', r, (s) => s.bufferedBytes);
+      mirroredGauge('milter_connections_paused', 'Milter connections not read now because their replies wait to be read', r, (s) => s.connectionsPaused);
       mirroredCounter('milter_end_of_message_total', 'Messages that reached end of message on the milter connection', r, [[{}, (s) => s.messages]]);
       mirroredCounter('milter_callback_errors_total', 'Application callbacks that threw (the message was answered with the default action)', r, [
         [{}, (s) => s.callbackErrors],

@@ -17,3 +17,4 @@ export { parseRecord, isSpfRecord } from './parser.js';
 export { SpfSyntaxError, SpfInputError, EvaluationAbortedError } from './errors.js';
 export { recordCacheStats, RECORD_CACHE_MAX_BYTES } from './record-cache.js';
 export { MemoResolver } from './memo-resolver.js';
+export { lookupBudget, termCost, describeSpending, BUDGET_WARN_AT, type LookupBudget, type BudgetTerm } from './lookup-budget.js';

@@ -4,7 +4,7 @@ import assert from 'node:assert/strict';
 import { fileURLToPath } from 'node:url';
 import { captureOutput } from '../support/capture.js';
 import { knotSkipReason, startKnot, type KnotInstance } from '../support/knot.js';
-import { runSpfCommand } from '../../src/cli/spf-command.js';
+import { runSpfCommand, SPF_EXIT_STATUS } from '../../src/cli/spf-command.js';
 
 const zonesDir = fileURLToPath(new URL('../../../test/data/dns/cli/', import.meta.url));
 
@@ -74,7 +74,7 @@ describe('sos-milter spf against Knot', { skip: knotSkipReason() }, () => {
 
   test('fail at -all with the exp= explanation, after an a: lookup that did not match', async () => {
     const { code, text } = await run(['203.0.113.7', 'bob@cli.test'], env);
-    assert.equal(code, 0);
+    assert.equal(code, 1);
     assert.match(text, /^SPF fail for ip=203\.0\.113\.7 sender=bob@cli\.test helo=cli\.test/);
     assert.match(text, /^matched: -all \(record of cli\.test\)$/m);
     assert.match(text, /^explanation: 203\.0\.113\.7 is not a relay of cli\.test \(exp\)$/m);
@@ -99,21 +99,45 @@ describe('sos-milter spf against Knot', { skip: knotSkipReason() }, () => {
     assert.ok(json.trace.queries.some((q: { name: string; type: string }) => q.name === '_spf.cli.test' && q.type === 'TXT'));
   });
 
-  test('no SPF record is "none"; a nonexistent domain too; both exit 0', async () => {
+  test('no SPF record is "none"; a nonexistent domain too; both exit 2', async () => {
     const none = await run(['192.0.2.1', 'x@nospf.cli.test', '--json'], env);
-    assert.equal(none.code, 0);
+    assert.equal(none.code, 2);
     assert.equal(JSON.parse(none.text).result, 'none');
     const missing = await run(['192.0.2.1', 'x@missing.cli.test'], env);
-    assert.equal(missing.code, 0);
+    assert.equal(missing.code, 2);
     assert.match(missing.text, /^SPF none /);
   });
 
-  test('a DNS timeout below a redirect is temperror, exit 0', async () => {
+  test('a DNS timeout below a redirect is temperror, exit 3', async () => {
     const { code, text } = await run(['192.0.2.1', 'x@slow.cli.test', '--json'], { ...env, DNS_TIMEOUT_MS: '400' });
-    assert.equal(code, 0);
+    assert.equal(code, 3);
     const json = JSON.parse(text);
     assert.equal(json.result, 'temperror');
     assert.equal(json.trace.root.children[0].via, 'redirect');
     assert.ok(json.trace.queries.some((q: { outcome: string; error?: string }) => q.outcome === 'error' && q.error === 'TIMEOUT'), text);
   });
+
+  // The documented mapping: 0 pass, 1 fail/softfail, 2 neutral/none, 3 temperror/permerror.
+  for (const [result, status] of [
+    ['pass', 0],
+    ['fail', 1],
+    ['softfail', 1],
+    ['neutral', 2],
+    ['none', 2],
+    ['permerror', 3],
+  ] as const) {
+    test(`exit status ${status} for ${result}, text and --json alike`, async () => {
+      const text = await run(['192.0.2.1', `x@${result}.exitcodes.test`], env);
+      assert.equal(text.code, status, text.text);
+      assert.match(text.text, new RegExp(`^SPF ${result} `));
+      const json = await run(['192.0.2.1', `x@${result}.exitcodes.test`, '--json'], env);
+      assert.equal(json.code, status);
+      assert.equal(JSON.parse(json.text).result, result);
+    });
+  }
+});
+
+test('every SPF result has a documented exit status in the help', async () => {
+  const { text } = await run(['--help'], {});
+  for (const [result, status] of Object.entries(SPF_EXIT_STATUS)) assert.match(text, new RegExp(`${status} [^;]*\\b${result}\\b`), result);
 });

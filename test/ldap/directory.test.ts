@@ -1,6 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { LdapDomainDirectory, backoffDelay, type LdapClient, type LdapDirectoryOptions } from '../../src/ldap/index.js';
+import { LdapDomainDirectory, backoffDelay, firstRdnValue, type LdapClient, type LdapDirectoryOptions } from '../../src/ldap/index.js';
+import { createLogger } from '../../src/log/index.js';
 
 /** A scripted in-memory LDAP server: which domains exist, and how it misbehaves. */
 class FakeServer {
@@ -8,6 +9,8 @@ class FakeServer {
   down = false;
   hang = false;
   wrongPassword = false;
+  noStartTls = false;
+  startTlsCalls = 0;
   binds: { dn: string; password: string }[] = [];
   filters: string[] = [];
   private readonly release: (() => void)[] = [];
@@ -21,6 +24,14 @@ class FakeServer {
     return {
       get isConnected() {
         return connected && !server.down;
+      },
+      async startTls() {
+        server.startTlsCalls++;
+        if (server.noStartTls) throw new Error('unsupported extended operation');
+      },
+      async *listEntries(_base, request) {
+        const all = [...server.domains].map((d) => ({ dn: `dc=${d},ou=domains,dc=example,dc=test`, attributes: {} }));
+        for (let i = 0; i < all.length; i += request.pageSize) yield all.slice(i, i + request.pageSize);
       },
       async bind(dn, password) {
         if (server.down) throw new Error('connect ECONNREFUSED');
@@ -199,4 +210,63 @@ test('backoff doubles up to the cap and jitters within the upper half', () => {
   const opts = { initialMs: 500, maxMs: 4000 };
   assert.deepEqual([1, 2, 3, 4, 5, 50].map((n) => backoffDelay(n, opts, () => 1)), [500, 1000, 2000, 4000, 4000, 4000]);
   assert.equal(backoffDelay(3, opts, () => 0), 1000);
+});
+
+test('StartTLS refused: the bind (and its password) is never sent, the lookup fails open', async () => {
+  const server = new FakeServer();
+  server.noStartTls = true;
+  const { dir } = directory(server, { startTls: true, bindDn: 'uid=milter', bindPw: 'secret' });
+  const answer = await dir.isOwnDomain('customer.example');
+  assert.equal(answer.own, false);
+  assert.equal(answer.source, 'error');
+  assert.match(answer.error ?? '', /StartTLS failed, not binding without TLS/);
+  assert.ok(server.startTlsCalls >= 1);
+  assert.deepEqual(server.binds, []);
+  await dir.close();
+});
+
+test('StartTLS only for ldap:// URIs: ldaps:// is TLS already', async () => {
+  const server = new FakeServer();
+  const { dir } = directory(server, { startTls: true, uris: ['ldaps://fake'] });
+  assert.deepEqual(await dir.isOwnDomain('customer.example'), { own: true, source: 'ldap' });
+  assert.equal(server.startTlsCalls, 0);
+  await dir.close();
+});
+
+test('listOwnDomains pages through every entry, lower case, RDN value', async () => {
+  const server = new FakeServer();
+  server.domains = new Set(Array.from({ length: 25 }, (_, i) => `D${i}.Example.`));
+  const { dir } = directory(server);
+  const seen: string[] = [];
+  let pages = 0;
+  for await (const page of dir.listOwnDomains({ filter: '(dc=*)', pageSize: 10 })) {
+    pages++;
+    seen.push(...page);
+  }
+  assert.equal(pages, 3);
+  assert.equal(seen.length, 25);
+  assert.equal(seen[0], 'd0.example');
+  await dir.close();
+});
+
+test('a bind password over plain ldap:// to a remote host is warned about; StartTLS, ldaps and loopback are not', async () => {
+  for (const [uris, startTls, warned] of [
+    [['ldap://ldap.example'], false, true],
+    [['ldap://ldap.example'], true, false],
+    [['ldaps://ldap.example'], false, false],
+    [['ldap://127.0.0.1:389'], false, false],
+  ] as const) {
+    const lines: string[] = [];
+    const logger = createLogger({ name: 't', level: 'info', format: 'json', destination: { write: (l: string) => lines.push(l) } });
+    const { dir } = directory(new FakeServer(), { uris: [...uris], startTls, bindDn: 'uid=m', bindPw: 'pw', logger, connectNow: false });
+    assert.equal(lines.some((l) => l.includes('in the clear')), warned, `${uris.join()} starttls=${startTls}`);
+    await dir.close();
+  }
+});
+
+test('the RDN value with RFC 4514 escapes undone', () => {
+  assert.equal(firstRdnValue('dc=customer.example,ou=domains,dc=example,dc=test'), 'customer.example');
+  assert.equal(firstRdnValue('associatedDomain=a\\,b.example+cn=x,ou=d'), 'a,b.example');
+  assert.equal(firstRdnValue('dc=m\\C3\\BCller.example,ou=d'), 'müller.example');
+  assert.equal(firstRdnValue('nothing'), undefined);
 });

@@ -1,13 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import {
-  encodeCommand,
-  encodePacket,
-  MilterEncodeError,
-  MilterProtocolError,
-  PacketDecoder,
-  type MtaCommand,
-} from '../../src/milter/index.js';
+import { encodePacket, MilterEncodeError, MilterProtocolError, PacketDecoder } from '../../src/milter/index.js';
+import { encodeCommand, type MtaCommand } from '../support/milter-codec.js';
 
 const stream: MtaCommand[] = [
   { type: 'optneg', version: 6, actions: 0x1ff, protocol: 0x1fffff },

@@ -1,6 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { encodeCommand, MilterServer, Verdict, type MilterApplication, type MilterLogger } from '../../src/milter/index.js';
+import { MilterServer, Verdict, type MilterApplication, type MilterLogger } from '../../src/milter/index.js';
+import { encodeCommand } from '../support/milter-codec.js';
 import { MilterTestClient } from '../support/milter-client.js';
 
 const warnings: string[] = [];

@@ -108,3 +108,21 @@ test('capabilities: leading space, rejected recipients, MDS echo', () => {
   assert.equal(small.protocol & (P.MDS_1M | P.MDS_256K), P.MDS_256K);
   assert.equal(neg({}).protocol & (P.MDS_1M | P.MDS_256K | P.HDR_LEADSPC | P.RCPT_REJ), 0);
 });
+
+test('negotiation described in words: flag names, unknown bits in hex, macro lists by stage', async () => {
+  const { ActionFlag, describeNegotiation, flagNames, ProtoFlag } = await import('../../src/milter/index.js');
+  assert.deepEqual(flagNames(0x101, ActionFlag), ['ADDHDRS', 'SETSYMLIST']);
+  assert.deepEqual(flagNames(0x00001000 | 0x40000000, ProtoFlag), ['NR_CONN', '0x40000000']);
+  assert.deepEqual(flagNames(0, ProtoFlag), []);
+  assert.deepEqual(
+    describeNegotiation({ version: 6, actions: 0x1, protocol: 0x2 }, { version: 6, actions: 0x1, protocol: 0 }, [
+      { stage: 2, names: 'i {mail_addr}' },
+      { stage: 5, names: 'i' },
+    ]),
+    {
+      offered: { version: 6, actions: ['ADDHDRS'], protocol: ['NOHELO'] },
+      agreed: { version: 6, actions: ['ADDHDRS'], protocol: [] },
+      macros: { envfrom: 'i {mail_addr}', eom: 'i' },
+    },
+  );
+});

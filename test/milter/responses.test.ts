@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { decodeResponse } from '../support/milter-codec.js';
 import {
-  decodeResponse,
   encodeReplaceBody,
   encodeResponse,
   MilterEncodeError,

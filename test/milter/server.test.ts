@@ -395,7 +395,7 @@ test('maximum concurrent connections: excess connections are closed and logged',
   assert.ok(log.lines.some((l) => l.level === 'warn' && /too many connections/.test(l.msg)));
 });
 
-test('graceful shutdown lets a message in flight finish, then closes', async () => {
+test('drain: open connections are served message after message until the MTA quits; none is closed early', async () => {
   let release!: () => void;
   const gate = new Promise<void>((r) => (release = r));
   const app: MilterApplication = {
@@ -413,27 +413,48 @@ test('graceful shutdown lets a message in flight finish, then closes', async () 
   await busy.mail('<a@x>');
   busy.send({ type: 'eob', data: Buffer.alloc(0) });
   await new Promise((r) => setTimeout(r, 20));
-  const closing = server.close({ deadlineMs: 5000 });
-  await idle.waitClosed();
+  let closed = false;
+  const closing = server.close({ deadlineMs: 5000 }).then(() => (closed = true));
+  // Between messages is no reason to close: Postfix would apply milter_default_action to the rest of the session.
+  await idle.expectSilence(200);
+  assert.equal(idle.closed, false);
   assert.equal(busy.closed, false);
   release();
   assert.deepEqual((await busy.readReply()).final, { type: 'accept' });
+  // Both go on with further messages while the server drains.
+  await idle.mail('<b@x>');
+  assert.deepEqual((await idle.eom()).final, { type: 'accept' });
+  await busy.mail('<c@x>');
+  assert.deepEqual((await busy.eom()).final, { type: 'accept' });
+  assert.equal(closed, false);
+  busy.quit();
+  idle.quit();
   await busy.waitClosed();
+  await idle.waitClosed();
   await closing;
   assert.equal(server.stats().connectionsOpen, 0);
+  assert.equal(server.stats().shutdownCloses, 0);
 });
 
 test('graceful shutdown cuts connections at the deadline', async () => {
   const app: MilterApplication = { async eom() { await new Promise((r) => setTimeout(r, 2000)); } };
-  const server = new MilterServer(app, { socket: 'inet:0@127.0.0.1' });
+  const logger = recordingLogger();
+  const server = new MilterServer(app, { socket: 'inet:0@127.0.0.1', logger });
   await server.listen();
   const c = await MilterTestClient.connect(server.address()!);
+  const idle = await MilterTestClient.connect(server.address()!);
   await c.negotiate();
+  await idle.negotiate();
   await c.mail('<a@x>');
   c.send({ type: 'eob', data: Buffer.alloc(0) });
   await new Promise((r) => setTimeout(r, 20));
   await server.close({ deadlineMs: 100 });
   await c.waitClosed();
+  await idle.waitClosed();
+  assert.equal(server.stats().shutdownCloses, 2);
+  const line = logger.lines.find((l) => /shutdown deadline reached/.test(l.msg));
+  assert.ok(line, 'the deadline is logged');
+  assert.deepEqual({ ...(line.obj as object) }, { closed: 2, inMessage: 1, idle: 1, deadlineMs: 100 });
 });
 
 test('IPv6 loopback listener works', async (t) => {

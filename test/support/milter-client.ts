@@ -5,17 +5,8 @@
  * integration and hostile-input tests.
  */
 import { connect, type Socket } from 'node:net';
-import {
-  Cmd,
-  decodeResponse,
-  encodeCommand,
-  isFinalResponse,
-  PacketDecoder,
-  ProtoFlag,
-  type BoundAddress,
-  type MilterResponse,
-  type MtaCommand,
-} from '../../src/milter/index.js';
+import { Cmd, PacketDecoder, ProtoFlag, type BoundAddress, type MilterResponse } from '../../src/milter/index.js';
+import { decodeResponse, encodeCommand, isFinalResponse, type MtaCommand } from './milter-codec.js';
 
 export type ClientTarget = { port: number; host?: string } | { path: string } | BoundAddress;
 
@@ -246,6 +237,23 @@ export class MilterTestClient {
   unknown(line: string, macros?: MacroInput): Promise<Reply> {
     return this.command({ type: 'unknown', line }, macros);
   }
+  /**
+   * One message as Postfix sends it to a milter that asked for sos-milter's macros: MAIL with
+   * the queue id, one RCPT with its next hop, end of message. Resolves with the final reply.
+   */
+  async message(sender: string, queueId: string, rcpt = '<rcpt@example.net>'): Promise<MilterResponse | undefined> {
+    await this.mail(sender, [], { i: queueId, '{mail_addr}': sender.replace(/^<|>$/g, '') });
+    await this.rcpt(rcpt, [], { i: queueId, '{rcpt_host}': 'mx.example.net', '{rcpt_addr}': rcpt.replace(/^<|>$/g, '') });
+    return (await this.eom({ i: queueId })).final;
+  }
+
+  /** OPTNEG and CONNECT/HELO as Postfix opens an SMTP session. */
+  async openSession(clientAddress = '192.0.2.10'): Promise<void> {
+    await this.negotiate();
+    await this.connectCmd('client.example', clientAddress, 4321, { '{client_addr}': clientAddress });
+    await this.helo('client.example');
+  }
+
   abort(): void {
     this.send({ type: 'abort' });
   }

@@ -19,11 +19,21 @@ export interface SlapdOptions {
   rootPw?: string;
   /** When false, only bound users may read; anonymous may still authenticate. */
   anonymousRead?: boolean;
+  /**
+   * Server-side size limit for everyone but the rootdn (slapd's `sizelimit`): an unpaged
+   * search gets at most this many entries; paged searches (RFC 2696) may return them all.
+   */
+  sizeLimit?: number;
+  /** Serve TLS: StartTLS on the ldap:// port, and an ldaps:// port besides. PEM file paths. */
+  tls?: { certFile: string; keyFile: string };
 }
 
 export interface SlapdInstance {
   url: string;
   port: number;
+  /** ldaps://127.0.0.1:<port>, when started with `tls`. */
+  ldapsUrl: string | undefined;
+  ldapsPort: number | undefined;
   suffix: string;
   rootDn: string;
   rootPw: string;
@@ -111,19 +121,34 @@ function installExitHook(): void {
   }
 }
 
-function slapdConf(dir: string, suffix: string, rootDn: string, rootPw: string, anonymousRead: boolean): string {
+function ldifText(options: SlapdOptions): string | undefined {
+  if (options.ldif === undefined) return undefined;
+  return !options.ldif.includes('\n') && existsSync(options.ldif) ? readFileSync(options.ldif, 'utf8') : options.ldif;
+}
+
+function ldifBytes(options: SlapdOptions): number {
+  return Buffer.byteLength(ldifText(options) ?? '');
+}
+
+function slapdConf(dir: string, suffix: string, rootDn: string, rootPw: string, anonymousRead: boolean, options: SlapdOptions): string {
   const reader = anonymousRead ? 'by * read' : 'by users read by anonymous auth';
+  const tls = options.tls ? [`TLSCertificateFile ${options.tls.certFile}`, `TLSCertificateKeyFile ${options.tls.keyFile}`] : [];
+  // prtotal=unlimited: paged searches may return more than the hard limit in total (slapd.conf(5)).
+  const limits = options.sizeLimit !== undefined ? [`sizelimit size.soft=${options.sizeLimit} size.hard=${options.sizeLimit} size.prtotal=unlimited`] : [];
   return [
     ...SCHEMAS.map((s) => `include ${join(SCHEMA_DIR, `${s}.schema`)}`),
+    ...tls,
     `pidfile ${join(dir, 'slapd.pid')}`,
     `modulepath ${MODULE_PATH}`,
     'moduleload back_mdb',
     'database mdb',
-    'maxsize 16777216',
+    // mdb's map must hold the data with its indexes: 16 MiB, or more for large trees (about 20x the LDIF).
+    `maxsize ${Math.max(16 * 1024 * 1024, Math.ceil(ldifBytes(options) * 20 / 4096) * 4096)}`,
     `suffix "${suffix}"`,
     `rootdn "${rootDn}"`,
     `rootpw "${rootPw}"`,
     `directory ${join(dir, 'db')}`,
+    ...limits,
     'access to attrs=userPassword by anonymous auth by self read by * none',
     `access to * ${reader}`,
     '',
@@ -142,10 +167,10 @@ export async function startSlapd(options: SlapdOptions = {}): Promise<SlapdInsta
   live.add(entry);
   mkdirSync(join(dir, 'db'));
   const conf = join(dir, 'slapd.conf');
-  writeFileSync(conf, slapdConf(dir, suffix, rootDn, rootPw, options.anonymousRead ?? true));
+  writeFileSync(conf, slapdConf(dir, suffix, rootDn, rootPw, options.anonymousRead ?? true, options));
 
   if (options.ldif !== undefined) {
-    const text = !options.ldif.includes('\n') && existsSync(options.ldif) ? readFileSync(options.ldif, 'utf8') : options.ldif;
+    const text = ldifText(options) ?? '';
     const ldifPath = join(dir, 'data.ldif');
     writeFileSync(ldifPath, text);
     const added = spawnSync(SLAPADD, ['-q', '-f', conf, '-l', ldifPath], { encoding: 'utf8', timeout: 30_000 });
@@ -158,12 +183,14 @@ export async function startSlapd(options: SlapdOptions = {}): Promise<SlapdInsta
 
   const port = await freePort();
   const url = `ldap://127.0.0.1:${port}`;
+  const ldapsPort = options.tls ? await freePort() : undefined;
+  const listen = [url, ...(ldapsPort !== undefined ? [`ldaps://127.0.0.1:${ldapsPort}`] : [])].join(' ');
   let stderr = '';
 
   async function start(): Promise<void> {
     if (entry.child) return;
     // -d 0: stay in the foreground (so we own the process) without debug output.
-    const child = spawn(SLAPD, ['-d', '0', '-h', url, '-f', conf], { stdio: ['ignore', 'ignore', 'pipe'] });
+    const child = spawn(SLAPD, ['-d', '0', '-h', listen, '-f', conf], { stdio: ['ignore', 'ignore', 'pipe'] });
     entry.child = child;
     child.stderr?.on('data', (chunk: Buffer) => {
       stderr = (stderr + chunk.toString()).slice(-4000);
@@ -174,7 +201,7 @@ export async function startSlapd(options: SlapdOptions = {}): Promise<SlapdInsta
     const deadline = Date.now() + READY_TIMEOUT_MS;
     while (Date.now() < deadline) {
       if (entry.child !== child) throw new Error(`slapd exited at start: ${stderr}`);
-      if (await canConnect(port)) return;
+      if ((await canConnect(port)) && (ldapsPort === undefined || (await canConnect(ldapsPort)))) return;
       await sleep(50);
     }
     child.kill('SIGKILL');
@@ -205,6 +232,8 @@ export async function startSlapd(options: SlapdOptions = {}): Promise<SlapdInsta
   return {
     url,
     port,
+    ldapsUrl: ldapsPort === undefined ? undefined : `ldaps://127.0.0.1:${ldapsPort}`,
+    ldapsPort,
     suffix,
     rootDn,
     rootPw,

@@ -1,0 +1,77 @@
+/**
+ * Every environment variable sos-milter reads, in one table. The `--help` texts of the
+ * program and of each command are generated from it, and a test checks that the
+ * configuration loader reads no variable missing here, so help and code cannot drift apart.
+ */
+
+/** Who reads a variable: the daemon, and the commands that share its configuration. */
+export type EnvReader = 'daemon' | 'check' | 'audit' | 'spf';
+
+export interface EnvVariable {
+  name: string;
+  /** The default as a user would write it, or a short phrase ("unset", "required"). */
+  default: string;
+  summary: string;
+  readers: readonly EnvReader[];
+}
+
+const ALL: readonly EnvReader[] = ['daemon', 'check', 'audit'];
+const WITH_SPF: readonly EnvReader[] = ['daemon', 'check', 'audit', 'spf'];
+const DAEMON: readonly EnvReader[] = ['daemon'];
+
+export const ENV_VARIABLES: readonly EnvVariable[] = [
+  { name: 'LOG_LEVEL', default: 'info', summary: 'debug, info, warning/warn, error', readers: ALL },
+  { name: 'LOG_FORMAT', default: 'text', summary: 'text or json (JSON lines)', readers: ALL },
+  { name: 'MILTER_MODE', default: 'test', summary: 'test (log, tag own domains) or reject', readers: ALL },
+  { name: 'MILTER_NAME', default: 'sos-milter', summary: 'name in logs, reply texts and the default socket path', readers: ALL },
+  { name: 'MILTER_SOCKET', default: '/socket/<MILTER_NAME>', summary: 'libmilter socket spec: /path, unix:/path, inet:PORT[@HOST], inet6:PORT[@HOST]', readers: ALL },
+  { name: 'MILTER_SOCKET_MODE', default: '0666', summary: 'file mode of a UNIX socket', readers: ALL },
+  { name: 'MILTER_REJECT_MESSAGE', default: 'Security policy violation!', summary: 'end of the reject text', readers: ALL },
+  { name: 'MILTER_TMPFAIL_MESSAGE', default: 'Service temporarily not available! Please try again later.', summary: 'text of 450 4.7.1 replies', readers: ALL },
+  { name: 'MILTER_MAX_CONNECTIONS', default: '1000', summary: 'concurrent MTA connections', readers: ALL },
+  { name: 'MILTER_IDLE_TIMEOUT_MS', default: '310000', summary: 'closes a connection silent this long', readers: ALL },
+  { name: 'MILTER_PACKET_TIMEOUT_MS', default: '30000', summary: "closes a connection whose packet is not complete this long after its first byte", readers: DAEMON },
+  { name: 'MILTER_MAX_BUFFERED_BYTES', default: '67108864', summary: 'incomplete and queued milter input held for all connections together; past it the largest holders are closed', readers: DAEMON },
+  { name: 'MILTER_MAX_QUEUED_PACKETS', default: '4096', summary: 'packets one connection may queue behind a pending callback; past it the connection is closed', readers: DAEMON },
+  { name: 'MILTER_MAX_WRITE_BUFFER', default: '1048576', summary: 'unread reply bytes one connection may hold; past it the connection is closed', readers: DAEMON },
+  { name: 'SHUTDOWN_TIMEOUT_MS', default: '10000', summary: 'how long open milter connections are served after SIGTERM/SIGINT before they are closed', readers: ALL },
+  { name: 'SPF_CHECK', default: 'regex', summary: 'regex (-all record must match SPF_REGEX) or evaluate (RFC 7208 check of OUTBOUND_IPS)', readers: ALL },
+  { name: 'SPF_REGEX', default: '.*', summary: 'statements an acceptable record must contain (Python re syntax, anchored at the start)', readers: ALL },
+  {
+    name: 'SPF_REMEDY_MECHANISM',
+    default: 'derived from SPF_REGEX',
+    summary: 'the mechanism a remedy adds (e.g. include:_spf.esp.example); by default the include:/ip4:/ip6:/a:/mx: that SPF_REGEX names',
+    readers: ALL,
+  },
+  { name: 'OUTBOUND_IPS', default: 'required with SPF_CHECK=evaluate', summary: 'the ESP relay addresses, comma-separated', readers: ALL },
+  { name: 'SPF_VIOLATION_RESULTS', default: 'fail', summary: 'results that count as a violation with evaluate (fail[,softfail][,permerror])', readers: ALL },
+  { name: 'IGNORED_NEXT_HOPS', default: 'empty', summary: 'comma-separated {rcpt_host} values never judged', readers: ALL },
+  { name: 'DNS_SERVERS', default: "the system's (/etc/resolv.conf)", summary: 'comma-separated host[:port], IPv6 as [addr]:port', readers: WITH_SPF },
+  { name: 'DNS_TIMEOUT_MS', default: '2000', summary: 'time for one DNS lookup, retries included', readers: WITH_SPF },
+  { name: 'DNS_CACHE_MAX_BYTES', default: '33554432', summary: "bound on the DNS cache's estimated memory, bytes (at least 65536)", readers: WITH_SPF },
+  { name: 'LDAP_ENABLED', default: 'unset', summary: 'any non-empty value turns on the LDAP lookup of own domains (audit requires it)', readers: ALL },
+  { name: 'LDAP_SERVER_URI', default: 'required with LDAP', summary: 'ldap:// or ldaps:// URIs, tried in order', readers: ALL },
+  { name: 'LDAP_BINDDN', default: 'anonymous bind', summary: 'DN to bind as', readers: ALL },
+  { name: 'LDAP_BINDPW', default: 'unset', summary: 'bind password (never logged, never sent in the clear with LDAP_STARTTLS)', readers: ALL },
+  { name: 'LDAP_SEARCH_BASE', default: 'required with LDAP', summary: 'base DN of the own-domain entries', readers: ALL },
+  { name: 'LDAP_QUERY_FILTER', default: 'required with LDAP', summary: 'filter with %d for the sender domain, e.g. (dc=%d)', readers: ALL },
+  { name: 'LDAP_AUDIT_FILTER', default: 'LDAP_QUERY_FILTER with %d replaced by *', summary: 'filter that lists every own domain (audit)', readers: ['audit'] },
+  { name: 'LDAP_DOMAIN_ATTRIBUTE', default: "the RDN's value", summary: 'attribute holding the domain name (audit)', readers: ['audit'] },
+  { name: 'LDAP_CACHE_TTL', default: '300', summary: 'seconds a found answer is cached', readers: ALL },
+  { name: 'LDAP_NEGATIVE_CACHE_TTL', default: '60', summary: 'seconds a not-found answer is cached', readers: ALL },
+  { name: 'LDAP_TIMEOUT_MS', default: '2000', summary: 'limit for each LDAP operation, connecting included', readers: ALL },
+  { name: 'LDAP_TLS_CA_FILE', default: "Node's built-in CAs", summary: 'PEM bundle of the CAs trusted for ldaps:// and StartTLS', readers: ALL },
+  { name: 'LDAP_STARTTLS', default: 'false', summary: 'upgrade ldap:// connections with StartTLS before binding; no bind when it fails', readers: ALL },
+  { name: 'LDAP_TLS_VERIFY', default: 'true', summary: 'false turns off certificate and host name verification (logged at warning)', readers: ALL },
+  { name: 'METRICS_LISTEN', default: 'unset', summary: 'host:port of the Prometheus /metrics endpoint', readers: DAEMON },
+  { name: 'HEALTH_LISTEN', default: 'unset', summary: 'host:port of /healthz and /readyz', readers: DAEMON },
+];
+
+/** The help section listing what `reader` reads from the environment, with defaults. */
+export function environmentHelp(reader: EnvReader): string {
+  const rows = ENV_VARIABLES.filter((v) => v.readers.includes(reader));
+  const width = Math.max(...rows.map((v) => v.name.length));
+  const lines = ['Environment (default in brackets):'];
+  for (const v of rows) lines.push(`  ${v.name.padEnd(width)}  ${v.summary} [${v.default}]`);
+  return `${lines.join('\n')}\n`;
+}
