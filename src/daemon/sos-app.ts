@@ -53,10 +53,12 @@ class MessageState {
   /** performance.now() at MAIL. */
   readonly startedAt = performance.now();
   readonly recipients = new RecipientHops();
-  /** Started at MAIL for a sender with a domain; undefined when there is nothing to judge. */
-  assessment: Promise<JudgedAssessment> | undefined;
-  /** Settles `assessment`; the first call counts. Undefined once it has settled. */
-  settle: ((assessment: JudgedAssessment) => void) | undefined;
+  /** The assessment started at MAIL (a sender with a domain). */
+  assessing = false;
+  /** The assessment, once settled (by the work, the deadline or the MTA giving up). */
+  judged: JudgedAssessment | undefined;
+  /** End of message came before the assessment settled and waits for it here. */
+  whenJudged: ((assessment: JudgedAssessment) => void) | undefined;
   /** Cancels the assessment's work at its deadline or when the MTA abandons the message; undefined once settled. */
   controller: AbortController | undefined;
   /** Why the MTA abandoned the message (ABORT, connection closed), once it has. */
@@ -123,27 +125,30 @@ export function createSosMilterApp(opts: SosAppOptions): MilterApplication {
 
   /** Settles the message's assessment, once; a controller whose work has ended is reused. */
   function settle(state: MessageState, assessment: JudgedAssessment, workEnded: boolean): void {
-    const { settle, controller } = state;
-    if (!settle) return;
-    state.settle = undefined;
+    if (state.judged) return;
+    state.judged = assessment;
+    const { controller, whenJudged } = state;
     state.controller = undefined;
     deadlines.delete(state);
     if (controller && workEnded) controllers.giveBack(controller);
-    settle(assessment);
     metrics?.decided(settings.check, elapsedMs(state.startedAt) / 1000);
+    if (whenJudged) {
+      state.whenJudged = undefined;
+      whenJudged(assessment);
+    }
   }
 
   /** Deadline or MTA gone: the assessment fails open at once and the work behind it is told to stop. */
   function cancel(state: MessageState, why: string): void {
     const { controller, sender } = state;
-    if (!state.settle || sender.kind !== 'domain') return;
+    if (!state.assessing || state.judged || sender.kind !== 'domain') return;
     settle(state, failOpen(sender.domain, settings.check, why), false);
     controller?.abort(why);
   }
 
   /** Assess: started at MAIL so that DNS never holds up the MAIL reply; bounded by the deadline. */
-  function assess(state: MessageState, sender: { address: string; domain: string }, helo: string): Promise<JudgedAssessment> {
-    const assessment = new Promise<JudgedAssessment>((resolve) => (state.settle = resolve));
+  function assess(state: MessageState, sender: { address: string; domain: string }, helo: string): void {
+    state.assessing = true;
     const controller = controllers.take();
     state.controller = controller;
     deadlines.add(state);
@@ -151,14 +156,19 @@ export function createSosMilterApp(opts: SosAppOptions): MilterApplication {
       (judged) => settle(state, judged, true),
       (err: unknown) => {
         // After a cancel the work's rejection (ABORTED) is expected, and the assessment settled.
-        if (!state.settle) return;
+        if (state.judged) return;
         state.log.error({ err }, 'SPF assessment failed unexpectedly');
         // Work may still run behind the failure: stop it; the controller is not reused.
         settle(state, failOpen(sender.domain, settings.check, `internal error: ${err instanceof Error ? err.message : String(err)}`), false);
         controller.abort('assessment failed');
       },
     );
-    return assessment;
+  }
+
+  /** Decide and report, once the assessment has settled. */
+  function conclude(ctx: MilterContext, state: MessageState, domain: string, facts: MessageFacts, assessment: JudgedAssessment): Verdict {
+    if (state.abandoned !== undefined) return reportAbandoned(state, domain, state.abandoned);
+    return report(ctx, state, facts, assessment, decideOutcome(assessment, facts, decision, state.id));
   }
 
   /** Report: the log lines users and log-based metrics rely on, the counters, and the verdict. */
@@ -250,7 +260,7 @@ export function createSosMilterApp(opts: SosAppOptions): MilterApplication {
       const state = new MessageState(sender, logger);
       ctx.state[STATE_KEY] = state;
       if (sender.kind === 'domain') {
-        state.assessment = assess(state, sender, ctx.helo ?? '');
+        assess(state, sender, ctx.helo ?? '');
         if (logger.isLevelEnabled('debug')) state.log.debug({ sender: sender.address, domain: sender.domain }, '5321_from_domain=' + sender.domain);
       } else if (sender.kind === 'null') {
         if (logger.isLevelEnabled('debug')) state.log.debug('null sender (bounce/DSN): not judged');
@@ -272,19 +282,22 @@ export function createSosMilterApp(opts: SosAppOptions): MilterApplication {
       return CONTINUE;
     },
 
-    async eom(ctx) {
+    eom(ctx) {
       const state = messageState(ctx);
       // Not judged: said once at MAIL, nothing to add.
-      if (!state?.assessment || state.sender.kind !== 'domain') return CONTINUE;
+      if (!state?.assessing || state.sender.kind !== 'domain') return CONTINUE;
+      const { domain } = state.sender;
       const facts: MessageFacts = { queueId: ctx.macro('i'), client: clientAddress(ctx), recipients: state.recipients };
-      const assessment = await state.assessment;
-      if (state.abandoned !== undefined) return reportAbandoned(state, state.sender.domain, state.abandoned);
-      return report(ctx, state, facts, assessment, decideOutcome(assessment, facts, decision, state.id));
+      // Usually settled by now (the MTA sends end of message after the client's DATA, long
+      // after MAIL): answered at once, without a promise and a turn of the event loop.
+      const { judged } = state;
+      if (judged) return conclude(ctx, state, domain, facts, judged);
+      return new Promise<JudgedAssessment>((resolve) => (state.whenJudged = resolve)).then((assessment) => conclude(ctx, state, domain, facts, assessment));
     },
 
     abort(ctx) {
       const state = messageState(ctx);
-      if (!state?.assessment) return;
+      if (!state?.assessing) return;
       state.abandoned ??= 'aborted by the MTA';
       cancel(state, 'aborted by the MTA');
       if (logger.isLevelEnabled('debug')) state.log.debug('message aborted by the MTA before end of message: assessment cancelled');
