@@ -66,17 +66,18 @@ export interface SpfCheck {
   trace: SpfTrace;
 }
 
+/** Read-only: one may be handed to several callers (see FoundRecord.effective). */
 export interface EffectiveRecord {
-  status: 'found' | 'none' | 'permerror' | 'temperror';
+  readonly status: 'found' | 'none' | 'permerror' | 'temperror';
   /** The domain whose record is effective (after redirects). */
-  domain: string;
+  readonly domain: string;
   /** That record's text as published (strings joined). */
-  text?: string;
-  record?: SpfRecord;
+  readonly text?: string;
+  readonly record?: SpfRecord;
   /** Queried domain first, then each redirect target. */
-  chain: { domain: string; text?: string }[];
+  readonly chain: readonly { readonly domain: string; readonly text?: string }[];
   /** Why none/permerror/temperror, or how the record was found. */
-  reason: string;
+  readonly reason: string;
 }
 
 /** Ends evaluation with permerror or temperror (RFC 7208 §4.6.4, §5, §6). Not the caller's abort. */
@@ -107,9 +108,19 @@ interface DomainOutcome {
   reason: string;
 }
 
-type RecordSelection =
-  | { status: 'found'; text: string; record: SpfRecord }
-  | { status: 'none' | 'permerror' | 'temperror'; text?: string; reason: string };
+interface FoundRecord {
+  status: 'found';
+  text: string;
+  record: SpfRecord;
+  /**
+   * The effective record of the domain this record was found at, when the record decides by
+   * itself (an `all`, or no redirect=): kept with the DNS answer, like the selection, so that
+   * a warm regex check builds no effective record (about 0.4 KB per message).
+   */
+  effective?: EffectiveRecord;
+}
+
+type RecordSelection = FoundRecord | { status: 'none' | 'permerror' | 'temperror'; text?: string; reason: string };
 
 const QUALIFIER_RESULT: Record<Qualifier, SpfResult> = { '+': 'pass', '-': 'fail', '~': 'softfail', '?': 'neutral' };
 
@@ -183,12 +194,13 @@ export class SpfEvaluator {
     // Not async, nor is the visitor: nothing here waits but the walker (a promise and a turn
     // of the microtask queue less per hop; the regex check makes one such walk per message).
     return this.walkRedirects<EffectiveRecord>(this.resolver, signal, normalised, undefined, (current, sel, hops) => {
+      if (hops === 0 && sel.status === 'found' && sel.effective?.domain === current) return { done: sel.effective };
       chain.push(sel.text === undefined ? { domain: current } : { domain: current, text: sel.text });
       if (sel.status !== 'found') return { done: { status: sel.status, domain: current, text: sel.text, chain, reason: sel.reason } };
       const { record } = sel;
       if (record.hasAll || !record.redirect) {
-        const reason = hops === 0 ? `SPF record of ${current}` : `SPF record of ${current}, reached by ${hops} redirect(s)`;
-        return { done: { status: 'found', domain: current, text: sel.text, record, chain, reason } };
+        if (hops === 0) return { done: (sel.effective = { status: 'found', domain: current, text: sel.text, record, chain, reason: `SPF record of ${current}` }) };
+        return { done: { status: 'found', domain: current, text: sel.text, record, chain, reason: `SPF record of ${current}, reached by ${hops} redirect(s)` } };
       }
       const permerror = (reason: string) => ({ done: { status: 'permerror' as const, domain: current, text: sel.text, chain, reason } });
       if (hops + 1 > this.limits.dnsMechanisms) return permerror(`more than ${this.limits.dnsMechanisms} redirects`);
@@ -215,13 +227,14 @@ export class SpfEvaluator {
     log: ((q: DnsQueryTrace) => void) | undefined,
     visit: (domain: string, sel: RecordSelection, hops: number) => { done: R } | { redirect: string } | Promise<{ done: R } | { redirect: string }>,
   ): Promise<R> {
-    const seen = new Set<string>();
+    // Only a chain that redirects needs to remember where it has been.
+    let seen: Set<string> | undefined;
     let current = start;
     let sel = await selectRecord(resolver, current, log, signal);
     for (let hops = 0; ; hops++) {
-      seen.add(current.toLowerCase());
       const step = await visit(current, sel, hops);
       if ('done' in step) return step.done;
+      (seen ??= new Set()).add(current.toLowerCase());
       const from = current;
       current = step.redirect;
       if (!isQueryableName(current)) {
@@ -632,10 +645,10 @@ async function selectRecord(resolver: Resolver, domain: string, log: ((q: DnsQue
   if (picked.text === undefined) {
     return { status: 'permerror', reason: `the SPF record of ${domain} is longer than the ${MAX_SPF_RECORD_OCTETS} octets this verifier reads (RFC 7208 §3.4)` };
   }
+  if (picked.found) return picked.found;
   const text = picked.text as string;
-  const parsed = picked.parsed as SpfRecord | SpfSyntaxError;
-  if (parsed instanceof SpfSyntaxError) return { status: 'permerror', text, reason: `syntax error in the SPF record of ${domain}: ${parsed.message}` };
-  return { status: 'found', text, record: parsed };
+  const parsed = picked.parsed as SpfSyntaxError;
+  return { status: 'permerror', text, reason: `syntax error in the SPF record of ${domain}: ${parsed.message}` };
 }
 
 interface PickedRecord {
@@ -644,6 +657,8 @@ interface PickedRecord {
   /** The record's text and parse, when there is exactly one and it is within the size bound. */
   text?: string;
   parsed?: SpfRecord | SpfSyntaxError;
+  /** The selection of a record that parsed, the same object on every hit. */
+  found?: FoundRecord;
 }
 
 /**
@@ -665,7 +680,8 @@ function pickSpfRecord(txt: string[][]): PickedRecord {
   let picked: PickedRecord = { count };
   if (count === 1 && recordOctets(only as TxtRecord) <= MAX_SPF_RECORD_OCTETS) {
     const text = (only as TxtRecord).join('');
-    picked = { count, text, parsed: parseRecordCached(text) };
+    const parsed = parseRecordCached(text);
+    picked = { count, text, parsed, found: parsed instanceof SpfSyntaxError ? undefined : { status: 'found', text, record: parsed } };
   }
   picks.set(txt, picked);
   return picked;
