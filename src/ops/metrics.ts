@@ -75,16 +75,18 @@ function packageVersion(): string {
 type Read<T> = () => T | undefined;
 
 /**
- * A labelled counter for the per-message counts: plain numbers per label set, handed to
- * prom-client at scrape time. prom-client's inc() builds and checks a key from the labels
- * object on every call (0.2 µs each, Node 20; three per message); here a message costs a Map
- * lookup by a key the caller joins from the label values.
+ * A labelled counter (up to three labels) for the per-message counts: plain numbers in a tree
+ * of Maps by label value, handed to prom-client at scrape time. prom-client's inc() builds and
+ * checks a key from a labels object on every call (0.2 µs each, Node 20; three per message), a
+ * key joined here from the values 0.1 µs; a lookup by the values themselves, strings from the
+ * code whose hashes V8 keeps, costs 0.02 µs.
  */
-class CountedAtScrape<L extends string> {
-  private readonly series = new Map<string, { labels: Record<L, string>; count: number }>();
+class CountedAtScrape {
+  private readonly tree = new Map<string, Map<string, Map<string, { count: number }>>>();
 
-  constructor(registry: Registry, name: string, help: string, labelNames: readonly L[]) {
-    const series = this.series;
+  constructor(registry: Registry, name: string, help: string, labelNames: readonly string[]) {
+    if (labelNames.length < 1 || labelNames.length > 3) throw new RangeError(`${name}: one to three labels`);
+    const tree = this.tree;
     new Counter({
       name,
       help,
@@ -92,16 +94,27 @@ class CountedAtScrape<L extends string> {
       registers: [registry],
       collect() {
         this.reset();
-        for (const s of series.values()) this.inc(s.labels, s.count);
+        for (const [a, byB] of tree) {
+          for (const [b, byC] of byB) {
+            for (const [c, { count }] of byC) {
+              const values = [a, b, c];
+              this.inc(Object.fromEntries(labelNames.map((label, i) => [label, values[i]!])), count);
+            }
+          }
+        }
       },
     });
   }
 
-  /** Counts one for the label set named by `key` (its values, joined); `labels()` is asked the first time only. */
-  add(key: string, labels: () => Record<L, string>): void {
-    const s = this.series.get(key);
-    if (s !== undefined) s.count++;
-    else this.series.set(key, { labels: labels(), count: 1 });
+  /** Counts one for the label values, given in the order of the label names. */
+  add(a: string, b = '', c = ''): void {
+    let byB = this.tree.get(a);
+    if (byB === undefined) this.tree.set(a, (byB = new Map()));
+    let byC = byB.get(b);
+    if (byC === undefined) byB.set(b, (byC = new Map()));
+    const series = byC.get(c);
+    if (series !== undefined) series.count++;
+    else byC.set(c, { count: 1 });
   }
 }
 
@@ -222,14 +235,13 @@ export function createMetrics(options: MetricsOptions = {}): SosMetrics {
     registry,
 
     judged(m) {
-      messages.add(`${m.action} ${m.check} ${m.ownership}`, () => ({ action: m.action, check: m.check, ownership: m.ownership }));
-      const { result } = m;
-      if (result !== undefined) spfResults.add(`${m.check} ${result}`, () => ({ check: m.check, result }));
-      if (m.violation) violations.add(`${m.check} ${m.ownership}`, () => ({ check: m.check, ownership: m.ownership }));
+      messages.add(m.action, m.check, m.ownership);
+      if (m.result !== undefined) spfResults.add(m.check, m.result);
+      if (m.violation) violations.add(m.check, m.ownership);
     },
 
     failedOpen(reason) {
-      failOpen.add(reason, () => ({ reason }));
+      failOpen.add(reason);
     },
 
     decided(check, seconds) {
