@@ -66,18 +66,17 @@ export interface SpfCheck {
   trace: SpfTrace;
 }
 
-/** Read-only: one may be handed to several callers (see FoundRecord.effective). */
 export interface EffectiveRecord {
-  readonly status: 'found' | 'none' | 'permerror' | 'temperror';
+  status: 'found' | 'none' | 'permerror' | 'temperror';
   /** The domain whose record is effective (after redirects). */
-  readonly domain: string;
+  domain: string;
   /** That record's text as published (strings joined). */
-  readonly text?: string;
-  readonly record?: SpfRecord;
+  text?: string;
+  record?: SpfRecord;
   /** Queried domain first, then each redirect target. */
-  readonly chain: readonly { readonly domain: string; readonly text?: string }[];
+  chain: { domain: string; text?: string }[];
   /** Why none/permerror/temperror, or how the record was found. */
-  readonly reason: string;
+  reason: string;
 }
 
 /** Ends evaluation with permerror or temperror (RFC 7208 §4.6.4, §5, §6). Not the caller's abort. */
@@ -108,19 +107,9 @@ interface DomainOutcome {
   reason: string;
 }
 
-interface FoundRecord {
-  status: 'found';
-  text: string;
-  record: SpfRecord;
-  /**
-   * The effective record of the domain this record was found at, when the record decides by
-   * itself (an `all`, or no redirect=): kept with the DNS answer, like the selection, so that
-   * a warm regex check builds no effective record (about 0.4 KB per message).
-   */
-  effective?: EffectiveRecord;
-}
-
-type RecordSelection = FoundRecord | { status: 'none' | 'permerror' | 'temperror'; text?: string; reason: string };
+type RecordSelection =
+  | { status: 'found'; text: string; record: SpfRecord }
+  | { status: 'none' | 'permerror' | 'temperror'; text?: string; reason: string };
 
 const QUALIFIER_RESULT: Record<Qualifier, SpfResult> = { '+': 'pass', '-': 'fail', '~': 'softfail', '?': 'neutral' };
 
@@ -194,13 +183,12 @@ export class SpfEvaluator {
     // Not async, nor is the visitor: nothing here waits but the walker (a promise and a turn
     // of the microtask queue less per hop; the regex check makes one such walk per message).
     return this.walkRedirects<EffectiveRecord>(this.resolver, signal, normalised, undefined, (current, sel, hops) => {
-      if (hops === 0 && sel.status === 'found' && sel.effective?.domain === current) return { done: sel.effective };
       chain.push(sel.text === undefined ? { domain: current } : { domain: current, text: sel.text });
       if (sel.status !== 'found') return { done: { status: sel.status, domain: current, text: sel.text, chain, reason: sel.reason } };
       const { record } = sel;
       if (record.hasAll || !record.redirect) {
-        if (hops === 0) return { done: (sel.effective = { status: 'found', domain: current, text: sel.text, record, chain, reason: `SPF record of ${current}` }) };
-        return { done: { status: 'found', domain: current, text: sel.text, record, chain, reason: `SPF record of ${current}, reached by ${hops} redirect(s)` } };
+        const reason = hops === 0 ? `SPF record of ${current}` : `SPF record of ${current}, reached by ${hops} redirect(s)`;
+        return { done: { status: 'found', domain: current, text: sel.text, record, chain, reason } };
       }
       const permerror = (reason: string) => ({ done: { status: 'permerror' as const, domain: current, text: sel.text, chain, reason } });
       if (hops + 1 > this.limits.dnsMechanisms) return permerror(`more than ${this.limits.dnsMechanisms} redirects`);
@@ -645,10 +633,10 @@ async function selectRecord(resolver: Resolver, domain: string, log: ((q: DnsQue
   if (picked.text === undefined) {
     return { status: 'permerror', reason: `the SPF record of ${domain} is longer than the ${MAX_SPF_RECORD_OCTETS} octets this verifier reads (RFC 7208 §3.4)` };
   }
-  if (picked.found) return picked.found;
   const text = picked.text as string;
-  const parsed = picked.parsed as SpfSyntaxError;
-  return { status: 'permerror', text, reason: `syntax error in the SPF record of ${domain}: ${parsed.message}` };
+  const parsed = picked.parsed as SpfRecord | SpfSyntaxError;
+  if (parsed instanceof SpfSyntaxError) return { status: 'permerror', text, reason: `syntax error in the SPF record of ${domain}: ${parsed.message}` };
+  return { status: 'found', text, record: parsed };
 }
 
 interface PickedRecord {
@@ -657,8 +645,6 @@ interface PickedRecord {
   /** The record's text and parse, when there is exactly one and it is within the size bound. */
   text?: string;
   parsed?: SpfRecord | SpfSyntaxError;
-  /** The selection of a record that parsed, the same object on every hit. */
-  found?: FoundRecord;
 }
 
 /**
@@ -680,8 +666,7 @@ function pickSpfRecord(txt: string[][]): PickedRecord {
   let picked: PickedRecord = { count };
   if (count === 1 && recordOctets(only as TxtRecord) <= MAX_SPF_RECORD_OCTETS) {
     const text = (only as TxtRecord).join('');
-    const parsed = parseRecordCached(text);
-    picked = { count, text, parsed, found: parsed instanceof SpfSyntaxError ? undefined : { status: 'found', text, record: parsed } };
+    picked = { count, text, parsed: parseRecordCached(text) };
   }
   picks.set(txt, picked);
   return picked;
