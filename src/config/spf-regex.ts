@@ -3,6 +3,7 @@
  * semantics: anchored at the start of the record text, not at its end, case-insensitive
  * (SPF mechanisms are case-insensitive, RFC 7208 section 4.6.1).
  */
+import { LRUCache } from 'lru-cache';
 import { RE2JS } from 're2js';
 import { ConfigError } from './errors.js';
 import { PythonRegexError, translatePythonRegex } from './python-regex.js';
@@ -34,8 +35,9 @@ export function compileSpfRegex(source: string, variable = 'SPF_REGEX'): SpfRege
     throw new ConfigError(variable, `${JSON.stringify(source)} is not a valid regular expression: ${reason}`);
   }
   // The same few records are judged over and over; remembering recent answers saves the
-  // regex run (several microseconds in re2js) on nearly every message.
-  const recent = new Map<string, boolean>();
+  // regex run (several microseconds in re2js) on nearly every message. Bounded in bytes: a
+  // record is held as its UTF-16 text.
+  const recent = new LRUCache<string, boolean>({ maxSize: MEMO_MAX_BYTES, sizeCalculation: (_v, text) => 2 * text.length + 64 });
   return {
     source,
     translated,
@@ -44,14 +46,11 @@ export function compileSpfRegex(source: string, variable = 'SPF_REGEX'): SpfRege
       if (known !== undefined) return known;
       // lookingAt anchors at the start only, like Python's re.match.
       const result = pattern.matcher(recordText).lookingAt();
-      if (recordText.length <= MEMO_MAX_TEXT) {
-        if (recent.size >= MEMO_ENTRIES) recent.delete(recent.keys().next().value as string);
-        recent.set(recordText, result);
-      }
+      if (recordText.length <= MEMO_MAX_TEXT) recent.set(recordText, result);
       return result;
     },
   };
 }
 
-const MEMO_ENTRIES = 4096;
+const MEMO_MAX_BYTES = 1024 * 1024;
 const MEMO_MAX_TEXT = 4096;

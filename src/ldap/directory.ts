@@ -3,6 +3,7 @@
  * bound, cached, and never throwing: when LDAP cannot answer, the caller gets
  * `{ own: false, source: 'error' }` and the mail flow goes on.
  */
+import { LRUCache } from 'lru-cache';
 import type { Logger } from '../log/index.js';
 import { silentLogger } from '../log/index.js';
 import { backoffDelay, type BackoffOptions } from './backoff.js';
@@ -10,7 +11,6 @@ import { ldaptsClientFactory, type LdapClient, type LdapClientFactory, type Ldap
 import { domainsOfEntry } from './entry-domain.js';
 import { LdapClosedError, LdapConnectError, LdapError, LdapSearchError, LdapTimeoutError, LdapTlsError, LdapUnavailableError } from './errors.js';
 import { buildFilter } from './escape.js';
-import { TtlCache } from './ttl-cache.js';
 import type { OwnDomainAnswer } from '../policy/types.js';
 
 export type { OwnDomainAnswer };
@@ -96,7 +96,7 @@ export class LdapDomainDirectory {
   private readonly now: () => number;
   private readonly backoff: BackoffOptions;
   private readonly createClient: LdapClientFactory;
-  private readonly cache: TtlCache<boolean>;
+  private readonly cache: LRUCache<string, boolean>;
   private readonly inflight = new Map<string, Promise<OwnDomainAnswer>>();
   private readonly counters = {
     lookups: 0,
@@ -125,7 +125,9 @@ export class LdapDomainDirectory {
     this.now = options.now ?? Date.now;
     this.backoff = { ...DEFAULT_BACKOFF, ...options.backoff };
     this.createClient = options.createClient ?? ldaptsClientFactory;
-    this.cache = new TtlCache<boolean>(options.cacheMaxEntries ?? 10_000, this.now);
+    // Keys are domain names (at most 253 octets), so the entry bound is also a bound in bytes
+    // (10,000 entries: about 3 MiB). ttlResolution 0: the injected clock is read on every get.
+    this.cache = new LRUCache<string, boolean>({ max: Math.max(1, options.cacheMaxEntries ?? 10_000), ttlResolution: 0, perf: { now: this.now } });
     if (options.tls?.verify === false) {
       this.logger.warn({ setting: 'LDAP_TLS_VERIFY=false' }, 'LDAP TLS certificate and host name verification is OFF: anyone on the path can read the bind password');
     }
@@ -206,7 +208,7 @@ export class LdapDomainDirectory {
       (own): OwnDomainAnswer => {
         // Cached even when the deadline has passed: the answer is still right for the next one.
         const ttl = (own ? this.options.cacheTtlSeconds : this.options.negativeCacheTtlSeconds) * 1000;
-        if (!this.closed) this.cache.set(key, own, ttl);
+        if (!this.closed && ttl > 0) this.cache.set(key, own, { ttl });
         return { own, source: 'ldap' };
       },
       // After the deadline nobody waits for this answer: do not count or log it twice.
