@@ -13,7 +13,7 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import net from 'node:net';
-import { knotSkipReason, startKnot, type KnotInstance } from '../support/knot.js';
+import { knotSkipReason, queryCountWhenReady, startKnot, type KnotInstance } from '../support/knot.js';
 import { listeningPort, startDaemonProcess, type DaemonProcess, type LogLine } from '../support/daemon-process.js';
 import { MilterTestClient } from '../support/milter-client.js';
 import { startDnsPathProxy, type DnsPathProxy } from '../support/dns-path-proxy.js';
@@ -164,23 +164,11 @@ describe('the daemon cancels abandoned and expired SPF work, counted at Knot', {
     await knot?.close();
   });
 
-  /** Queries Knot has answered (knotc may find no control socket just after start: retried, bounded). */
-  async function knotCount(): Promise<number> {
-    for (let attempt = 0; ; attempt++) {
-      try {
-        return await knot.queryCount();
-      } catch (e) {
-        if (attempt >= 50) throw e;
-        await sleep(100);
-      }
-    }
-  }
-
   type Counts = { knot: number; sent: number; aborted: number; timeouts: number };
   /** Knot's and one daemon's counts, to measure one case against. */
   async function counts(m: Milter): Promise<Counts> {
     return {
-      knot: await knotCount(),
+      knot: await queryCountWhenReady(knot),
       sent: await sentBy(m),
       aborted: await metric(m, 'dns_lookups_aborted_total'),
       timeouts: await metric(m, 'dns_errors_total{kind="timeout"}'),
