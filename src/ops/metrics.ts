@@ -315,7 +315,9 @@ export function createMetrics(options: MetricsOptions = {}): SosMetrics {
     }),
 
     timeDnsLookups(upstream) {
-      return { lookup: (name, type) => timed(dnsLookup, () => upstream.lookup(name, type), () => 'ok') };
+      // The options carry the message's AbortSignal: dropping them here would let an abandoned
+      // lookup keep retrying (the daemon-level test/integration/daemon-cancel.test.ts counts it at Knot).
+      return { lookup: (name, type, options) => timed(dnsLookup, () => upstream.lookup(name, type, options), () => 'ok') };
     },
 
     timeOwnDomainLookups(port) {

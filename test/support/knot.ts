@@ -329,3 +329,15 @@ export async function startKnot(options: KnotOptions): Promise<KnotInstance> {
     log: () => logText,
   };
 }
+
+/** `knot.queryCount()`, retried (bounded) while knotc finds no control socket yet just after a start. */
+export async function queryCountWhenReady(knot: KnotInstance, attempts = 50): Promise<number> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await knot.queryCount();
+    } catch (e) {
+      if (attempt >= attempts) throw e;
+      await sleep(100);
+    }
+  }
+}
