@@ -9,8 +9,9 @@ import type { Logger } from '../log/index.js';
 import { messageLogger } from '../log/index.js';
 import { Verdict, type MilterApplication, type MilterContext } from '../milter/index.js';
 import type { SosMetrics } from '../ops/metrics.js';
+import { AbortControllers, Deadlines } from './cancellation.js';
 import {
-  assessSender,
+  assessSenderWork,
   decideOutcome,
   failOpen,
   newMessageId,
@@ -49,13 +50,17 @@ const STATE_KEY = 'sos';
 /** One message, from MAIL to end of message or ABORT: the one object allocated per message. */
 class MessageState {
   readonly id = newMessageId();
-  readonly startedAt = process.hrtime.bigint();
+  /** performance.now() at MAIL. */
+  readonly startedAt = performance.now();
   readonly recipients = new RecipientHops();
-  /** Started at MAIL for a sender with a domain; undefined when there is nothing to judge. */
-  assessment: Promise<JudgedAssessment> | undefined;
-  /** Cancels the assessment's work at its deadline or when the MTA abandons the message. */
+  /** The assessment started at MAIL (a sender with a domain). */
+  assessing = false;
+  /** The assessment, once settled (by the work, the deadline or the MTA giving up). */
+  judged: JudgedAssessment | undefined;
+  /** End of message came before the assessment settled and waits for it here. */
+  whenJudged: ((assessment: JudgedAssessment) => void) | undefined;
+  /** Cancels the assessment's work at its deadline or when the MTA abandons the message; undefined once settled. */
   controller: AbortController | undefined;
-  timer: NodeJS.Timeout | undefined;
   /** Why the MTA abandoned the message (ABORT, connection closed), once it has. */
   abandoned: string | undefined;
   private logger: Logger | undefined;
@@ -65,23 +70,14 @@ class MessageState {
     private readonly root: Logger,
   ) {}
 
-  /** Created on first use: a pino child costs microseconds, and most messages only log at end of message. */
+  /** Created on first use: most messages only log at end of message, with their queue id. */
   get log(): Logger {
     return (this.logger ??= messageLogger(this.root, this.id));
-  }
-
-  cancel(why: string): void {
-    this.abandoned ??= why;
-    this.controller?.abort(why);
   }
 }
 
 function messageState(ctx: MilterContext): MessageState | undefined {
   return ctx.state[STATE_KEY] as MessageState | undefined;
-}
-
-function expire(state: MessageState, timeoutMs: number): void {
-  state.controller?.abort(`no verdict within ${timeoutMs} ms`);
 }
 
 /** An IP address as text, without Postfix's `IPv6:` prefix; undefined when it is none. */
@@ -101,8 +97,8 @@ function clientAddress(ctx: MilterContext): string | undefined {
   return undefined;
 }
 
-function elapsedMs(since: bigint): number {
-  return Number(process.hrtime.bigint() - since) / 1e6;
+function elapsedMs(since: number): number {
+  return performance.now() - since;
 }
 
 /** Since MAIL, in ms to the microsecond, for the log. */
@@ -120,21 +116,59 @@ export function createSosMilterApp(opts: SosAppOptions): MilterApplication {
     rejectMessage: opts.rejectMessage,
   };
 
-  /** Assess: started at MAIL so that DNS never holds up the MAIL reply; bounded by the deadline. */
-  async function assess(state: MessageState, sender: { address: string; domain: string }, helo: string): Promise<JudgedAssessment> {
-    const controller = new AbortController();
-    state.controller = controller;
-    state.timer = setTimeout(expire, opts.assessmentTimeoutMs, state, opts.assessmentTimeoutMs);
-    state.timer.unref();
-    try {
-      return await assessSender({ sender: spfSender(sender), domain: sender.domain, helo }, deps, settings, { signal: controller.signal });
-    } catch (err) {
-      state.log.error({ err }, 'SPF assessment failed unexpectedly');
-      return failOpen(sender.domain, settings.check, `internal error: ${err instanceof Error ? err.message : String(err)}`);
-    } finally {
-      clearTimeout(state.timer);
-      metrics?.decided(settings.check, elapsedMs(state.startedAt) / 1000);
+  const controllers = new AbortControllers();
+  const deadlines = new Deadlines<MessageState>(
+    opts.assessmentTimeoutMs,
+    (state) => state.startedAt,
+    (state) => cancel(state, `no verdict within ${opts.assessmentTimeoutMs} ms`),
+  );
+
+  /** Settles the message's assessment, once; a controller whose work has ended is reused. */
+  function settle(state: MessageState, assessment: JudgedAssessment, workEnded: boolean): void {
+    if (state.judged) return;
+    state.judged = assessment;
+    const { controller, whenJudged } = state;
+    state.controller = undefined;
+    deadlines.delete(state);
+    if (controller && workEnded) controllers.giveBack(controller);
+    metrics?.decided(settings.check, elapsedMs(state.startedAt) / 1000);
+    if (whenJudged) {
+      state.whenJudged = undefined;
+      whenJudged(assessment);
     }
+  }
+
+  /** Deadline or MTA gone: the assessment fails open at once and the work behind it is told to stop. */
+  function cancel(state: MessageState, why: string): void {
+    const { controller, sender } = state;
+    if (!state.assessing || state.judged || sender.kind !== 'domain') return;
+    settle(state, failOpen(sender.domain, settings.check, why), false);
+    controller?.abort(why);
+  }
+
+  /** Assess: started at MAIL so that DNS never holds up the MAIL reply; bounded by the deadline. */
+  function assess(state: MessageState, sender: { address: string; domain: string }, helo: string): void {
+    state.assessing = true;
+    const controller = controllers.take();
+    state.controller = controller;
+    deadlines.add(state);
+    assessSenderWork({ sender: spfSender(sender), domain: sender.domain, helo }, deps, settings, { signal: controller.signal }).then(
+      (judged) => settle(state, judged, true),
+      (err: unknown) => {
+        // After a cancel the work's rejection (ABORTED) is expected, and the assessment settled.
+        if (state.judged) return;
+        state.log.error({ err }, 'SPF assessment failed unexpectedly');
+        // Work may still run behind the failure: stop it; the controller is not reused.
+        settle(state, failOpen(sender.domain, settings.check, `internal error: ${err instanceof Error ? err.message : String(err)}`), false);
+        controller.abort('assessment failed');
+      },
+    );
+  }
+
+  /** Decide and report, once the assessment has settled. */
+  function conclude(ctx: MilterContext, state: MessageState, domain: string, facts: MessageFacts, assessment: JudgedAssessment): Verdict {
+    if (state.abandoned !== undefined) return reportAbandoned(state, domain, state.abandoned);
+    return report(ctx, state, facts, assessment, decideOutcome(assessment, facts, decision, state.id));
   }
 
   /** Report: the log lines users and log-based metrics rely on, the counters, and the verdict. */
@@ -226,7 +260,7 @@ export function createSosMilterApp(opts: SosAppOptions): MilterApplication {
       const state = new MessageState(sender, logger);
       ctx.state[STATE_KEY] = state;
       if (sender.kind === 'domain') {
-        state.assessment = assess(state, sender, ctx.helo ?? '');
+        assess(state, sender, ctx.helo ?? '');
         if (logger.isLevelEnabled('debug')) state.log.debug({ sender: sender.address, domain: sender.domain }, '5321_from_domain=' + sender.domain);
       } else if (sender.kind === 'null') {
         if (logger.isLevelEnabled('debug')) state.log.debug('null sender (bounce/DSN): not judged');
@@ -248,25 +282,32 @@ export function createSosMilterApp(opts: SosAppOptions): MilterApplication {
       return CONTINUE;
     },
 
-    async eom(ctx) {
+    eom(ctx) {
       const state = messageState(ctx);
       // Not judged: said once at MAIL, nothing to add.
-      if (!state?.assessment || state.sender.kind !== 'domain') return CONTINUE;
+      if (!state?.assessing || state.sender.kind !== 'domain') return CONTINUE;
+      const { domain } = state.sender;
       const facts: MessageFacts = { queueId: ctx.macro('i'), client: clientAddress(ctx), recipients: state.recipients };
-      const assessment = await state.assessment;
-      if (state.abandoned !== undefined) return reportAbandoned(state, state.sender.domain, state.abandoned);
-      return report(ctx, state, facts, assessment, decideOutcome(assessment, facts, decision, state.id));
+      // Usually settled by now (the MTA sends end of message after the client's DATA, long
+      // after MAIL): answered at once, without a promise and a turn of the event loop.
+      const { judged } = state;
+      if (judged) return conclude(ctx, state, domain, facts, judged);
+      return new Promise<JudgedAssessment>((resolve) => (state.whenJudged = resolve)).then((assessment) => conclude(ctx, state, domain, facts, assessment));
     },
 
     abort(ctx) {
       const state = messageState(ctx);
-      if (!state?.assessment) return;
-      state.cancel('aborted by the MTA');
+      if (!state?.assessing) return;
+      state.abandoned ??= 'aborted by the MTA';
+      cancel(state, 'aborted by the MTA');
       if (logger.isLevelEnabled('debug')) state.log.debug('message aborted by the MTA before end of message: assessment cancelled');
     },
 
     disconnect(ctx) {
-      messageState(ctx)?.cancel('connection closed by the MTA');
+      const state = messageState(ctx);
+      if (!state) return;
+      state.abandoned ??= 'connection closed by the MTA';
+      cancel(state, 'connection closed by the MTA');
     },
   };
 }

@@ -68,6 +68,8 @@ class LoggerCore {
   threshold: number;
   private lastMs = -1;
   private lastIso = '';
+  private lastSecond = -1;
+  private secondIso = '';
 
   constructor(
     public level: LevelWithSilent,
@@ -102,12 +104,23 @@ class LoggerCore {
     this.sink.write(this.priorityPrefix ? PRIORITY_PREFIX[level] + line : line);
   }
 
-  /** ISO 8601 time in UTC, formatted once per millisecond. */
+  /**
+   * ISO 8601 time in UTC: Date#toISOString once per second, the milliseconds appended. At 1000
+   * messages/s nearly every line has a millisecond of its own, and toISOString cost about 1 µs
+   * per line there (bench/profile.js --paced).
+   */
   private now(): string {
     const ms = Date.now();
     if (ms !== this.lastMs) {
       this.lastMs = ms;
-      this.lastIso = new Date(ms).toISOString();
+      const milli = ms % 1000;
+      const second = ms - milli;
+      if (second !== this.lastSecond) {
+        this.lastSecond = second;
+        // Everything up to and including the '.' before the milliseconds ("mmmZ" is last).
+        this.secondIso = new Date(second).toISOString().slice(0, -4);
+      }
+      this.lastIso = `${this.secondIso}${milli < 10 ? '00' : milli < 100 ? '0' : ''}${milli}Z`;
     }
     return this.lastIso;
   }

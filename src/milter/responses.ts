@@ -97,6 +97,15 @@ function esmtpArgs(rcptOrSender: string, args: string | undefined, what: string)
   return joinStrings(args === undefined || args === '' ? [rcptOrSender] : [rcptOrSender, args], what);
 }
 
+/**
+ * The `y` packet for a text that formatReplyCode built: it validates every line as it builds
+ * it, so the text is not parsed again as encodeResponse parses a text it is given (about 0.3 µs
+ * per rejection, bench/profile.js).
+ */
+export function encodeFormattedReply(formatted: string): Buffer {
+  return encodePacket(Resp.REPLYCODE, joinStrings([formatted], 'reply text'));
+}
+
 /** Encodes one response packet, validating every field. Throws MilterEncodeError / ReplyCodeError. */
 export function encodeResponse(r: MilterResponse): Buffer {
   switch (r.type) {

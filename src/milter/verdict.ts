@@ -1,6 +1,6 @@
 /** Verdicts returned by application callbacks; each carries its encoded final reply. */
 import { formatReplyCode } from './replycode.js';
-import { encodeResponse, SIMPLE_PACKETS } from './responses.js';
+import { encodeFormattedReply, SIMPLE_PACKETS } from './responses.js';
 
 export type VerdictKind = 'continue' | 'accept' | 'reject' | 'tempfail' | 'discard' | 'skip' | 'reply';
 
@@ -52,7 +52,7 @@ export class Verdict {
    */
   static reply(code: number | string, enhanced: string | null | undefined, text: string | readonly string[]): Verdict {
     const formatted = formatReplyCode(code, enhanced, text);
-    return new Verdict('reply', encodeResponse({ type: 'replyCode', text: formatted }), formatted);
+    return new Verdict('reply', encodeFormattedReply(formatted), formatted);
   }
 
   get isContinue(): boolean {

@@ -74,6 +74,50 @@ function packageVersion(): string {
 
 type Read<T> = () => T | undefined;
 
+/**
+ * A labelled counter (up to three labels) for the per-message counts: plain numbers in a tree
+ * of Maps by label value, handed to prom-client at scrape time. prom-client's inc() builds and
+ * checks a key from a labels object on every call (0.2 µs each, Node 20; three per message), a
+ * key joined here from the values 0.1 µs; a lookup by the values themselves, strings from the
+ * code whose hashes V8 keeps, costs 0.02 µs.
+ */
+class CountedAtScrape {
+  private readonly tree = new Map<string, Map<string, Map<string, { count: number }>>>();
+
+  constructor(registry: Registry, name: string, help: string, labelNames: readonly string[]) {
+    if (labelNames.length < 1 || labelNames.length > 3) throw new RangeError(`${name}: one to three labels`);
+    const tree = this.tree;
+    new Counter({
+      name,
+      help,
+      labelNames,
+      registers: [registry],
+      collect() {
+        this.reset();
+        for (const [a, byB] of tree) {
+          for (const [b, byC] of byB) {
+            for (const [c, { count }] of byC) {
+              const values = [a, b, c];
+              this.inc(Object.fromEntries(labelNames.map((label, i) => [label, values[i]!])), count);
+            }
+          }
+        }
+      },
+    });
+  }
+
+  /** Counts one for the label values, given in the order of the label names. */
+  add(a: string, b = '', c = ''): void {
+    let byB = this.tree.get(a);
+    if (byB === undefined) this.tree.set(a, (byB = new Map()));
+    let byC = byB.get(b);
+    if (byC === undefined) byB.set(b, (byC = new Map()));
+    const series = byC.get(c);
+    if (series !== undefined) series.count++;
+    else byC.set(c, { count: 1 });
+  }
+}
+
 export function createMetrics(options: MetricsOptions = {}): SosMetrics {
   const registry = new Registry();
   if (options.defaultMetrics !== false) {
@@ -90,30 +134,25 @@ export function createMetrics(options: MetricsOptions = {}): SosMetrics {
     registers: [registry],
   }).set({ version: options.version ?? packageVersion(), node: process.versions.node }, 1);
 
-  const messages = new Counter({
-    name: `${PREFIX}messages_total`,
-    help: 'Messages at end of message by action (pass, pass-ignored-next-hop, reject, log, tag, none, tempfail, abandoned), check and sender ownership',
-    labelNames: ['action', 'check', 'ownership'] as const,
-    registers: [registry],
-  });
-  const spfResults = new Counter({
-    name: `${PREFIX}spf_results_total`,
-    help: 'SPF assessment results of judged messages',
-    labelNames: ['check', 'result'] as const,
-    registers: [registry],
-  });
-  const violations = new Counter({
-    name: `${PREFIX}spf_violations_total`,
-    help: 'Judged messages whose sender SPF policy does not authorise the relays, by sender ownership',
-    labelNames: ['check', 'ownership'] as const,
-    registers: [registry],
-  });
-  const failOpen = new Counter({
-    name: `${PREFIX}fail_open_total`,
-    help: 'Messages passed because the sender policy could not be judged, by the assessment result (none, permerror, temperror; timeouts count as temperror)',
-    labelNames: ['reason'] as const,
-    registers: [registry],
-  });
+  const messages = new CountedAtScrape(
+    registry,
+    `${PREFIX}messages_total`,
+    'Messages at end of message by action (pass, pass-ignored-next-hop, reject, log, tag, none, tempfail, abandoned), check and sender ownership',
+    ['action', 'check', 'ownership'],
+  );
+  const spfResults = new CountedAtScrape(registry, `${PREFIX}spf_results_total`, 'SPF assessment results of judged messages', ['check', 'result']);
+  const violations = new CountedAtScrape(
+    registry,
+    `${PREFIX}spf_violations_total`,
+    'Judged messages whose sender SPF policy does not authorise the relays, by sender ownership',
+    ['check', 'ownership'],
+  );
+  const failOpen = new CountedAtScrape(
+    registry,
+    `${PREFIX}fail_open_total`,
+    'Messages passed because the sender policy could not be judged, by the assessment result (none, permerror, temperror; timeouts count as temperror)',
+    ['reason'],
+  );
   const decision = new Histogram({
     name: `${PREFIX}decision_duration_seconds`,
     help: 'Time from MAIL FROM to a ready SPF assessment',
@@ -196,13 +235,13 @@ export function createMetrics(options: MetricsOptions = {}): SosMetrics {
     registry,
 
     judged(m) {
-      messages.inc({ action: m.action, check: m.check, ownership: m.ownership });
-      if (m.result !== undefined) spfResults.inc({ check: m.check, result: m.result });
-      if (m.violation) violations.inc({ check: m.check, ownership: m.ownership });
+      messages.add(m.action, m.check, m.ownership);
+      if (m.result !== undefined) spfResults.add(m.check, m.result);
+      if (m.violation) violations.add(m.check, m.ownership);
     },
 
     failedOpen(reason) {
-      failOpen.inc({ reason });
+      failOpen.add(reason);
     },
 
     decided(check, seconds) {

@@ -40,13 +40,15 @@ const RESULT_SEVERITY: Record<SpfResult, number> = {
 };
 
 export function hasRestrictiveAll(record: EffectiveRecord['record']): boolean {
-  if (!record) return false;
-  return record.terms.some((term) => term.kind === 'mechanism' && term.name === 'all' && term.qualifier === '-');
+  if (!record?.hasAll) return false;
+  for (const term of record.mechanisms) if (term.name === 'all' && term.qualifier === '-') return true;
+  return false;
 }
 
 /** SPF_REGEX is satisfied when the queried record or any record it redirects to matches. */
 function recordMatchesRegex(eff: EffectiveRecord, settings: PolicySettings): boolean {
-  return eff.chain.some((link) => link.text !== undefined && settings.spfRegex.matches(link.text));
+  for (const link of eff.chain) if (link.text !== undefined && settings.spfRegex.matches(link.text)) return true;
+  return false;
 }
 
 interface OwnerAnswer {
@@ -92,10 +94,19 @@ export function assessEnvelope(
  * (temperror, the abort reason as its reason) and the SPF work behind it is told to stop.
  */
 export function assessSender(input: AssessInput, deps: AssessDeps, settings: PolicySettings, options: CancelOptions = {}): Promise<JudgedAssessment> {
-  const work = settings.check === 'regex' ? assessByRegex(input, deps, settings, options) : assessByEvaluation(input, deps, settings, options);
+  const work = assessSenderWork(input, deps, settings, options);
   const signal = options.signal;
   if (!signal) return work;
   return Promise.race([work, whenAborted(signal, input.domain, settings.check)]);
+}
+
+/**
+ * The work of assessSender without its early settling: a fired signal makes it reject (code
+ * ABORTED) once the work notices. For a caller that settles the assessment itself when it
+ * cancels (the daemon, which thereby saves a listener and a race per message).
+ */
+export function assessSenderWork(input: AssessInput, deps: AssessDeps, settings: PolicySettings, options: CancelOptions = {}): Promise<JudgedAssessment> {
+  return settings.check === 'regex' ? assessByRegex(input, deps, settings, options) : assessByEvaluation(input, deps, settings, options);
 }
 
 export function failOpen(domain: string, check: SpfCheckMode, reason: string): FailOpenAssessment {
@@ -115,15 +126,26 @@ function abortReason(signal: AbortSignal): string {
 
 /** The original's rule done right: a parsed `-all` term, and a record text that matches SPF_REGEX. */
 async function assessByRegex(input: AssessInput, deps: AssessDeps, settings: PolicySettings, options: CancelOptions): Promise<JudgedAssessment> {
-  const eff = await deps.spf.effectiveRecord(input.domain, options);
-  const found = { domain: input.domain, check: 'regex' as const, record: eff.text, recordDomain: eff.domain };
-  if (eff.status !== 'found') return { kind: 'fail-open', ...found, ...NOT_ASKED, result: eff.status, reason: eff.reason };
-  if (!hasRestrictiveAll(eff.record)) return { kind: 'pass', ...found, ...NOT_ASKED, result: 'not-restrictive', reason: 'record has no -all' };
-  if (recordMatchesRegex(eff, settings)) return { kind: 'pass', ...found, ...NOT_ASKED, result: 'restrictive', reason: 'record matches SPF_REGEX' };
+  const { domain } = input;
+  const eff = await deps.spf.effectiveRecord(domain, options);
+  // Literals with every field written out: spreading a shared part cost an object per message.
+  const { text: record, domain: recordDomain } = eff;
+  if (eff.status !== 'found') return { kind: 'fail-open', domain, check: 'regex', record, recordDomain, ownership: 'not-asked', result: eff.status, reason: eff.reason };
+  if (!hasRestrictiveAll(eff.record)) {
+    return { kind: 'pass', domain, check: 'regex', record, recordDomain, ownership: 'not-asked', result: 'not-restrictive', reason: 'record has no -all' };
+  }
+  if (recordMatchesRegex(eff, settings)) {
+    return { kind: 'pass', domain, check: 'regex', record, recordDomain, ownership: 'not-asked', result: 'restrictive', reason: 'record matches SPF_REGEX' };
+  }
+  const owner = await ownershipOfViolation(deps, domain, settings);
   return {
     kind: 'violation',
-    ...found,
-    ...(await ownershipOfViolation(deps, input.domain, settings)),
+    domain,
+    check: 'regex',
+    record,
+    recordDomain,
+    ownership: owner.ownership,
+    ...(owner.ownershipError !== undefined ? { ownershipError: owner.ownershipError } : {}),
     result: 'restrictive',
     detail: '-all',
     reason: 'restrictive record (-all) does not match SPF_REGEX',

@@ -73,10 +73,20 @@ export function decideOutcome(assessment: Assessment, facts: MessageFacts, setti
 }
 
 const ID_ALPHABET = 'abcdefghijklmnopqrstuvwxyz0123456789';
+const ID_LENGTH = 8;
+/** 36^8 ids, below randomInt's bound of 2^48. */
+const ID_SPACE = ID_ALPHABET.length ** ID_LENGTH;
 
-/** 8 random [a-z0-9], as the original's per-message id. */
+/**
+ * 8 random [a-z0-9], as the original's per-message id: the digits of one draw, base 36 (one
+ * randomInt per character cost 0.35 µs, Number#toString(36) 0.6 µs, this 0.2 µs; Node 20).
+ */
 export function newMessageId(): string {
+  let n = randomInt(ID_SPACE);
   let id = '';
-  for (let i = 0; i < 8; i++) id += ID_ALPHABET[randomInt(ID_ALPHABET.length)];
+  for (let i = 0; i < ID_LENGTH; i++) {
+    id += ID_ALPHABET[n % ID_ALPHABET.length];
+    n = Math.floor(n / ID_ALPHABET.length);
+  }
   return id;
 }

@@ -168,16 +168,21 @@ export class SpfEvaluator {
    * chain ends at when it has no `all` (RFC 7208 §6.1). Redirect targets that depend on the
    * client (macros other than s, l, o, d) make it undecidable: permerror.
    */
-  async effectiveRecord(domain: string, options: EvaluationOptions = {}): Promise<EffectiveRecord> {
+  effectiveRecord(domain: string, options: EvaluationOptions = {}): Promise<EffectiveRecord> {
     const signal = options.signal;
-    throwIfAborted(signal, domain);
+    try {
+      throwIfAborted(signal, domain);
+    } catch (e) {
+      return Promise.reject(e);
+    }
     const chain: { domain: string; text?: string }[] = [];
     const normalised = normaliseIdentityDomain(domain);
     if (normalised === null || !isValidIdentityDomain(normalised)) {
-      return { status: 'none', domain, chain: [{ domain }], reason: `'${domain}' is not a valid domain name` };
+      return Promise.resolve({ status: 'none', domain, chain: [{ domain }], reason: `'${domain}' is not a valid domain name` });
     }
-    const sender = `postmaster@${normalised}`;
-    return this.walkRedirects<EffectiveRecord>(this.resolver, signal, normalised, undefined, async (current, sel, hops) => {
+    // Not async, nor is the visitor: nothing here waits but the walker (a promise and a turn
+    // of the microtask queue less per hop; the regex check makes one such walk per message).
+    return this.walkRedirects<EffectiveRecord>(this.resolver, signal, normalised, undefined, (current, sel, hops) => {
       chain.push(sel.text === undefined ? { domain: current } : { domain: current, text: sel.text });
       if (sel.status !== 'found') return { done: { status: sel.status, domain: current, text: sel.text, chain, reason: sel.reason } };
       const { record } = sel;
@@ -192,7 +197,7 @@ export class SpfEvaluator {
       if (clientLetter && clientLetter.kind === 'macro') {
         return permerror(`redirect target '${spec.text}' depends on the connection (%{${clientLetter.letter}})`);
       }
-      const values = { ...EMPTY_VALUES, s: sender, l: 'postmaster', o: normalised, d: current };
+      const values = { ...EMPTY_VALUES, s: `postmaster@${normalised}`, l: 'postmaster', o: normalised, d: current };
       return { redirect: truncateName(stripTrailingDot(expandMacroString(spec, values))) };
     });
   }
@@ -208,15 +213,16 @@ export class SpfEvaluator {
     signal: AbortSignal | undefined,
     start: string,
     log: ((q: DnsQueryTrace) => void) | undefined,
-    visit: (domain: string, sel: RecordSelection, hops: number) => Promise<{ done: R } | { redirect: string }>,
+    visit: (domain: string, sel: RecordSelection, hops: number) => { done: R } | { redirect: string } | Promise<{ done: R } | { redirect: string }>,
   ): Promise<R> {
-    const seen = new Set<string>();
+    // Only a chain that redirects needs to remember where it has been.
+    let seen: Set<string> | undefined;
     let current = start;
     let sel = await selectRecord(resolver, current, log, signal);
     for (let hops = 0; ; hops++) {
-      seen.add(current.toLowerCase());
       const step = await visit(current, sel, hops);
       if ('done' in step) return step.done;
+      (seen ??= new Set()).add(current.toLowerCase());
       const from = current;
       current = step.redirect;
       if (!isQueryableName(current)) {
