@@ -276,7 +276,8 @@ export function createSosMilterApp(opts: SosAppOptions): MilterApplication {
       if (!state) return CONTINUE;
       const hop = ctx.macro('rcpt_host');
       state.recipients.add(hop, opts.ignoredNextHops);
-      if (hop === undefined && state.sender.kind === 'domain') {
+      // Once per message: a peer sending thousands of recipients must not make thousands of lines.
+      if (hop === undefined && state.sender.kind === 'domain' && state.recipients.missing === 1) {
         state.log.warn({ rcpt: recipient }, 'could not retrieve milter-macro ({rcpt_host}); the next hop counts as not ignored');
       }
       return CONTINUE;

@@ -34,12 +34,15 @@ export const NEXT_HOPS_KEPT = 32;
  */
 export class RecipientHops {
   count = 0;
+  /** Recipients that came without {rcpt_host}. */
+  missing = 0;
   /** Every recipient so far has a known and ignored next hop. */
   allIgnored = true;
   readonly kept: string[] = [];
 
   add(hop: string | undefined, ignored: IgnoredNextHops): void {
     this.count++;
+    if (hop === undefined) this.missing++;
     if (!this.allIgnored) return;
     if (hop === undefined || ignored.size === 0 || !ignored.isIgnored(hop)) this.allIgnored = false;
     else if (this.kept.length < NEXT_HOPS_KEPT) this.kept.push(hop);

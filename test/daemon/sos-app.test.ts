@@ -171,7 +171,15 @@ test('ignored next hops pass a violation only when every recipient goes there', 
     ],
   });
   const missing = await play(client, { from: '<a@fail.example>', rcpts: [{ to: '<x@one.example>' }] });
+  const warnedBefore = reject.lines.filter((l) => l.includes('could not retrieve milter-macro ({rcpt_host})')).length;
+  const manyMissing = await play(client, { from: '<a@fail.example>', rcpts: Array.from({ length: 50 }, (_, i) => ({ to: `<r${i}@one.example>` })) });
   client.quit();
+  assert.equal(manyMissing.final?.type, 'replyCode');
+  assert.equal(
+    reject.lines.filter((l) => l.includes('could not retrieve milter-macro ({rcpt_host})')).length - warnedBefore,
+    1,
+    'a missing {rcpt_host} is logged once per message, not once per recipient',
+  );
   assert.equal(all.final?.type, 'continue');
   assert.equal(mixed.final?.type, 'replyCode');
   assert.equal(missing.final?.type, 'replyCode', 'a missing {rcpt_host} is not ignored');
