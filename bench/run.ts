@@ -1,8 +1,8 @@
 #!/usr/bin/env node
 /**
  * `npm run bench`: sos-milter side by side with a bare Node responder (bench/side-by-side.ts),
- * then the SPF evaluator bench. Prints the figures with the targets of issue 8 beside them, the
- * load average (figures from a busy machine are not comparable), and all figures as JSON.
+ * then the SPF evaluator bench and the audit of 5,000 own domains (bench/audit-bench.ts).
+ * Prints the figures with the targets of issue 8 beside them, the load average (figures from a busy machine are not comparable), and all figures as JSON.
  *
  *   node dist/bench/run.js [--json FILE] [--reps N] [--quick]
  *
@@ -15,6 +15,7 @@ import { cpus, loadavg } from 'node:os';
 import { runSideBySide, CONNECTIONS, MESSAGES_PER_CONNECTION, PACED_RATE, type Level, type SideBySideResult } from './side-by-side.js';
 import { killChildren } from './servers.js';
 import { runSpfBench } from './spf-bench.js';
+import { AUDIT_TARGET, runAuditBench } from './audit-bench.js';
 
 /** Issue 8, item 6, on the 2-core development VM. */
 export const TARGETS = {
@@ -121,7 +122,13 @@ async function main(argv: string[]): Promise<void> {
   console.table({ cold: spf.cold, warm: spf.warm });
   console.log(`   result ${spf.result}, ${spf.dnsTerms} DNS terms, ${spf.lookupsPerEvaluation} lookups per evaluation`);
 
-  const all = { machineBefore: before, machineAfter: machine(), targets: TARGETS, sideBySide, spf };
+  const auditDomains = quick ? 500 : 5000;
+  console.log(`\n== sos-milter audit of ${auditDomains} own domains (slapd + Knot; fresh caches per run) ==  load average ${machine().loadavg.join(' ')}`);
+  console.log(`   target: ${AUDIT_TARGET}`);
+  const audit = await runAuditBench({ domains: auditDomains, ...(quick ? { concurrency: [16] } : {}) });
+  console.table(audit);
+
+  const all = { machineBefore: before, machineAfter: machine(), targets: TARGETS, sideBySide, spf, audit };
   console.log('\n' + JSON.stringify(all, null, 2));
   if (jsonPath) writeFileSync(jsonPath, JSON.stringify(all, null, 2) + '\n');
 }
