@@ -2,7 +2,8 @@
 /**
  * `npm run bench`: sos-milter side by side with a bare Node responder (bench/side-by-side.ts),
  * then the SPF evaluator bench and the audit of 5,000 own domains (bench/audit-bench.ts).
- * Prints the figures with the targets of issue 8 beside them, the load average (figures from a busy machine are not comparable), and all figures as JSON.
+ * Prints the figures with the targets of issue 8 beside them, the load average (figures from a
+ * busy machine are not comparable), and all figures as JSON.
  *
  *   node dist/bench/run.js [--json FILE] [--reps N] [--quick]
  *
