@@ -7,15 +7,14 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { fileURLToPath } from 'node:url';
 import { ENV_VARIABLES, loadConfig, type EnvReader } from '../../src/config/index.js';
 import { runAuditCommand } from '../../src/cli/audit-command.js';
 import { captureOutput } from '../support/capture.js';
+import { MAIN_JS } from '../support/paths.js';
 
-const MAIN = fileURLToPath(new URL('../../src/cli/main.js', import.meta.url));
 
 function run(args: string[], env: Record<string, string> = {}) {
-  return spawnSync(process.execPath, [MAIN, ...args], { env: { PATH: process.env.PATH ?? '/usr/bin:/bin', ...env }, encoding: 'utf8', timeout: 10_000 });
+  return spawnSync(process.execPath, [MAIN_JS, ...args], { env: { PATH: process.env.PATH ?? '/usr/bin:/bin', ...env }, encoding: 'utf8', timeout: 10_000 });
 }
 
 const HELP_ARGS: Record<EnvReader, string[]> = { daemon: ['--help'], check: ['check', '--help'], audit: ['audit', '--help'], spf: ['spf', '--help'] };

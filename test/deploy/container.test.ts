@@ -6,12 +6,11 @@ import { spawn, spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync, symlinkSync, cpSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { dockerfileUser } from './pod-security.js';
 import { freePort } from '../support/postfix.js';
+import { repoPath } from '../support/paths.js';
 
-const repo = (rel: string): string => fileURLToPath(new URL(`../../../${rel}`, import.meta.url));
-const dockerfile = readFileSync(repo('Dockerfile'), 'utf8');
+const dockerfile = readFileSync(repoPath('Dockerfile'), 'utf8');
 /** Instructions with continuation lines joined. */
 const instructions = dockerfile.replace(/\\\n\s*/g, ' ').split('\n').filter((l) => /^[A-Z]+\s/.test(l));
 const of = (name: string): string[] => instructions.filter((l) => l.startsWith(`${name} `)).map((l) => l.slice(name.length + 1).trim());
@@ -31,7 +30,7 @@ test('the base image is pinned by tag and digest, the same Node major as the tes
   const image = /^ARG NODE_IMAGE=(\S+)$/m.exec(dockerfile)?.[1] ?? '';
   const m = /^node:(\d+)\.(\d+)\.(\d+)-bookworm-slim@sha256:[0-9a-f]{64}$/.exec(image);
   assert.ok(m, `pinned image: ${image}`);
-  const testScript = readFileSync(repo('scripts/test.sh'), 'utf8');
+  const testScript = readFileSync(repoPath('scripts/test.sh'), 'utf8');
   assert.match(testScript, new RegExp(`^NODE24_VERSION=${m[1]}\\.${m[2]}\\.${m[3]}$`, 'm'), 'scripts/test.sh tests the image\'s Node version');
   assert.ok(of('FROM').every((f) => f.startsWith('${NODE_IMAGE}')));
 });
@@ -39,7 +38,7 @@ test('the base image is pinned by tag and digest, the same Node major as the tes
 test('OCI labels name source, version and licence', () => {
   const labels = of('LABEL').join(' ');
   for (const key of ['source', 'version', 'licenses', 'title']) assert.match(labels, new RegExp(`org\\.opencontainers\\.image\\.${key}=`));
-  const pkg = JSON.parse(readFileSync(repo('package.json'), 'utf8')) as { version: string; license: string };
+  const pkg = JSON.parse(readFileSync(repoPath('package.json'), 'utf8')) as { version: string; license: string };
   assert.match(labels, new RegExp(`licenses="${pkg.license}"`));
   assert.match(dockerfile, new RegExp(`^ARG VERSION=${pkg.version.replaceAll('.', '\\.')}$`, 'm'));
 });
@@ -50,13 +49,13 @@ test('the build stage compiles src only, and what it builds starts and serves /h
   assert.equal(config, 'deploy/container/tsconfig.build.json');
   const out = mkdtempSync(join(tmpdir(), 'sos-image-'));
   try {
-    const tsc = spawnSync(process.execPath, [repo('node_modules/typescript/bin/tsc'), '-p', repo(config), '--outDir', join(out, 'dist')], { encoding: 'utf8' });
+    const tsc = spawnSync(process.execPath, [repoPath('node_modules/typescript/bin/tsc'), '-p', repoPath(config), '--outDir', join(out, 'dist')], { encoding: 'utf8' });
     assert.equal(tsc.status, 0, tsc.stdout + tsc.stderr);
     assert.ok(!existsSync(join(out, 'dist/test')) && !existsSync(join(out, 'dist/bench')), 'only src is compiled');
     assert.ok(existsSync(join(out, 'dist/src/cli/main.js')));
     // Laid out as in the image (/app): package.json beside dist, dependencies beside them.
-    cpSync(repo('package.json'), join(out, 'package.json'));
-    symlinkSync(repo('node_modules'), join(out, 'node_modules'));
+    cpSync(repoPath('package.json'), join(out, 'package.json'));
+    symlinkSync(repoPath('node_modules'), join(out, 'node_modules'));
     const port = await freePort();
     const child = spawn(process.execPath, [join(out, 'dist/src/cli/main.js')], {
       env: { PATH: process.env.PATH, MILTER_SOCKET: `inet:${await freePort()}@127.0.0.1`, METRICS_LISTEN: `127.0.0.1:${port}`, DNS_SERVERS: '127.0.0.1:9' },
@@ -81,7 +80,7 @@ test('the build stage compiles src only, and what it builds starts and serves /h
 });
 
 test('.dockerignore keeps what the build does not use out of the context', () => {
-  const ignored = readFileSync(repo('.dockerignore'), 'utf8').split('\n').map((l) => l.trim());
+  const ignored = readFileSync(repoPath('.dockerignore'), 'utf8').split('\n').map((l) => l.trim());
   for (const p of ['node_modules', 'dist', '.git', 'test', 'bench', '.env']) assert.ok(ignored.includes(p), p);
   for (const copied of of('COPY').filter((c) => !c.startsWith('--from=')).flatMap((c) => c.split(/\s+/).slice(0, -1))) {
     assert.ok(!ignored.includes(copied.split('/')[0]!), `${copied} is copied but ignored`);

@@ -5,16 +5,15 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { readdirSync, readFileSync } from 'node:fs';
-import { fileURLToPath } from 'node:url';
 import { parseAllDocuments } from 'yaml';
 import { ConfigMap, Secret, Service } from 'kubernetes-models/v1';
 import { Deployment } from 'kubernetes-models/apps/v1';
 import { PodDisruptionBudget } from 'kubernetes-models/policy/v1';
 import { HorizontalPodAutoscaler } from 'kubernetes-models/autoscaling/v2';
 import { dockerfileUser, podSpecOf, restrictedViolations } from './pod-security.js';
+import { repoPath } from '../support/paths.js';
 
-const repo = (rel: string): string => fileURLToPath(new URL(`../../../${rel}`, import.meta.url));
-const DIR = repo('deploy/kubernetes');
+const DIR = repoPath('deploy/kubernetes');
 type Obj = Record<string, unknown>;
 
 function loadYaml(path: string): Obj[] {
@@ -27,7 +26,7 @@ function loadYaml(path: string): Obj[] {
 const kustomization = loadYaml(`${DIR}/kustomization.yaml`)[0]!;
 const resourceFiles = (kustomization.resources as string[]) ?? [];
 const objects = resourceFiles.flatMap((f) => loadYaml(`${DIR}/${f}`).map((o) => ({ file: f, o })));
-const IMAGE_USER = dockerfileUser(readFileSync(repo('Dockerfile'), 'utf8'));
+const IMAGE_USER = dockerfileUser(readFileSync(repoPath('Dockerfile'), 'utf8'));
 
 const MODELS: Record<string, new (data: never) => { validate(): void }> = {
   'v1/ConfigMap': ConfigMap,
@@ -83,7 +82,7 @@ test('the Deployment passes the restricted Pod Security Standard', () => {
 });
 
 test('the Deployment as it was before issue 10 fails the restricted Pod Security Standard', () => {
-  const old = loadYaml(repo('test/deploy/data/deployment-before-issue-10.yaml')).find((o) => o.kind === 'Deployment')!;
+  const old = loadYaml(repoPath('test/deploy/data/deployment-before-issue-10.yaml')).find((o) => o.kind === 'Deployment')!;
   const violations = restrictedViolations(podSpecOf(old)!, { imageUser: 'node' }).join('\n');
   assert.match(violations, /non-numeric user "node"/);
   assert.match(violations, /seccompProfile must be RuntimeDefault/);

@@ -6,17 +6,15 @@ import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { readFileSync } from 'node:fs';
-import { fileURLToPath } from 'node:url';
 import { parse as parseYaml } from 'yaml';
 import { knotSkipReason, startKnot, type KnotInstance } from '../support/knot.js';
 import { freePort } from '../support/postfix.js';
 import { POLICY_DNS, POLICY_LDAP, PostfixLikeSession } from '../support/scenario-runner.js';
 import { slapdUnavailableReason, startSlapd, type SlapdInstance } from '../support/slapd.js';
+import { repoPath, MAIN_JS } from '../support/paths.js';
 
-const repo = (rel: string): string => fileURLToPath(new URL(`../../../${rel}`, import.meta.url));
-const MAIN_JS = fileURLToPath(new URL('../../src/cli/main.js', import.meta.url));
-const DASHBOARD = repo('deploy/monitoring/grafana-dashboard.json');
-const RULES = repo('deploy/monitoring/prometheus-alerts.yaml');
+const DASHBOARD = repoPath('deploy/monitoring/grafana-dashboard.json');
+const RULES = repoPath('deploy/monitoring/prometheus-alerts.yaml');
 const START_TIMEOUT_MS = 15_000;
 
 const promtoolMissing = (): string | false => {

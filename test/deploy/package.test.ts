@@ -5,10 +5,9 @@ import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { builtinModules } from 'node:module';
-import { fileURLToPath } from 'node:url';
+import { repoPath } from '../support/paths.js';
 
-const repo = (rel: string): string => fileURLToPath(new URL(`../../../${rel}`, import.meta.url));
-const pkg = JSON.parse(readFileSync(repo('package.json'), 'utf8')) as {
+const pkg = JSON.parse(readFileSync(repoPath('package.json'), 'utf8')) as {
   license: string;
   version: string;
   repository?: { url?: string };
@@ -18,18 +17,18 @@ const pkg = JSON.parse(readFileSync(repo('package.json'), 'utf8')) as {
 
 /** Files `npm pack` would publish, from the compiled tree as it is (no prepack build here). */
 function packedFiles(): string[] {
-  const r = spawnSync('npm', ['pack', '--dry-run', '--json', '--ignore-scripts'], { cwd: repo('.'), encoding: 'utf8' });
+  const r = spawnSync('npm', ['pack', '--dry-run', '--json', '--ignore-scripts'], { cwd: repoPath('.'), encoding: 'utf8' });
   assert.equal(r.status, 0, r.stderr);
   return (JSON.parse(r.stdout) as { files: { path: string }[] }[])[0]!.files.map((f) => f.path);
 }
 
 test('licence text, changelog, repository and bugs', () => {
   assert.equal(pkg.license, 'GPL-3.0-or-later');
-  const licence = readFileSync(repo('LICENSE'), 'utf8');
+  const licence = readFileSync(repoPath('LICENSE'), 'utf8');
   assert.match(licence, /GNU GENERAL PUBLIC LICENSE\s+Version 3, 29 June 2007/);
   assert.match(licence, /END OF TERMS AND CONDITIONS/);
   assert.ok(licence.length > 30_000, 'the full text');
-  assert.match(readFileSync(repo('CHANGELOG.md'), 'utf8'), new RegExp(`^## \\[${pkg.version.replaceAll('.', '\\.')}\\]`, 'm'));
+  assert.match(readFileSync(repoPath('CHANGELOG.md'), 'utf8'), new RegExp(`^## \\[${pkg.version.replaceAll('.', '\\.')}\\]`, 'm'));
   assert.match(pkg.repository?.url ?? '', /^git\+https:\/\//);
   assert.match(pkg.bugs?.url ?? '', /^https:\/\//);
 });
@@ -42,7 +41,7 @@ test('the package holds only what runs, and that imports only runtime dependenci
   assert.deepEqual(stray, []);
   const builtins = new Set(builtinModules);
   for (const f of files.filter((x) => x.endsWith('.js'))) {
-    const text = readFileSync(repo(f), 'utf8');
+    const text = readFileSync(repoPath(f), 'utf8');
     for (const m of text.matchAll(/^import\s[^'"]*['"]([^'"]+)['"]/gm)) {
       const spec = m[1]!;
       if (spec.startsWith('.') || spec.startsWith('node:') || builtins.has(spec)) continue;

@@ -7,11 +7,10 @@ import { spawnSync } from 'node:child_process';
 import { copyFileSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { repoPath } from '../support/paths.js';
 
-const repo = (rel: string): string => fileURLToPath(new URL(`../../../${rel}`, import.meta.url));
-const UNIT = repo('deploy/systemd/sos-milter.service');
-const SYSUSERS = repo('deploy/systemd/sos-milter.sysusers');
+const UNIT = repoPath('deploy/systemd/sos-milter.service');
+const SYSUSERS = repoPath('deploy/systemd/sos-milter.sysusers');
 /** The highest exposure accepted (issue 10: "2.0 or lower"). */
 const MAX_EXPOSURE = 2.0;
 

@@ -11,11 +11,10 @@ import { get } from 'node:http';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { knotSkipReason, startKnot, type KnotInstance } from '../support/knot.js';
 import { MilterTestClient, POSTFIX_OFFER } from '../support/milter-client.js';
+import { MAIN_JS } from '../support/paths.js';
 
-const MAIN_JS = fileURLToPath(new URL('../../src/cli/main.js', import.meta.url));
 const MESSAGES = Number(process.env.SOS_WILDCARD_MESSAGES ?? 10_000);
 const CONNECTIONS = 8;
 const CACHE_BYTES = 2 * 1024 * 1024;

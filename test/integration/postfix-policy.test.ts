@@ -12,19 +12,17 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { chmodSync, existsSync, mkdtempSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { startDaemon, type Daemon } from '../../src/daemon/run.js';
 import { knotSkipReason, startKnot, type KnotInstance } from '../support/knot.js';
 import { postfixUnavailableReason, startPostfix, type PostfixInstance } from '../support/postfix.js';
 import { slapdUnavailableReason, startSlapd, type SlapdInstance } from '../support/slapd.js';
 import { SmtpClient } from '../support/smtp-client.js';
 import { startSmtpSink, type DeliveredMessage, type SmtpSink } from '../support/smtp-sink.js';
+import { repoPath, MAIN_JS } from '../support/paths.js';
 
 const skip = postfixUnavailableReason() ?? knotSkipReason() ?? slapdUnavailableReason() ?? false;
-const repo = (rel: string): string => fileURLToPath(new URL(`../../../${rel}`, import.meta.url));
-const ZONES_DIR = repo('test/data/dns/e2e');
-const LDIF = repo('test/data/ldap/e2e.ldif');
-const MAIN_JS = fileURLToPath(new URL('../../src/cli/main.js', import.meta.url));
+const ZONES_DIR = repoPath('test/data/dns/e2e');
+const LDIF = repoPath('test/data/ldap/e2e.ldif');
 
 const TEST_MODE_CLIENT = '127.0.0.2';
 const IGNORED_DOMAIN = 'ignored-hop.example';

@@ -5,12 +5,11 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { readFileSync } from 'node:fs';
-import { fileURLToPath } from 'node:url';
+import { MAIN_JS, repoPath } from './paths.js';
 
-const MAIN_JS = fileURLToPath(new URL('../../src/cli/main.js', import.meta.url));
 
 /** Zones of the end-to-end tests (test/data/dns/e2e), served by a private Knot. */
-export const E2E_ZONES_DIR = fileURLToPath(new URL('../../../test/data/dns/e2e', import.meta.url));
+export const E2E_ZONES_DIR = repoPath('test/data/dns/e2e');
 
 /**
  * The daemon in reject mode judging the e2e zones: `news@foreign.e2e.test` lacks the ESP's
