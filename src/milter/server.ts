@@ -144,6 +144,8 @@ export class MilterServer {
   private closing: Promise<void> | undefined;
   /** Ends the drain before its deadline (closeNow). */
   private endDrain: (() => void) | undefined;
+  /** closeNow() was called: the drain ends at once. */
+  private cutNow = false;
   private socketIno: number | undefined;
   private readonly allClosedWaiters: (() => void)[] = [];
   private readonly negotiationCache = new Map<string, CachedNegotiation>();
@@ -325,6 +327,9 @@ export class MilterServer {
 
   /** Queued packets leave as callbacks finish, between reads: the sweep and the budget recount. */
   private recount(conn: Connection): void {
+    // The decoder drops its partial packet when the session ends (an overflow, a protocol
+    // error): a stale count here would later cut the connection as a packet timeout.
+    conn.partial = conn.session.partialBytes;
     const held = conn.session.bufferedBytes;
     this.heldTotal += held - conn.held;
     conn.held = held;
@@ -428,6 +433,8 @@ export class MilterServer {
 
   /** During a drain: treat the deadline as reached now (an operator's second signal). */
   closeNow(): void {
+    // Also before the drain has begun to wait (the socket file is still being removed).
+    this.cutNow = true;
     this.endDrain?.();
   }
 
@@ -439,7 +446,7 @@ export class MilterServer {
     if (this.connections.size > 0) {
       this.logger.info({ open: this.connections.size, deadlineMs }, 'draining milter connections: each is served until the MTA closes it');
       let timer: NodeJS.Timeout | undefined;
-      await Promise.race([
+      if (!this.cutNow) await Promise.race([
         new Promise<void>((resolve) => this.allClosedWaiters.push(resolve)),
         new Promise<void>((resolve) => {
           timer = setTimeout(resolve, deadlineMs);

@@ -198,9 +198,15 @@ export class MilterSession {
   private flush(): void {
     const n = this.outbox.length;
     if (n === 0) return;
-    if (n === 1) this.io.write(this.outbox[0]!);
-    else this.io.writeMany(this.outbox.slice());
-    this.outbox.length = 0;
+    // Emptied before writing: a write past the write-buffer limit ends the session, whose
+    // finish() flushes again, and must find nothing left to send twice.
+    if (n === 1) {
+      const packet = this.outbox[0]!;
+      this.outbox.length = 0;
+      this.io.write(packet);
+    } else {
+      this.io.writeMany(this.outbox.splice(0));
+    }
   }
 
   /** The transport ended (EOF, error, timeout) or the server shuts down: finish after pending work. */
@@ -208,14 +214,8 @@ export class MilterSession {
     if (this.ended) return;
     this.ended = true;
     this.decoder.stop();
-    if (this.opts.app.disconnect) {
-      try {
-        this.opts.app.disconnect(this.ctx);
-      } catch (err) {
-        this.opts.counters.callbackErrors++;
-        this.opts.logger.error({ conn: this.opts.id, callback: 'disconnect', err }, 'milter callback failed');
-      }
-    }
+    // At once, not queued: the application learns that the MTA is gone while a callback waits.
+    void this.notify('disconnect');
     this.enqueue({ end: true, reason, size: 0 });
   }
 
@@ -570,8 +570,8 @@ export class MilterSession {
     });
   }
 
-  /** Calls abort/close; their results are ignored and their errors only logged. */
-  private notify(name: 'abort' | 'close'): Promise<void> | void {
+  /** Calls abort/close/disconnect; their results are ignored and their errors only logged. */
+  private notify(name: 'abort' | 'close' | 'disconnect'): Promise<void> | void {
     const fn = this.opts.app[name];
     if (!fn) return;
     const onErr = (err: unknown): void => {
