@@ -107,7 +107,7 @@ interface DomainOutcome {
   reason: string;
 }
 
-type RecordSelection =
+export type RecordSelection =
   | { status: 'found'; text: string; record: SpfRecord }
   | { status: 'none' | 'permerror' | 'temperror'; text?: string; reason: string };
 
@@ -603,7 +603,7 @@ export function splitSender(raw: string, helo: string): { sender: string; local:
  * more than one SPF record is permerror. A record longer than MAX_SPF_RECORD_OCTETS is a
  * permerror too (see txt-bound.ts: §3.4 lets verifiers ignore records beyond one UDP answer).
  */
-async function selectRecord(resolver: Resolver, domain: string, log: ((q: DnsQueryTrace) => void) | undefined, signal: AbortSignal | undefined): Promise<RecordSelection> {
+export async function selectRecord(resolver: Resolver, domain: string, log: ((q: DnsQueryTrace) => void) | undefined, signal: AbortSignal | undefined): Promise<RecordSelection> {
   const entry: DnsQueryTrace = { name: domain, type: 'TXT', outcome: 'answer', answers: 0, void: false };
   log?.(entry);
   if (!isQueryableName(domain)) {

@@ -5,10 +5,11 @@
  * worst case: a client that matches nothing walks every term. This walks the record like
  * that, following include: and redirect= into their records, and says which term costs what.
  */
-import { DnsError, type Resolver } from '../dns/index.js';
+import type { Resolver } from '../dns/index.js';
 import type { MechanismTerm, SpfRecord } from './ast.js';
-import { DEFAULT_LIMITS } from './evaluator.js';
-import { isSpfRecord, parseRecord } from './parser.js';
+import { DEFAULT_LIMITS, selectRecord } from './evaluator.js';
+import { parseRecord } from './parser.js';
+import type { DnsQueryTrace } from './trace.js';
 
 /** One DNS-querying term and what it costs, itself included. */
 export interface BudgetTerm {
@@ -58,17 +59,16 @@ async function fetchRecord(walk: Walk, domain: string): Promise<Fetched> {
     walk.incomplete = true;
     return { void: false, note: 'not followed: tree too large' };
   }
-  try {
-    const answer = await walk.resolver.lookup(domain, 'TXT');
-    const spf = answer.records.map((strings) => strings.join('')).filter(isSpfRecord);
-    if (answer.records.length === 0) return { void: true, note: `${domain} ${answer.nxdomain ? 'does not exist' : 'has no TXT record'}` };
-    if (spf.length === 0) return { void: false, note: `no SPF record at ${domain}` };
-    if (spf.length > 1) return { void: false, note: `${domain} publishes ${spf.length} SPF records` };
-    return { record: parseRecord(spf[0]!), void: false };
-  } catch (err) {
-    if (err instanceof DnsError && err.temporary) walk.incomplete = true;
-    return { void: false, note: err instanceof Error ? err.message : String(err) };
-  }
+  // The evaluator's own choice of record (RFC 7208 §4.5), so that the budget reads a TXT answer
+  // exactly as check_host() does, the cache's cut-down answers included.
+  let query: DnsQueryTrace | undefined;
+  const selected = await selectRecord(walk.resolver, domain, (q) => (query = q), undefined);
+  if (selected.status === 'found') return { record: selected.record, void: false };
+  if (selected.status === 'temperror') walk.incomplete = true;
+  // §4.6.4: a lookup that answers NXDOMAIN or no record at all is void.
+  if (query?.outcome === 'nxdomain') return { void: true, note: `${domain} does not exist` };
+  if (query?.outcome === 'nodata') return { void: true, note: `${domain} has no TXT record` };
+  return { void: false, note: selected.reason };
 }
 
 /** a, mx and exists: one query whose empty answer counts as void. */

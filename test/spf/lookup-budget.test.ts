@@ -2,6 +2,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { describeSpending, lookupBudget, termCost } from '../../src/spf/index.js';
 import { ZoneResolver } from '../support/spf/zone-resolver.js';
+import { CachingResolver } from '../../src/dns/cache.js';
 
 const zone = new ZoneResolver({
   'big.example': [{ TXT: 'v=spf1 a mx include:_a.example include:_b.example ptr exists:%{i}.x.example ip4:192.0.2.0/24 -all' }],
@@ -48,4 +49,18 @@ test('a record given as text, and the cost of one term', async () => {
   assert.deepEqual(await termCost(zone, 'new.example', 'ip4:192.0.2.1'), { cost: 0, voidLookups: 0 });
   assert.equal(await lookupBudget(zone, 'new.example', 'not spf'), undefined);
   assert.equal(await lookupBudget(zone, 'nothing.example'), undefined);
+});
+
+test('through the caching resolver a target with two SPF records is a broken include, not a void lookup', async () => {
+  // The cache keeps none of two SPF records, only their count (src/dns/txt-bound.ts).
+  const twoRecords = new ZoneResolver({
+    'two.example': [{ TXT: 'v=spf1 include:dup.example -all' }],
+    'dup.example': [{ TXT: 'v=spf1 ip4:192.0.2.1 -all' }, { TXT: 'v=spf1 ip4:192.0.2.2 -all' }],
+  });
+  const cached = new CachingResolver(twoRecords);
+  const b = (await lookupBudget(cached, 'two.example'))!;
+  assert.equal(b.used, 1);
+  assert.equal(b.voidLookups, 0);
+  assert.match(b.terms[0]!.note ?? '', /publishes 2 SPF records/);
+  cached.close();
 });
