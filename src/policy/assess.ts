@@ -97,7 +97,18 @@ export function assessSender(input: AssessInput, deps: AssessDeps, settings: Pol
   const work = assessSenderWork(input, deps, settings, options);
   const signal = options.signal;
   if (!signal) return work;
-  return Promise.race([work, whenAborted(signal, input.domain, settings.check)]);
+  const cancelled = (): FailOpenAssessment => failOpen(input.domain, settings.check, abortReason(signal));
+  if (signal.aborted) return Promise.resolve(cancelled());
+  return new Promise((resolve, reject) => {
+    const onAbort = (): void => resolve(cancelled());
+    signal.addEventListener('abort', onAbort, { once: true });
+    // The listener goes with the work: a signal that outlives it (a long timeout) holds nothing.
+    const done = (): void => signal.removeEventListener('abort', onAbort);
+    work.then(
+      (judged) => (done(), resolve(judged)),
+      (err: unknown) => (done(), reject(err)),
+    );
+  });
 }
 
 /**
@@ -111,12 +122,6 @@ export function assessSenderWork(input: AssessInput, deps: AssessDeps, settings:
 
 export function failOpen(domain: string, check: SpfCheckMode, reason: string): FailOpenAssessment {
   return { kind: 'fail-open', domain, check, ownership: 'not-asked', result: 'temperror', reason };
-}
-
-function whenAborted(signal: AbortSignal, domain: string, check: SpfCheckMode): Promise<FailOpenAssessment> {
-  const settle = (): FailOpenAssessment => failOpen(domain, check, abortReason(signal));
-  if (signal.aborted) return Promise.resolve(settle());
-  return new Promise((resolve) => signal.addEventListener('abort', () => resolve(settle()), { once: true }));
 }
 
 function abortReason(signal: AbortSignal): string {
@@ -222,7 +227,9 @@ async function recordForLog(deps: AssessDeps, domain: string, options: CancelOpt
   try {
     const eff = await deps.spf.effectiveRecord(domain, options);
     return { record: eff.text, recordDomain: eff.domain };
-  } catch {
+  } catch (err) {
+    // A cancelled assessment stops here too, as its callers are told (code ABORTED).
+    if ((err as { code?: unknown } | undefined)?.code === 'ABORTED') throw err;
     return {};
   }
 }

@@ -1,5 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { getEventListeners } from 'node:events';
 import { assessEnvelope, assessSender, hasRestrictiveAll } from '../../src/policy/assess.js';
 import { parseEnvelopeSender } from '../../src/policy/sender.js';
 import type { OwnDomainPort, PolicySettings, SpfPort } from '../../src/policy/types.js';
@@ -186,4 +187,13 @@ test('a signal reaches the SPF port, and its abort settles the assessment at onc
   }
   const already = AbortSignal.abort('gone');
   assert.equal((await assessSender({ sender: 'u@x.example', domain: 'x.example', helo: '' }, { spf: hanging }, settings('regex'), { signal: already })).reason, 'gone');
+});
+
+test('a signal that outlives the assessment keeps no listener from it', async () => {
+  const spf = new SpfEvaluator({ resolver: new ZoneResolver(zone) });
+  const controller = new AbortController();
+  for (const check of ['regex', 'evaluate'] as const) {
+    await assessSender({ sender: 'user@restrict.example', domain: 'restrict.example', helo: 'client.example' }, { spf, ownDomains }, settings(check), { signal: controller.signal });
+    assert.equal(getEventListeners(controller.signal, 'abort').length, 0, `${check}: no listener left on the signal`);
+  }
 });
