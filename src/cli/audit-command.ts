@@ -7,7 +7,7 @@ import { createPolicyParts } from '../daemon/policy-parts.js';
 import { createLogger, flushLogger, type Logger } from '../log/index.js';
 import type { OwnDomainAnswer, OwnDomainPort } from '../policy/index.js';
 import { remedyText } from '../policy/index.js';
-import { createDomainJudge, type DomainReport, type DomainStatus } from './domain-report.js';
+import { createDomainJudge, terminalLine, terminalQuoted, type DomainReport, type DomainStatus } from './domain-report.js';
 
 export const AUDIT_USAGE = 'usage: sos-milter audit [--json | --csv] [--concurrency N] [--only-broken]';
 
@@ -167,11 +167,6 @@ function csvLine(r: DomainReport): string {
 }
 
 /** Records can hold any printable text; keep one domain per line on a terminal. */
-function oneLine(text: string): string {
-  // eslint-disable-next-line no-control-regex
-  return text.replace(/[\u0000-\u001f\u007f]/g, '?');
-}
-
 function tableLines(reports: DomainReport[]): string[] {
   const head = ['DOMAIN', 'STATUS', 'RESULT', 'TEST', 'REJECT', 'LOOKUPS'];
   const rows = reports.map((r) => [r.domain, r.status, r.result, r.actions.test, r.actions.reject, r.budget ? `${r.budget.used}${r.budget.incomplete ? '+' : ''}/${r.budget.limit}` : '-']);
@@ -179,11 +174,11 @@ function tableLines(reports: DomainReport[]): string[] {
   const pad = (cells: string[]) => cells.map((c, i) => c.padEnd(widths[i]!)).join('  ');
   const lines = [pad(head)];
   reports.forEach((r, i) => {
-    lines.push(oneLine(pad(rows[i]!)).trimEnd());
-    lines.push(oneLine(`    record: ${r.record === undefined ? '(none)' : JSON.stringify(r.record)}${r.recordDomain ? ` (of ${r.recordDomain}, via redirect)` : ''}`));
-    lines.push(oneLine(`    reason: ${r.reason}`));
-    if (r.budget?.warning) lines.push(oneLine(`    lookups: ${budgetText(r)}`));
-    if (r.remedy.kind !== 'none') lines.push(oneLine(`    remedy: ${remedyText(r.remedy)}`));
+    lines.push(terminalLine(pad(rows[i]!)).trimEnd());
+    lines.push(`    record: ${r.record === undefined ? '(none)' : terminalQuoted(r.record)}${r.recordDomain ? ` (of ${terminalLine(r.recordDomain)}, via redirect)` : ''}`);
+    lines.push(terminalLine(`    reason: ${r.reason}`));
+    if (r.budget?.warning) lines.push(terminalLine(`    lookups: ${budgetText(r)}`));
+    if (r.remedy.kind !== 'none') lines.push(terminalLine(`    remedy: ${remedyText(r.remedy)}`));
   });
   return lines;
 }

@@ -20,7 +20,7 @@ import {
   type Outcome,
   type Remedy,
 } from '../policy/index.js';
-import { createDomainJudge, type BudgetReport } from './domain-report.js';
+import { createDomainJudge, terminalLine, type BudgetReport } from './domain-report.js';
 import { ExitCode } from './exit-codes.js';
 
 export const CHECK_USAGE = 'usage: sos-milter check SENDER [--client IP] [--helo NAME] [--next-hop HOP]... [--json]';
@@ -139,7 +139,7 @@ function print(out: NodeJS.WritableStream, report: CheckReport, json: boolean, c
   const lines = [`sender:   ${report.sender}`];
   if (a.kind === 'not-judged') {
     lines.push(`verdict:  pass (${a.reason})`);
-    out.write(`${lines.join('\n')}\n`);
+    out.write(`${lines.map(terminalLine).join('\n')}\n`);
     return;
   }
   lines.push(`domain:   ${a.domain}${a.recordDomain && a.recordDomain !== a.domain ? ` (record of ${a.recordDomain}, via redirect)` : ''}`);
@@ -158,5 +158,5 @@ function print(out: NodeJS.WritableStream, report: CheckReport, json: boolean, c
   const b = report.lookups;
   if (b) lines.push(`lookups:  ${b.used}${b.incomplete ? '+' : ''}/${b.limit} DNS-querying terms, ${b.voidLookups}/${b.voidLimit} void${b.warning ? ` ! ${b.warning}` : ''}`);
   if (report.remedy && report.remedy.kind !== 'none') lines.push(`remedy:   ${remedyText(report.remedy)}`);
-  out.write(`${lines.join('\n')}\n`);
+  out.write(`${lines.map(terminalLine).join('\n')}\n`);
 }

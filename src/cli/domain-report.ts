@@ -22,6 +22,7 @@ import {
   type RemedyVerifier,
 } from '../policy/index.js';
 import { BUDGET_WARN_AT, lookupBudget, SpfEvaluator, termCost, type EffectiveRecord, type LookupBudget } from '../spf/index.js';
+import { escapeText } from '../log/escape.js';
 
 /** pass: nothing to do; fail: the daemon would reject, tag or log; unjudged: it fails open. */
 export type DomainStatus = 'pass' | 'fail' | 'unjudged';
@@ -187,3 +188,17 @@ export function createDomainJudge(config: Config, parts: PolicyParts, ownDomains
     },
   };
 }
+
+/**
+ * A line for the terminal: records and reasons come from DNS, so every control, line break and
+ * bidi character is escaped as the logs escape it (src/log/escape.ts), never written raw.
+ */
+export function terminalLine(text: string): string {
+  return escapeText(text, false, Number.POSITIVE_INFINITY);
+}
+
+/** The same, in double quotes with `"` escaped too (a record shown as a string). */
+export function terminalQuoted(text: string): string {
+  return `"${escapeText(text, true, Number.POSITIVE_INFINITY)}"`;
+}
+
