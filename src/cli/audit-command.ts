@@ -8,11 +8,10 @@ import { createLogger, flushLogger, type Logger } from '../log/index.js';
 import type { OwnDomainAnswer, OwnDomainPort } from '../policy/index.js';
 import { remedyText } from '../policy/index.js';
 import { createDomainJudge, terminalLine, terminalQuoted, type DomainReport, type DomainStatus } from './domain-report.js';
+import { ExitCode } from './exit-codes.js';
 
 export const AUDIT_USAGE = 'usage: sos-milter audit [--json | --csv] [--concurrency N] [--only-broken]';
 
-/** Exit status: every domain passes / some fail or cannot be judged / the audit could not run. */
-export const AUDIT_EXIT = { allPass: 0, someFail: 1, incomplete: 2, usage: 64 } as const;
 
 const DEFAULT_CONCURRENCY = 16;
 const MAX_CONCURRENCY = 256;
@@ -37,8 +36,8 @@ Status per domain: pass; fail (a message would be rejected, tagged or logged);
 unjudged (the milter fails open: no record, permerror, DNS failure).
 
 ${environmentHelp('audit')}
-Exit status: 0 every domain passes; 1 some domain fails or cannot be judged;
-2 the audit could not complete (bad configuration, LDAP unreachable or failing); 64 usage.
+Exit status: ${ExitCode.OK} every domain passes; ${ExitCode.FAILURE} some domain fails or cannot be judged;
+${ExitCode.INCOMPLETE} the audit could not complete (bad configuration, LDAP unreachable or failing); ${ExitCode.USAGE} usage.
 `;
 
 type Format = 'table' | 'json' | 'csv';
@@ -220,11 +219,11 @@ export async function runAuditCommand(argv: string[], env: NodeJS.ProcessEnv, io
     args = parse(argv);
   } catch (e) {
     err.write(`sos-milter audit: ${(e as Error).message}\n${AUDIT_USAGE}\n`);
-    return AUDIT_EXIT.usage;
+    return ExitCode.USAGE;
   }
   if (args === 'help') {
     out.write(HELP);
-    return 0;
+    return ExitCode.OK;
   }
   let config: Config;
   try {
@@ -232,11 +231,11 @@ export async function runAuditCommand(argv: string[], env: NodeJS.ProcessEnv, io
   } catch (e) {
     if (!(e instanceof ConfigError)) throw e;
     err.write(`sos-milter audit: configuration error: ${e.message}\n`);
-    return AUDIT_EXIT.incomplete;
+    return ExitCode.INCOMPLETE;
   }
   if (!config.ldap) {
     err.write('sos-milter audit: LDAP_ENABLED is not set; the audit reads the own domains from LDAP (see --help)\n');
-    return AUDIT_EXIT.incomplete;
+    return ExitCode.INCOMPLETE;
   }
   const started = process.hrtime.bigint();
   const logger = auditLogger(config, err);
@@ -252,7 +251,7 @@ export async function runAuditCommand(argv: string[], env: NodeJS.ProcessEnv, io
       }
     } catch (e) {
       err.write(`sos-milter audit: cannot list the own domains from LDAP: ${(e as Error).message}\n`);
-      return AUDIT_EXIT.incomplete;
+      return ExitCode.INCOMPLETE;
     }
     const domains = [...listed].sort();
     const judge = createDomainJudge(config, parts, ownDomainsPort(listed, directory));
@@ -296,7 +295,7 @@ export async function runAuditCommand(argv: string[], env: NodeJS.ProcessEnv, io
       if (shown.length > 0) out.write(`${tableLines(shown).join('\n')}\n\n`);
       out.write(`${summaryLine(summary)}\n`);
     }
-    return summary.byStatus.pass === summary.domains ? AUDIT_EXIT.allPass : AUDIT_EXIT.someFail;
+    return summary.byStatus.pass === summary.domains ? ExitCode.OK : ExitCode.FAILURE;
   } finally {
     bar.clear();
     await directory.close();

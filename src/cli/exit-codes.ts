@@ -6,6 +6,8 @@ export const ExitCode = {
   OK: 0,
   /** The daemon could not start or failed; `check`: the message would be rejected, marked or logged. */
   FAILURE: 1,
+  /** `audit`: the audit itself could not complete (LDAP unreachable, bad configuration). */
+  INCOMPLETE: 2,
   /** EX_USAGE: wrong arguments. */
   USAGE: 64,
   /** EX_CONFIG: a bad environment variable (the message names it). */

@@ -8,6 +8,7 @@ import { runAuditCommand } from './audit-command.js';
 import { runCheckCommand } from './check-command.js';
 import { ExitCode } from './exit-codes.js';
 import { runSpfCommand } from './spf-command.js';
+import { packageVersion } from '../config/version.js';
 
 const USAGE = `usage:
   sos-milter                 run the milter (configured by environment variables, see README)
@@ -44,12 +45,9 @@ async function main(argv: string[]): Promise<number> {
       process.stdout.write(HELP);
       return ExitCode.OK;
     case '-V':
-    case '--version': {
-      const { createRequire } = await import('node:module');
-      const pkg = createRequire(import.meta.url)('../../../package.json') as { version: string };
-      process.stdout.write(`sos-milter ${pkg.version}\n`);
+    case '--version':
+      process.stdout.write(`sos-milter ${packageVersion()}\n`);
       return ExitCode.OK;
-    }
     default:
       process.stderr.write(`sos-milter: unknown command ${JSON.stringify(command)}\n${USAGE}\n`);
       return ExitCode.USAGE;

@@ -8,12 +8,12 @@
  * The daemon calls a few methods (`judged`, `failedOpen`, `decided`); the parts' own counters
  * are read at scrape time through `watch*`, so the hot path pays nothing for them.
  */
-import { createRequire } from 'node:module';
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 import type { CacheStats, Resolver, StubResolverStats } from '../dns/index.js';
 import type { LdapDirectoryStats } from '../ldap/index.js';
 import type { MilterServerStats } from '../milter/index.js';
 import type { OwnDomainPort } from '../policy/index.js';
+import { packageVersion } from '../config/version.js';
 
 const PREFIX = 'sos_milter_';
 
@@ -62,15 +62,6 @@ export interface SosMetrics {
 
 /** Latency buckets from a cache hit (sub-millisecond) to a lookup that hits its timeout (seconds). */
 const LATENCY_BUCKETS = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10];
-
-/** dist/src/ops/metrics.js sits three folders below package.json, in the repository, the image and the npm package alike. */
-function packageVersion(): string {
-  try {
-    return (createRequire(import.meta.url)('../../../package.json') as { version: string }).version;
-  } catch {
-    return 'unknown';
-  }
-}
 
 type Read<T> = () => T | undefined;
 
