@@ -54,9 +54,9 @@ export function boundTxtAnswer(answer: LookupResult<TxtRecord>): LookupResult<Tx
   if (records.length === 0) return answer;
   if (records.length === 1) {
     const only = records[0];
-    const limit = startsSpfRecord(only) ? MAX_SPF_RECORD_OCTETS : MAX_EXPLANATION_OCTETS;
-    if (recordOctets(only) <= limit) return answer;
-    return withOmitted(answer, [], startsSpfRecord(only) ? { spf: 1, other: 0 } : { spf: 0, other: 1 });
+    const isSpf = startsSpfRecord(only);
+    if (recordOctets(only) <= (isSpf ? MAX_SPF_RECORD_OCTETS : MAX_EXPLANATION_OCTETS)) return answer;
+    return withOmitted(answer, [], isSpf ? { spf: 1, other: 0 } : { spf: 0, other: 1 });
   }
   let spf = 0;
   let keep: TxtRecord | undefined;

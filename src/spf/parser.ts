@@ -2,6 +2,7 @@ import type { MacroString, MechanismName, MechanismTerm, ModifierTerm, Qualifier
 import { SpfSyntaxError } from './errors.js';
 import { parseIpv4, parseIpv6 } from './ip.js';
 import { checkDomainEnd, parseMacroString } from './macro.js';
+import { startsSpfRecord } from '../dns/txt-bound.js';
 
 /**
  * RFC 7208 §4.5, §4.6.1, §12 (ABNF). The whole record is checked before evaluation: a syntax
@@ -10,7 +11,7 @@ import { checkDomainEnd, parseMacroString } from './macro.js';
 
 /** `v=spf1` (any case) followed by a space or the end of the record (RFC 7208 §4.5). */
 export function isSpfRecord(text: string): boolean {
-  return text.length >= 6 && text.slice(0, 6).toLowerCase() === 'v=spf1' && (text.length === 6 || text.charCodeAt(6) === 0x20);
+  return startsSpfRecord([text]);
 }
 
 export function parseRecord(text: string): SpfRecord {
