@@ -1,3 +1,3 @@
-export { createLogger, flushLogger, redactSecrets, messageLogger, silentLogger, REDACTED, type Logger, type LoggerOptions, type LoggerLevel, type LogDestination } from './logger.js';
+export { createLogger, flushLogger, messageLogger, silentLogger, REDACTED, type Logger, type LoggerOptions, type LoggerLevel, type LogDestination } from './logger.js';
 export { LINE_MAX_BYTES } from './render.js';
 export { VALUE_MAX_BYTES } from './escape.js';

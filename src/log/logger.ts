@@ -12,7 +12,7 @@
 import { isJournalStream, PRIORITY_PREFIX } from './journal.js';
 import { jsonRenderer, textRenderer, type Bound, type Fields, type LevelName, type LineRenderer } from './render.js';
 import { stdout, type LineSink } from './stdout-sink.js';
-import { isSecretKey, REDACTED } from './values.js';
+import { REDACTED } from './values.js';
 
 export { REDACTED };
 
@@ -232,28 +232,4 @@ const discard: LineSink = { write: () => undefined };
 /** A logger that discards everything, for components used without logging. */
 export function silentLogger(): Logger {
   return new StructuredLogger(new LoggerCore('silent', '-', textRenderer, discard, false), {});
-}
-
-const REDACT_DEPTH = 3;
-
-/**
- * `obj` with secret values (password, bindpw, …, any case) replaced down to REDACT_DEPTH
- * levels; the object itself when it holds none. The renderers redact on their own; this is for
- * callers that hand such objects elsewhere.
- */
-export function redactSecrets(obj: Record<string, unknown>, depth = 0): Record<string, unknown> {
-  let copy: Record<string, unknown> | undefined;
-  for (const key in obj) {
-    const value = obj[key];
-    let replacement: unknown = value;
-    if (isSecretKey(key)) replacement = REDACTED;
-    else if (depth + 1 < REDACT_DEPTH && value !== null && typeof value === 'object' && !Array.isArray(value) && !(value instanceof Error)) {
-      replacement = redactSecrets(value as Record<string, unknown>, depth + 1);
-    }
-    if (replacement !== value) {
-      copy ??= { ...obj };
-      copy[key] = replacement;
-    }
-  }
-  return copy ?? obj;
 }

@@ -34,7 +34,7 @@ export interface SessionCounters {
 /** Packets that may wait behind a pending callback (see SessionOptions.maxQueuedPackets). */
 export const DEFAULT_MAX_QUEUED_PACKETS = 4096;
 /** Bytes of payload that may wait behind a pending callback, whatever the packet count. */
-export const DEFAULT_MAX_QUEUED_BYTES = 1024 * 1024;
+const DEFAULT_MAX_QUEUED_BYTES = 1024 * 1024;
 
 export interface SessionOptions {
   id: string;

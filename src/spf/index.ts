@@ -15,6 +15,5 @@ export type { SpfResult, SpfTrace, SpfTraceNode, DnsQueryTrace } from './trace.j
 export type { SpfRecord, SpfTerm, MechanismTerm, ModifierTerm, MechanismName, Qualifier, MacroString, MacroToken } from './ast.js';
 export { parseRecord, isSpfRecord } from './parser.js';
 export { SpfSyntaxError, SpfInputError, EvaluationAbortedError } from './errors.js';
-export { recordCacheStats, RECORD_CACHE_MAX_BYTES } from './record-cache.js';
 export { MemoResolver } from './memo-resolver.js';
 export { lookupBudget, termCost, describeSpending, BUDGET_WARN_AT, type LookupBudget, type BudgetTerm } from './lookup-budget.js';

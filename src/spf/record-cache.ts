@@ -10,7 +10,7 @@ import { parseRecord } from './parser.js';
  * its DNS answer expired. Bounded in estimated bytes: the text plus its AST, counted as five
  * times the text. Callers must not mutate the records.
  */
-export const RECORD_CACHE_MAX_BYTES = 2 * 1024 * 1024;
+const RECORD_CACHE_MAX_BYTES = 2 * 1024 * 1024;
 
 const cache = new LRUCache<string, SpfRecord | SpfSyntaxError>({
   maxSize: RECORD_CACHE_MAX_BYTES,
@@ -31,11 +31,6 @@ export function parseRecordCached(text: string): SpfRecord | SpfSyntaxError {
   }
   cache.set(text, value);
   return value;
-}
-
-/** Entries and estimated bytes held now. */
-export function recordCacheStats(): { entries: number; bytes: number; maxBytes: number } {
-  return { entries: cache.size, bytes: cache.calculatedSize, maxBytes: RECORD_CACHE_MAX_BYTES };
 }
 
 /** Forget all parsed records (benchmarks measure a cold start with it). */

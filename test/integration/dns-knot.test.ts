@@ -4,7 +4,7 @@ import assert from 'node:assert/strict';
 import { fileURLToPath } from 'node:url';
 import { knotSkipReason, startKnot, type KnotInstance } from '../support/knot.js';
 import { StubResolver } from '../../src/dns/stub-resolver.js';
-import { createResolver } from '../../src/dns/index.js';
+import { CachingResolver } from '../../src/dns/index.js';
 import { DnsError } from '../../src/dns/types.js';
 
 const zonesDir = fileURLToPath(new URL('../../../test/data/dns/', import.meta.url));
@@ -78,7 +78,7 @@ describe('DNS against Knot', { skip: knotSkipReason() }, () => {
   });
 
   test('the cache answers repeats without asking Knot, shares concurrent queries, keeps negatives', async () => {
-    const resolver = createResolver({ servers: [{ host: knot.host, port: knot.port }], timeoutMs: 3000 });
+    const resolver = new CachingResolver(new StubResolver({ servers: [{ host: knot.host, port: knot.port }], timeoutMs: 3000 }));
     const start = await knot.queryCount();
     const [a, b, c] = await Promise.all([
       resolver.lookup('split.dns-it.test', 'TXT'),
