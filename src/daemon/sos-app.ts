@@ -53,8 +53,6 @@ class MessageState {
   /** performance.now() at MAIL. */
   readonly startedAt = performance.now();
   readonly recipients = new RecipientHops();
-  /** The assessment started at MAIL (a sender with a domain). */
-  assessing = false;
   /** The assessment, once settled (by the work, the deadline or the MTA giving up). */
   judged: JudgedAssessment | undefined;
   /** End of message came before the assessment settled and waits for it here. */
@@ -141,14 +139,13 @@ export function createSosMilterApp(opts: SosAppOptions): MilterApplication {
   /** Deadline or MTA gone: the assessment fails open at once and the work behind it is told to stop. */
   function cancel(state: MessageState, why: string): void {
     const { controller, sender } = state;
-    if (!state.assessing || state.judged || sender.kind !== 'domain') return;
+    if (state.judged || sender.kind !== 'domain') return;
     settle(state, failOpen(sender.domain, settings.check, why), false);
     controller?.abort(why);
   }
 
   /** Assess: started at MAIL so that DNS never holds up the MAIL reply; bounded by the deadline. */
   function assess(state: MessageState, sender: { address: string; domain: string }, helo: string): void {
-    state.assessing = true;
     const controller = controllers.take();
     state.controller = controller;
     deadlines.add(state);
@@ -286,7 +283,7 @@ export function createSosMilterApp(opts: SosAppOptions): MilterApplication {
     eom(ctx) {
       const state = messageState(ctx);
       // Not judged: said once at MAIL, nothing to add.
-      if (!state?.assessing || state.sender.kind !== 'domain') return CONTINUE;
+      if (!state || state.sender.kind !== 'domain') return CONTINUE;
       const { domain } = state.sender;
       const facts: MessageFacts = { queueId: ctx.macro('i'), client: clientAddress(ctx), recipients: state.recipients };
       // Usually settled by now (the MTA sends end of message after the client's DATA, long
@@ -298,7 +295,8 @@ export function createSosMilterApp(opts: SosAppOptions): MilterApplication {
 
     abort(ctx) {
       const state = messageState(ctx);
-      if (!state?.assessing) return;
+      // Only a sender with a domain has an assessment (started at MAIL) to cancel.
+      if (state?.sender.kind !== 'domain') return;
       state.abandoned ??= 'aborted by the MTA';
       cancel(state, 'aborted by the MTA');
       if (logger.isLevelEnabled('debug')) state.log.debug('message aborted by the MTA before end of message: assessment cancelled');

@@ -77,7 +77,7 @@ function notJudged(sender: EnvelopeSender): Assessment | undefined {
   return undefined;
 }
 
-/** The one entry point of both the daemon and `sos-milter check`. */
+/** A parsed envelope sender judged (`sos-milter check`); the daemon starts assessSenderWork itself at MAIL. */
 export function assessEnvelope(
   sender: EnvelopeSender,
   helo: string,
