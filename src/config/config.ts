@@ -25,6 +25,7 @@ import {
 } from './parse.js';
 import { parseMilterSocket, type MilterSocketSpec } from './socket.js';
 import { DEFAULT_SPF_REGEX, compileSpfRegex, type SpfRegex } from './spf-regex.js';
+import { MILTER_SERVER_DEFAULTS } from '../milter/constants.js';
 
 export type LogLevel = 'debug' | 'info' | 'warn' | 'error';
 export type LogFormat = 'text' | 'json';
@@ -111,15 +112,15 @@ export const DEFAULTS = {
   /** Far above what one Postfix instance opens (smtpd process limit 100 by default). */
   milterMaxConnections: 1000,
   /** Just above Postfix's longest milter timeout (milter_content_timeout 300s). */
-  milterIdleTimeoutMs: 310_000,
+  milterIdleTimeoutMs: MILTER_SERVER_DEFAULTS.idleTimeoutMs,
   /** A packet must be complete this long after its first byte (slowloris); also bounds unread replies. */
-  milterPacketTimeoutMs: 30_000,
+  milterPacketTimeoutMs: MILTER_SERVER_DEFAULTS.packetTimeoutMs,
   /** Input received and not yet processed (incomplete packets, packets queued behind a callback), all connections together. */
-  milterMaxBufferedBytes: 64 * 1024 * 1024,
+  milterMaxBufferedBytes: MILTER_SERVER_DEFAULTS.maxBufferedBytes,
   /** Packets pipelined behind a pending callback, per connection (Postfix: at most ~2 per recipient). */
-  milterMaxQueuedPackets: 4096,
+  milterMaxQueuedPackets: MILTER_SERVER_DEFAULTS.maxQueuedPackets,
   /** Replies a peer has not read, per connection, before it is closed. */
-  milterMaxWriteBuffer: 1024 * 1024,
+  milterMaxWriteBuffer: MILTER_SERVER_DEFAULTS.maxWriteBuffer,
   shutdownTimeoutMs: 10_000,
 } as const;
 

@@ -4,6 +4,8 @@
  * configuration loader reads no variable missing here, so help and code cannot drift apart.
  */
 
+import { MILTER_SERVER_DEFAULTS } from '../milter/constants.js';
+
 /** Who reads a variable: the daemon, and the commands that share its configuration. */
 export type EnvReader = 'daemon' | 'check' | 'audit' | 'spf';
 
@@ -29,11 +31,11 @@ export const ENV_VARIABLES: readonly EnvVariable[] = [
   { name: 'MILTER_REJECT_MESSAGE', default: 'Security policy violation!', summary: 'end of the reject text', readers: ALL },
   { name: 'MILTER_TMPFAIL_MESSAGE', default: 'Service temporarily not available! Please try again later.', summary: 'text of 450 4.7.1 replies', readers: ALL },
   { name: 'MILTER_MAX_CONNECTIONS', default: '1000', summary: 'concurrent MTA connections', readers: ALL },
-  { name: 'MILTER_IDLE_TIMEOUT_MS', default: '310000', summary: 'closes a connection silent this long', readers: ALL },
-  { name: 'MILTER_PACKET_TIMEOUT_MS', default: '30000', summary: "closes a connection whose packet is not complete this long after its first byte", readers: DAEMON },
-  { name: 'MILTER_MAX_BUFFERED_BYTES', default: '67108864', summary: 'incomplete and queued milter input held for all connections together; past it the largest holders are closed', readers: DAEMON },
-  { name: 'MILTER_MAX_QUEUED_PACKETS', default: '4096', summary: 'packets one connection may queue behind a pending callback; past it the connection is closed', readers: DAEMON },
-  { name: 'MILTER_MAX_WRITE_BUFFER', default: '1048576', summary: 'unread reply bytes one connection may hold; past it the connection is closed', readers: DAEMON },
+  { name: 'MILTER_IDLE_TIMEOUT_MS', default: String(MILTER_SERVER_DEFAULTS.idleTimeoutMs), summary: 'closes a connection silent this long', readers: ALL },
+  { name: 'MILTER_PACKET_TIMEOUT_MS', default: String(MILTER_SERVER_DEFAULTS.packetTimeoutMs), summary: "closes a connection whose packet is not complete this long after its first byte", readers: DAEMON },
+  { name: 'MILTER_MAX_BUFFERED_BYTES', default: String(MILTER_SERVER_DEFAULTS.maxBufferedBytes), summary: 'incomplete and queued milter input held for all connections together; past it the largest holders are closed', readers: DAEMON },
+  { name: 'MILTER_MAX_QUEUED_PACKETS', default: String(MILTER_SERVER_DEFAULTS.maxQueuedPackets), summary: 'packets one connection may queue behind a pending callback; past it the connection is closed', readers: DAEMON },
+  { name: 'MILTER_MAX_WRITE_BUFFER', default: String(MILTER_SERVER_DEFAULTS.maxWriteBuffer), summary: 'unread reply bytes one connection may hold; past it the connection is closed', readers: DAEMON },
   { name: 'SHUTDOWN_TIMEOUT_MS', default: '10000', summary: 'how long open milter connections are served after SIGTERM/SIGINT before they are closed', readers: ALL },
   { name: 'SPF_CHECK', default: 'regex', summary: 'regex (-all record must match SPF_REGEX) or evaluate (RFC 7208 check of OUTBOUND_IPS)', readers: ALL },
   { name: 'SPF_REGEX', default: '.*', summary: 'statements an acceptable record must contain (Python re syntax, anchored at the start)', readers: ALL },

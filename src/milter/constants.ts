@@ -115,3 +115,17 @@ export const DEFAULT_MAX_PAYLOAD = 1024 * 1024;
 /** Payload sizes announced by the optional MDS flags (FFR builds of sendmail/libmilter). */
 export const MDS_256K_SIZE = 262143;
 export const MDS_1M_SIZE = 1048575;
+
+/** Packets that may wait behind a pending callback (see SessionOptions.maxQueuedPackets). */
+export const DEFAULT_MAX_QUEUED_PACKETS = 4096;
+
+/** The server's limits when its options leave them out; the daemon's configuration defaults are these. */
+export const MILTER_SERVER_DEFAULTS = {
+  idleTimeoutMs: 310_000,
+  packetTimeoutMs: 30_000,
+  maxBufferedBytes: 64 * 1024 * 1024,
+  maxQueuedPackets: DEFAULT_MAX_QUEUED_PACKETS,
+  writeHighWaterMark: 64 * 1024,
+  maxWriteBuffer: 1024 * 1024,
+  maxConnections: 2048,
+} as const;

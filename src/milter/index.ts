@@ -46,8 +46,8 @@ export {
   type SymbolList,
 } from './responses.js';
 export { DEFAULT_RATE_LIMIT, RateLimitedLog, type RateLimit } from './rate-limited-log.js';
+export { MILTER_SERVER_DEFAULTS } from './constants.js';
 export {
-  MILTER_SERVER_DEFAULTS,
   MilterServer,
   type BoundAddress,
   type CloseOptions,

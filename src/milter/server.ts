@@ -5,12 +5,12 @@
 import { chmod, lstat } from 'node:fs/promises';
 import { createServer, type Server, type Socket } from 'node:net';
 import { type MilterApplication, type MilterLogger, SILENT_LOGGER } from './application.js';
-import { DEFAULT_MAX_PAYLOAD } from './constants.js';
+import { DEFAULT_MAX_PAYLOAD, MILTER_SERVER_DEFAULTS } from './constants.js';
 import { SocketBindError } from './errors.js';
 import { buildSymbolLists } from './negotiation.js';
 import type { SymbolList } from './responses.js';
 import { type RateLimit, RateLimitedLog } from './rate-limited-log.js';
-import { type CachedNegotiation, DEFAULT_MAX_QUEUED_PACKETS, type EndReason, levelEnabled, MilterSession, type SessionCounters } from './session.js';
+import { type CachedNegotiation, type EndReason, levelEnabled, MilterSession, type SessionCounters } from './session.js';
 import { parseSocketSpec, type SocketSpec } from './socket-spec.js';
 import { prepareUnixSocketPath, removeUnixSocket } from './unix-socket.js';
 
@@ -50,16 +50,6 @@ export interface MilterServerOptions {
   /** listen() backlog (default 511). */
   backlog?: number;
 }
-
-export const MILTER_SERVER_DEFAULTS = {
-  idleTimeoutMs: 310_000,
-  packetTimeoutMs: 30_000,
-  maxBufferedBytes: 64 * 1024 * 1024,
-  maxQueuedPackets: DEFAULT_MAX_QUEUED_PACKETS,
-  writeHighWaterMark: 64 * 1024,
-  maxWriteBuffer: 1024 * 1024,
-  maxConnections: 2048,
-} as const;
 
 export interface MilterServerStats {
   connectionsOpen: number;
@@ -255,7 +245,7 @@ export class MilterServer {
         app: this.app,
         logger: this.logger,
         maxPayload: this.maxPayload,
-        maxQueuedPackets: this.opts.maxQueuedPackets,
+        maxQueuedPackets: this.opts.maxQueuedPackets ?? MILTER_SERVER_DEFAULTS.maxQueuedPackets,
         noise: this.noise,
         symbolLists: this.symbolLists,
         counters: this.counters,

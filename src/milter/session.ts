@@ -5,7 +5,7 @@
  */
 import { type CallbackResult, type MilterApplication, type MilterLogger, type ReplyingCallback, SILENT_LOGGER } from './application.js';
 import { decodeCommand, type MtaCommand } from './commands.js';
-import { Cmd, ProtoFlag } from './constants.js';
+import { Cmd, DEFAULT_MAX_QUEUED_PACKETS, ProtoFlag } from './constants.js';
 import { ConnectionContext } from './context.js';
 import { MilterError, MilterProtocolError } from './errors.js';
 import { PacketDecoder } from './framing.js';
@@ -31,8 +31,6 @@ export interface SessionCounters {
   queueOverflows: number;
 }
 
-/** Packets that may wait behind a pending callback (see SessionOptions.maxQueuedPackets). */
-export const DEFAULT_MAX_QUEUED_PACKETS = 4096;
 /** Bytes of payload that may wait behind a pending callback, whatever the packet count. */
 const DEFAULT_MAX_QUEUED_BYTES = 1024 * 1024;
 
