@@ -7,7 +7,7 @@ import { createPolicyParts } from '../daemon/policy-parts.js';
 import { createLogger, flushLogger, type Logger } from '../log/index.js';
 import type { OwnDomainAnswer, OwnDomainPort } from '../policy/index.js';
 import { remedyText } from '../policy/index.js';
-import { createDomainJudge, terminalLine, terminalQuoted, type DomainReport, type DomainStatus } from './domain-report.js';
+import { createDomainJudge, lookupsUsed, terminalLine, terminalQuoted, type DomainReport, type DomainStatus } from './domain-report.js';
 import { ExitCode } from './exit-codes.js';
 
 export const AUDIT_USAGE = 'usage: sos-milter audit [--json | --csv] [--concurrency N] [--only-broken]';
@@ -121,8 +121,7 @@ function summaryLine(s: AuditSummary): string {
 
 function budgetText(r: DomainReport): string {
   if (!r.budget) return '';
-  const b = r.budget;
-  return `${b.used}${b.incomplete ? '+' : ''}/${b.limit}${b.warning ? ` ! ${b.warning}` : ''}`;
+  return `${lookupsUsed(r.budget)}${r.budget.warning ? ` ! ${r.budget.warning}` : ''}`;
 }
 
 /** JSON lines: plain values only, the remedy as an object. */
@@ -168,7 +167,7 @@ function csvLine(r: DomainReport): string {
 /** Records can hold any printable text; keep one domain per line on a terminal. */
 function tableLines(reports: DomainReport[]): string[] {
   const head = ['DOMAIN', 'STATUS', 'RESULT', 'TEST', 'REJECT', 'LOOKUPS'];
-  const rows = reports.map((r) => [r.domain, r.status, r.result, r.actions.test, r.actions.reject, r.budget ? `${r.budget.used}${r.budget.incomplete ? '+' : ''}/${r.budget.limit}` : '-']);
+  const rows = reports.map((r) => [r.domain, r.status, r.result, r.actions.test, r.actions.reject, r.budget ? lookupsUsed(r.budget) : '-']);
   const widths = head.map((h, i) => Math.max(h.length, ...rows.map((row) => row[i]!.length)));
   const pad = (cells: string[]) => cells.map((c, i) => c.padEnd(widths[i]!)).join('  ');
   const lines = [pad(head)];

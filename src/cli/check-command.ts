@@ -20,7 +20,7 @@ import {
   type Outcome,
   type Remedy,
 } from '../policy/index.js';
-import { createDomainJudge, terminalLine, type BudgetReport } from './domain-report.js';
+import { createDomainJudge, lookupsUsed, terminalLine, type BudgetReport } from './domain-report.js';
 import { ExitCode } from './exit-codes.js';
 
 export const CHECK_USAGE = 'usage: sos-milter check SENDER [--client IP] [--helo NAME] [--next-hop HOP]... [--json]';
@@ -156,7 +156,7 @@ function print(out: NodeJS.WritableStream, report: CheckReport, json: boolean, c
     lines.push(`log:      mode=test client=${client} ${violationSentence(a)}`);
   }
   const b = report.lookups;
-  if (b) lines.push(`lookups:  ${b.used}${b.incomplete ? '+' : ''}/${b.limit} DNS-querying terms, ${b.voidLookups}/${b.voidLimit} void${b.warning ? ` ! ${b.warning}` : ''}`);
+  if (b) lines.push(`lookups:  ${lookupsUsed(b)} DNS-querying terms, ${b.voidLookups}/${b.voidLimit} void${b.warning ? ` ! ${b.warning}` : ''}`);
   if (report.remedy && report.remedy.kind !== 'none') lines.push(`remedy:   ${remedyText(report.remedy)}`);
   out.write(`${lines.map(terminalLine).join('\n')}\n`);
 }

@@ -10,6 +10,7 @@ import {
   assessSender,
   decideOutcome,
   findRemedy,
+  hasTerm,
   mechanismFromRegex,
   RecipientHops,
   type Action,
@@ -128,7 +129,7 @@ export function createDomainJudge(config: Config, parts: PolicyParts, ownDomains
     const budget = await lookupBudget(parts.resolver, domain);
     if (!budget) return {};
     const report: BudgetReport = { used: budget.used, limit: budget.limit, voidLookups: budget.voidLookups, voidLimit: budget.voidLimit, incomplete: budget.incomplete };
-    const hasMechanism = mechanism !== undefined && ownRecord !== undefined && ownRecord.toLowerCase().split(' ').some((t) => t.replace(/^\+/, '') === mechanism.toLowerCase());
+    const hasMechanism = mechanism !== undefined && ownRecord !== undefined && hasTerm(ownRecord, mechanism);
     if (mechanism !== undefined && !hasMechanism) report.addition = { term: mechanism, ...(await termCost(parts.resolver, domain, mechanism)) };
     const after = budget.used + (report.addition?.cost ?? 0);
     if (budget.used > budget.limit) {
@@ -202,3 +203,7 @@ export function terminalQuoted(text: string): string {
   return `"${escapeText(text, true, Number.POSITIVE_INFINITY)}"`;
 }
 
+/** `7/10`, or `7+/10` when the count is a lower bound (macros, DNS errors). */
+export function lookupsUsed(b: BudgetReport): string {
+  return `${b.used}${b.incomplete ? '+' : ''}/${b.limit}`;
+}

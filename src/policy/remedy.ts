@@ -6,6 +6,7 @@
  */
 import type { LookupBudget } from '../spf/lookup-budget.js';
 import { describeSpending } from '../spf/lookup-budget.js';
+import type { SpfRecord } from '../spf/ast.js';
 import { parseRecord } from '../spf/parser.js';
 import type { JudgedAssessment, SpfCheckMode } from './types.js';
 
@@ -80,13 +81,30 @@ function additions(input: RemedyInput): string[][] {
 /** Inserts terms before `all`; with no `all`, before the first modifier (redirect=, exp=), else at the end. */
 export function insertTerms(recordText: string, terms: readonly string[]): { record: string; where: string } {
   const record = parseRecord(recordText);
-  const already = new Set(record.terms.map((t) => t.text.toLowerCase()));
-  const fresh = terms.filter((t) => !already.has(t.toLowerCase()) && !already.has(`+${t.toLowerCase()}`));
+  const fresh = terms.filter((t) => !holdsTerm(record, t));
   if (fresh.length === 0) return { record: recordText, where: '' };
   const anchor = record.terms.find((t) => t.kind === 'mechanism' && t.name === 'all') ?? record.terms.find((t) => t.kind === 'modifier');
   const words = fresh.join(' ');
   if (!anchor) return { record: `${recordText.replace(/ +$/, '')} ${words}`, where: 'at the end' };
   return { record: `${recordText.slice(0, anchor.position)}${words} ${recordText.slice(anchor.position)}`, where: `before ${anchor.text}` };
+}
+
+/** The record has `term` already, written in any case, with or without the default `+`. */
+function holdsTerm(record: SpfRecord, term: string): boolean {
+  const wanted = term.toLowerCase();
+  return record.terms.some((t) => {
+    const text = t.text.toLowerCase();
+    return text === wanted || text === `+${wanted}`;
+  });
+}
+
+/** Whether `recordText` (an SPF record) has `term` already; false when it does not parse. */
+export function hasTerm(recordText: string, term: string): boolean {
+  try {
+    return holdsTerm(parseRecord(recordText), term);
+  } catch {
+    return false;
+  }
 }
 
 function candidates(input: RemedyInput): { record: string; change: string; note?: string }[] {
