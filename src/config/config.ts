@@ -146,8 +146,12 @@ function requireText(variable: string, raw: string | undefined, example: string)
 function parseQueryFilter(raw: string | undefined): string {
   const filter = requireText('LDAP_QUERY_FILTER', raw, '(dc=%d)');
   if (!filter.includes('%d')) throw new ConfigError('LDAP_QUERY_FILTER', `${show(filter)} does not contain %d, the place of the sender domain; e.g. (dc=%d)`);
+  return requireParenthesised('LDAP_QUERY_FILTER', filter, '(dc=%d) or (&(objectClass=dNSDomain)(dc=%d))');
+}
+
+function requireParenthesised(variable: string, filter: string, example: string): string {
   if (!filter.startsWith('(') || !filter.endsWith(')') || !balancedParentheses(filter)) {
-    throw new ConfigError('LDAP_QUERY_FILTER', `${show(filter)} is not a parenthesised LDAP filter (RFC 4515); e.g. (dc=%d) or (&(objectClass=dNSDomain)(dc=%d))`);
+    throw new ConfigError(variable, `${show(filter)} is not a parenthesised LDAP filter (RFC 4515); e.g. ${example}`);
   }
   return filter;
 }
@@ -195,9 +199,7 @@ function parseAuditFilter(raw: string | undefined, queryFilter: string): string 
   if (isUnset(raw)) return queryFilter.split('%d').join('*');
   const filter = raw.trim();
   if (hasControlChars(filter)) throw new ConfigError('LDAP_AUDIT_FILTER', `${show(raw)} contains control characters`);
-  if (!filter.startsWith('(') || !filter.endsWith(')') || !balancedParentheses(filter)) {
-    throw new ConfigError('LDAP_AUDIT_FILTER', `${show(filter)} is not a parenthesised LDAP filter (RFC 4515); e.g. (objectClass=dNSDomain)`);
-  }
+  requireParenthesised('LDAP_AUDIT_FILTER', filter, '(objectClass=dNSDomain)');
   if (filter.includes('%d')) throw new ConfigError('LDAP_AUDIT_FILTER', `${show(filter)} contains %d; the audit lists every domain, so write * where the domain would be`);
   return filter;
 }
