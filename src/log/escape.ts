@@ -23,12 +23,18 @@ export const VALUE_MAX_BYTES = 2048;
 /** Bytes of a short atom: a key, the connection id, the queue id. */
 export const ATOM_MAX_BYTES = 256;
 
-// Characters that need an escape in every mode (see above), plus the backslash.
-// eslint-disable-next-line no-control-regex
-const UNSAFE = /[\u0000-\u001f\u007f-\u009f\\\u061c\u200e\u200f\u202a-\u202e\u2028\u2029\u2066-\u2069\ud800-\udfff]/;
-// The same plus the double quote, for quoted strings.
-// eslint-disable-next-line no-control-regex
-const UNSAFE_QUOTED = /[\u0000-\u001f\u007f-\u009f\\"\u061c\u200e\u200f\u202a-\u202e\u2028\u2029\u2066-\u2069\ud800-\udfff]/;
+// Characters that need an escape in every mode (see above): C0, DEL, C1, bidi controls, line
+// and paragraph separators, surrogates (a regular expression cannot tell a lone one from a
+// pair; needsEscape can). Written once; the expressions below are built from it.
+const CONTROLS = '\\u0000-\\u001f\\u007f-\\u009f\\u061c\\u200e\\u200f\\u202a-\\u202e\\u2028\\u2029\\u2066-\\u2069\\ud800-\\udfff';
+// Those plus the backslash; plus the double quote too, for quoted strings.
+const UNSAFE = new RegExp(`[${CONTROLS}\\\\]`);
+const UNSAFE_QUOTED = new RegExp(`[${CONTROLS}\\\\"]`);
+
+/** Whether `text` takes at most `maxBytes` in UTF-8; counted only when it might not (a UTF-16 unit is at most 3 bytes). */
+export function fitsBytes(text: string, maxBytes: number): boolean {
+  return text.length * 3 <= maxBytes || Buffer.byteLength(text) <= maxBytes;
+}
 
 const SHORT_ESCAPES: Record<number, string> = { 0x08: '\\b', 0x09: '\\t', 0x0a: '\\n', 0x0c: '\\f', 0x0d: '\\r', 0x22: '\\"', 0x5c: '\\\\' };
 
@@ -63,9 +69,7 @@ export function cutMarker(bytes: number, atLeast = false): string {
  * `incomplete`: `text` is only the start of a longer value (the marker says "more than").
  */
 export function escapeText(text: string, quoted: boolean, maxBytes: number = VALUE_MAX_BYTES, incomplete = false): string {
-  // A UTF-16 code unit takes at most 3 bytes in UTF-8 (a surrogate pair takes 4 for 2 units),
-  // so a short string needs no counting.
-  if (!(quoted ? UNSAFE_QUOTED : UNSAFE).test(text) && (text.length * 3 <= maxBytes || Buffer.byteLength(text) <= maxBytes)) return text;
+  if (!(quoted ? UNSAFE_QUOTED : UNSAFE).test(text) && fitsBytes(text, maxBytes)) return text;
   return escapeSlow(text, quoted, maxBytes, incomplete);
 }
 
@@ -117,16 +121,16 @@ export function quote(text: string, maxBytes: number = VALUE_MAX_BYTES, incomple
 }
 
 // A text value stands bare when it has no character that would end it or need an escape.
-const BARE = /^[^\s"=\\\u0000-\u001f\u007f-\u009f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069\ud800-\udfff]+$/; // eslint-disable-line no-control-regex
+const BARE = new RegExp(`^[^\\s"=\\\\${CONTROLS}]+$`);
 
 /** A text-format value: as it is when that is unambiguous, else quoted and escaped. */
 export function textValue(text: string, maxBytes: number = VALUE_MAX_BYTES): string {
-  if (BARE.test(text) && (text.length * 3 <= maxBytes || Buffer.byteLength(text) <= maxBytes)) return text;
+  if (BARE.test(text) && fitsBytes(text, maxBytes)) return text;
   return quote(text, maxBytes);
 }
 
 // The connection id and queue id also end at `/` and `:` in the `<conn>/<queue id>:` prefix.
-const BARE_ATOM = /^[^\s"=\\/:\u0000-\u001f\u007f-\u009f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069\ud800-\udfff]+$/; // eslint-disable-line no-control-regex
+const BARE_ATOM = new RegExp(`^[^\\s"=\\\\/:${CONTROLS}]+$`);
 
 /** A connection or queue id in the text prefix: bare when plain, else quoted. */
 export function textAtom(text: string): string {

@@ -8,7 +8,7 @@
  * Every string is escaped and bounded (escape.ts) and each line is at most LINE_MAX_BYTES:
  * past that, trailing fields are left out and a `cut` field says how many and how large.
  */
-import { ATOM_MAX_BYTES, escapeText, quote, textAtom, textValue } from './escape.js';
+import { ATOM_MAX_BYTES, escapeText, fitsBytes, quote, textAtom, textValue } from './escape.js';
 import { errorSummary, isNested, isSecretKey, jsonNested, jsonScalar, REDACTED } from './values.js';
 
 export type LevelName = 'debug' | 'info' | 'warn' | 'error';
@@ -106,7 +106,7 @@ function rebind(renderer: LineRenderer, b: Bound, fields: Fields): [Bound, Field
 }
 
 function within(line: string): boolean {
-  return line.length * 3 <= LINE_MAX_BYTES || Buffer.byteLength(line) <= LINE_MAX_BYTES;
+  return fitsBytes(line, LINE_MAX_BYTES);
 }
 
 // Room kept for the `cut` field when fields are left out.

@@ -3,7 +3,7 @@
  * objects as bounded JSON (depth, members, bytes), so a config dump or an error with a long
  * stack cannot make a line unbounded.
  */
-import { ATOM_MAX_BYTES, escapeText, quote, VALUE_MAX_BYTES } from './escape.js';
+import { ATOM_MAX_BYTES, escapeText, fitsBytes, quote } from './escape.js';
 
 export const REDACTED = '[redacted]';
 
@@ -70,7 +70,7 @@ export function jsonNested(value: object): string {
   // and a bound on the work for any object.
   const budget = { left: NESTED_MAX_BYTES * 2 };
   const json = nested(value, 0, budget);
-  if (json.length * 3 <= NESTED_MAX_BYTES || Buffer.byteLength(json) <= NESTED_MAX_BYTES) return json;
+  if (fitsBytes(json, NESTED_MAX_BYTES)) return json;
   return quote(json, NESTED_MAX_BYTES, budget.left <= 0);
 }
 
@@ -130,4 +130,3 @@ function errorRecord(err: Error): Record<string, unknown> {
   return record;
 }
 
-export { VALUE_MAX_BYTES };
