@@ -20,11 +20,8 @@ export { REDACTED };
 export type LoggerLevel = 'debug' | 'info' | 'warn' | 'warning' | 'error' | 'silent';
 export type LevelWithSilent = LevelName | 'silent';
 
-export interface LogDestination {
-  write(line: string): unknown;
-  /** Called by flushLogger, when present: write out anything buffered, synchronously. */
-  flushSync?(): void;
-}
+/** Where lines go instead of stdout (tests, embedding). */
+export type LogDestination = LineSink;
 
 export interface LoggerOptions {
   /** Shown on every line; the milter's MILTER_NAME. */
@@ -196,15 +193,11 @@ class StructuredLogger implements Logger {
 }
 
 /** A destination given as an object: one call per line, as the caller asked. */
-function sinkOf(destination: LogDestination): LineSink {
-  return { write: (line) => void destination.write(line), flushSync: () => destination.flushSync?.() };
-}
-
 export function createLogger(options: LoggerOptions): Logger {
   const out = options.destination ? undefined : stdout();
   const priorityPrefix = options.priorityPrefix ?? (out !== undefined && isJournalStream(process.env, 1));
   const renderer = options.format === 'json' ? jsonRenderer : textRenderer;
-  const core = new LoggerCore(levelName(options.level), options.name, renderer, out ?? sinkOf(options.destination!), priorityPrefix);
+  const core = new LoggerCore(levelName(options.level), options.name, renderer, out ?? options.destination!, priorityPrefix);
   // One stdout per process: its notice of lost lines takes the format of the latest logger.
   if (out) out.dropNotice = (dropped) => core.dropNotice(dropped);
   return new StructuredLogger(core, {});

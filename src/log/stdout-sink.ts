@@ -14,7 +14,9 @@
 import { writeSync } from 'node:fs';
 
 export interface LineSink {
-  write(line: string): void;
+  /** Takes one rendered line; what it returns is ignored (so `lines.push` will do). */
+  write(line: string): unknown;
+  /** Called by flushLogger, when present: write out anything buffered, synchronously. */
   flushSync?(): void;
 }
 
