@@ -61,8 +61,14 @@ export function tlsConnectionOptions(host: string, tls: LdapTlsOptions | undefin
   return options;
 }
 
-function hostOf(url: string): string {
+/** The server's host in an LDAP URI, an IPv6 address without its brackets. */
+export function uriHost(url: string): string {
   return new URL(url).hostname.replace(/^\[(.*)\]$/, '$1');
+}
+
+/** ldaps:// (TLS from the first byte), as against ldap:// (plain, or StartTLS). */
+export function isLdapsUri(url: string): boolean {
+  return url.toLowerCase().startsWith('ldaps://');
 }
 
 function asText(value: unknown): string[] {
@@ -71,11 +77,11 @@ function asText(value: unknown): string[] {
 }
 
 export const ldaptsClientFactory: LdapClientFactory = (url, timeoutMs, tls) => {
-  const host = hostOf(url);
+  const host = uriHost(url);
   // Our own bind is replayed by reconnecting explicitly; ldapts must not reconnect silently
   // unauthenticated, so its transparent reconnect is never relied on (isConnected is checked).
   // ldapts speaks TLS from the first byte whenever tlsOptions is given: only for ldaps://.
-  const secure = url.toLowerCase().startsWith('ldaps://');
+  const secure = isLdapsUri(url);
   const client = new Client({ url, timeout: timeoutMs, connectTimeout: timeoutMs, ...(secure ? { tlsOptions: tlsConnectionOptions(host, tls) } : {}) });
   return {
     get isConnected() {

@@ -7,7 +7,7 @@ import { LRUCache } from 'lru-cache';
 import type { Logger } from '../log/index.js';
 import { silentLogger } from '../log/index.js';
 import { backoffDelay, type BackoffOptions } from './backoff.js';
-import { ldaptsClientFactory, type LdapClient, type LdapClientFactory, type LdapTlsOptions } from './client.js';
+import { isLdapsUri, ldaptsClientFactory, uriHost, type LdapClient, type LdapClientFactory, type LdapTlsOptions } from './client.js';
 import { domainsOfEntry } from './entry-domain.js';
 import { LdapClosedError, LdapConnectError, LdapError, LdapSearchError, LdapTimeoutError, LdapTlsError, LdapUnavailableError } from './errors.js';
 import { buildFilter } from './escape.js';
@@ -81,7 +81,7 @@ function reason(err: unknown): string {
 const CONTROL_CHARS = /[\u0000-\u001f\u007f]/;
 
 function isLoopbackUri(uri: string): boolean {
-  const host = new URL(uri).hostname.replace(/^\[(.*)\]$/, '$1').toLowerCase();
+  const host = uriHost(uri).toLowerCase();
   return host === 'localhost' || host === '::1' || host.startsWith('127.');
 }
 
@@ -131,7 +131,7 @@ export class LdapDomainDirectory {
     if (options.tls?.verify === false) {
       this.logger.warn({ setting: 'LDAP_TLS_VERIFY=false' }, 'LDAP TLS certificate and host name verification is OFF: anyone on the path can read the bind password');
     }
-    const clearText = options.uris.filter((u) => u.toLowerCase().startsWith('ldap://') && !isLoopbackUri(u));
+    const clearText = options.uris.filter((u) => !isLdapsUri(u) && !isLoopbackUri(u));
     if (options.bindPw !== undefined && !options.startTls && clearText.length > 0) {
       this.logger.warn({ uris: clearText }, 'the LDAP bind password goes over ldap:// in the clear; use ldaps:// or LDAP_STARTTLS=true');
     }
@@ -278,7 +278,7 @@ export class LdapDomainDirectory {
     const failures: string[] = [];
     for (const uri of uris) {
       const client = this.createClient(uri, timeoutMs, this.options.tls);
-      if (this.options.startTls && uri.toLowerCase().startsWith('ldap://')) {
+      if (this.options.startTls && !isLdapsUri(uri)) {
         try {
           await client.startTls();
         } catch (err) {
@@ -308,7 +308,7 @@ export class LdapDomainDirectory {
       this.failures = 0;
       this.retryAt = 0;
       clearTimeout(this.retryTimer);
-      const transport = uri.toLowerCase().startsWith('ldaps://') ? 'ldaps' : this.options.startTls ? 'starttls' : 'plain';
+      const transport = isLdapsUri(uri) ? 'ldaps' : this.options.startTls ? 'starttls' : 'plain';
       this.logger.info({ uri, bindDn: bindDn ?? '(anonymous)', tls: transport, verify: this.options.tls?.verify ?? true }, 'connected to LDAP');
       return conn;
     }
