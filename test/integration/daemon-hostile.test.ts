@@ -4,11 +4,12 @@
 // peer, and many half-sent packets against the partial-bytes budget.
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { connect, type Socket } from 'node:net';
+import type { Socket } from 'node:net';
 import { knotSkipReason, startKnot, type KnotInstance } from '../support/knot.js';
 import { E2E_ZONES_DIR, e2eRejectEnv, listeningPort, startDaemonProcess, type DaemonProcess, type LogLine } from '../support/daemon-process.js';
 import { MilterTestClient } from '../support/milter-client.js';
 import { encodeCommand } from '../support/milter-codec.js';
+import { closed, rawConnect as connectRaw, trickle } from '../support/raw-peer.js';
 
 const PACKET_TIMEOUT_MS = 1000;
 const MAX_BUFFERED_BYTES = 1024 * 1024;
@@ -64,13 +65,7 @@ describe('daemon against hostile peers', { skip: knotSkipReason() ?? false }, ()
     await c.waitClosed();
   }
 
-  function rawConnect(): Promise<Socket> {
-    return new Promise((resolve, reject) => {
-      const s = connect({ port, host: '127.0.0.1' }, () => resolve(s));
-      s.once('error', reject);
-    });
-  }
-  const closed = (s: Socket): Promise<void> => new Promise((r) => (s.destroyed ? r() : s.once('close', () => r())));
+  const rawConnect = (): Promise<Socket> => connectRaw(port);
   const logged = (re: RegExp): LogLine[] => daemon.lines.filter((l) => typeof l.msg === 'string' && re.test(l.msg));
 
   test('a burst of 10,000 packets behind a pending EOM: verdict, then the connection is closed with a log line', async () => {
@@ -199,14 +194,11 @@ describe('daemon against hostile peers', { skip: knotSkipReason() ?? false }, ()
     s.on('error', () => undefined);
     const optneg = encodeCommand({ type: 'optneg', version: 6, actions: 0x1ff, protocol: 0x1fffff });
     const started = Date.now();
-    let sent = 0;
-    const trickle = setInterval(() => {
-      if (sent < optneg.length && !s.destroyed) s.write(optneg.subarray(sent, ++sent));
-    }, 150);
+    const peer = trickle(s, optneg, 150);
     await closed(s);
-    clearInterval(trickle);
+    peer.stop();
     const took = Date.now() - started;
-    assert.ok(sent < optneg.length, 'closed before the packet was complete');
+    assert.ok(peer.sent() < optneg.length, 'closed before the packet was complete');
     assert.ok(took >= PACKET_TIMEOUT_MS && took < PACKET_TIMEOUT_MS + 5000, `closed after ${took} ms`);
     const line = await daemon.waitFor((l) => /packet not complete within the packet timeout/.test(l.msg ?? ''), 5000, 'the packet-timeout line');
     assert.equal(line['packetTimeoutMs'], PACKET_TIMEOUT_MS);

@@ -19,9 +19,9 @@ import { slapdUnavailableReason, startSlapd, type SlapdInstance } from '../suppo
 import { SmtpClient } from '../support/smtp-client.js';
 import { startSmtpSink, type DeliveredMessage, type SmtpSink } from '../support/smtp-sink.js';
 import { repoPath, MAIN_JS } from '../support/paths.js';
+import { E2E_ZONES_DIR } from '../support/daemon-process.js';
 
 const skip = postfixUnavailableReason() ?? knotSkipReason() ?? slapdUnavailableReason() ?? false;
-const ZONES_DIR = repoPath('test/data/dns/e2e');
 const LDIF = repoPath('test/data/ldap/e2e.ldif');
 
 const TEST_MODE_CLIENT = '127.0.0.2';
@@ -105,7 +105,7 @@ describe('sos-milter end to end through Postfix, Knot and slapd', { skip, timeou
   }
 
   before(async () => {
-    knot = await startKnot({ zonesDir: ZONES_DIR });
+    knot = await startKnot({ zonesDir: E2E_ZONES_DIR });
     slapd = await startSlapd({ ldif: LDIF });
     sink = await startSmtpSink();
     ignoredSink = await startSmtpSink({ hostname: 'ignored-sink.test.invalid' });

@@ -2,11 +2,12 @@
 // hostile or broken peer can make the server hold, and that the server closes only that peer.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { connect, type Socket } from 'node:net';
+import type { Socket } from 'node:net';
 import { MilterServer, Verdict, type MilterApplication, type MilterLogger, type MilterServerOptions } from '../../src/milter/index.js';
 import { RateLimitedLog } from '../../src/milter/rate-limited-log.js';
 import { encodeCommand } from '../support/milter-codec.js';
 import { MilterTestClient } from '../support/milter-client.js';
+import { closed, rawConnect as connectRaw, trickle } from '../support/raw-peer.js';
 
 interface Line {
   level: string;
@@ -60,13 +61,8 @@ async function healthy(server: MilterServer): Promise<void> {
 function rawConnect(server: MilterServer): Promise<Socket> {
   const a = server.address();
   assert.ok(a && a.kind === 'inet');
-  return new Promise((resolve, reject) => {
-    const s = connect({ port: a.port, host: '127.0.0.1' }, () => resolve(s));
-    s.once('error', reject);
-  });
+  return connectRaw(a.port);
 }
-
-const closed = (s: Socket): Promise<void> => new Promise((r) => (s.destroyed ? r() : s.once('close', () => r())));
 
 const OPTNEG = encodeCommand({ type: 'optneg', version: 6, actions: 0x1ff, protocol: 0x1fffff });
 const EMPTY_D = Buffer.from([0, 0, 0, 1, 0x44]);
@@ -118,14 +114,11 @@ test('packet deadline: a trickling peer is closed when its packet is not complet
   await withServer(app(), { packetTimeoutMs: 300, idleTimeoutMs: 60_000 }, async (server, log) => {
     const s = await rawConnect(server);
     const started = Date.now();
-    let sent = 0;
-    const trickle = setInterval(() => {
-      if (sent < OPTNEG.length && !s.destroyed) s.write(OPTNEG.subarray(sent, ++sent));
-    }, 40);
+    const peer = trickle(s, OPTNEG, 40);
     await closed(s);
-    clearInterval(trickle);
+    peer.stop();
     const took = Date.now() - started;
-    assert.ok(sent < OPTNEG.length, 'closed before the packet was complete');
+    assert.ok(peer.sent() < OPTNEG.length, 'closed before the packet was complete');
     assert.ok(took >= 300, `closed after ${took} ms, not before the deadline`);
     assert.equal(server.stats().packetTimeouts, 1);
     assert.ok(log.lines.some((l) => /packet not complete within the packet timeout/.test(l.msg)));
