@@ -66,7 +66,7 @@ export interface MilterServerStats {
   queueOverflows: number;
   /** Connections closed to bring the input held for all connections under maxBufferedBytes. */
   bufferedBudgetCloses: number;
-  /** Bytes of incomplete packets held now, all connections together. */
+  /** Bytes of milter input held now (incomplete packets and packets queued behind a callback), all connections together. */
   bufferedBytes: number;
   /** Connections not read now because their replies wait to be read. */
   connectionsPaused: number;
