@@ -125,11 +125,12 @@ export async function runSideBySide(opts: SideBySideOptions = {}): Promise<SideB
   let daemon: DaemonChild | undefined;
   let responder: ServerChild | undefined;
   try {
-    daemon = await startDaemon(dir);
+    const v8Flags = (process.env.SOS_BENCH_V8_FLAGS ?? '').split(' ').filter(Boolean);
+    daemon = await startDaemon(dir, v8Flags);
 
     // What the daemon really agrees with Postfix's offer; the responder is told to send the same.
     const payload = await optnegOf(daemon.port);
-    responder = await startResponder(payload);
+    responder = await startResponder(payload, v8Flags);
     if (!(await optnegOf(responder.port)).equals(payload)) throw new Error('the bare responder does not negotiate like the daemon');
     const plan = new TrafficPlan(payload);
     const negotiated = describe(payload);

@@ -1,4 +1,5 @@
-import * as packet from 'dns-packet';
+import { createRequire } from 'node:module';
+import type * as DnsPacket from 'dns-packet';
 import { DnsError, type LookupResult, type MxRecord, type RecordTypeMap, type RRType } from './types.js';
 import { sameName } from './names.js';
 
@@ -6,11 +7,18 @@ import { sameName } from './names.js';
 export const EDNS_UDP_PAYLOAD = 1232;
 export const MAX_CNAME_CHAIN = 8;
 
+/**
+ * dns-packet is CommonJS. Imported from an ES module, Node 20 first starts its WebAssembly
+ * CommonJS lexer, which stays resident: about 6 MiB of RSS for the daemon's whole life
+ * (`npm run bench`, idle daemon). require() needs no lexer. Node 22 and later pay nothing either way.
+ */
+const packet = createRequire(import.meta.url)('dns-packet') as typeof DnsPacket;
+
 /** dns-packet decodes rcode but its typings omit it. */
-export type DecodedResponse = packet.DecodedPacket & { rcode?: string };
+export type DecodedResponse = DnsPacket.DecodedPacket & { rcode?: string };
 
 export function encodeQuery(id: number, name: string, type: RRType, edns: boolean): Buffer {
-  const query: packet.Packet = {
+  const query: DnsPacket.Packet = {
     type: 'query',
     id,
     flags: packet.RECURSION_DESIRED,
@@ -61,23 +69,23 @@ function stripDot(name: string): string {
   return name.length > 1 && name.endsWith('.') ? name.slice(0, -1) : name;
 }
 
-function convert<T extends RRType>(rr: packet.Answer, type: T): RecordTypeMap[T] {
+function convert<T extends RRType>(rr: DnsPacket.Answer, type: T): RecordTypeMap[T] {
   switch (type) {
     case 'TXT': {
-      const data = (rr as packet.TxtAnswer).data;
+      const data = (rr as DnsPacket.TxtAnswer).data;
       const parts = Array.isArray(data) ? data : [data];
       // latin1: one JS char per octet, so the SPF parser sees the exact bytes.
       return parts.map((p) => (typeof p === 'string' ? p : p.toString('latin1'))) as RecordTypeMap[T];
     }
     case 'MX': {
-      const data = (rr as packet.MxAnswer).data;
+      const data = (rr as DnsPacket.MxAnswer).data;
       const mx: MxRecord = { priority: data.preference ?? 0, exchange: stripDot(data.exchange) };
       return mx as RecordTypeMap[T];
     }
     case 'PTR':
-      return stripDot((rr as packet.StringAnswer).data) as RecordTypeMap[T];
+      return stripDot((rr as DnsPacket.StringAnswer).data) as RecordTypeMap[T];
     default:
-      return (rr as packet.StringAnswer).data as RecordTypeMap[T];
+      return (rr as DnsPacket.StringAnswer).data as RecordTypeMap[T];
   }
 }
 
@@ -110,7 +118,7 @@ export function toLookupResult<T extends RRType>(
         records.push(convert(rr, type));
         ttl = Math.min(ttl, rr.ttl ?? 0);
       } else if (rr.type === 'CNAME' && cname === undefined) {
-        cname = (rr as packet.StringAnswer).data;
+        cname = (rr as DnsPacket.StringAnswer).data;
         ttl = Math.min(ttl, rr.ttl ?? 0);
       }
     }
