@@ -11,6 +11,7 @@ import { Verdict, type MilterApplication, type MilterContext } from '../milter/i
 import type { SosMetrics } from '../ops/metrics.js';
 import { AbortControllers, Deadlines } from './cancellation.js';
 import {
+  assessFromCache,
   assessSenderWork,
   decideOutcome,
   failOpen,
@@ -146,10 +147,17 @@ export function createSosMilterApp(opts: SosAppOptions): MilterApplication {
 
   /** Assess: started at MAIL so that DNS never holds up the MAIL reply; bounded by the deadline. */
   function assess(state: MessageState, sender: { address: string; domain: string }, helo: string): void {
+    const input = { sender: spfSender(sender), domain: sender.domain, helo };
+    // Usually every answer is cached: judged now, with no promise, deadline or abort signal.
+    const known = assessFromCache(input, deps, settings);
+    if (known) {
+      settle(state, known, true);
+      return;
+    }
     const controller = controllers.take();
     state.controller = controller;
     deadlines.add(state);
-    assessSenderWork({ sender: spfSender(sender), domain: sender.domain, helo }, deps, settings, { signal: controller.signal }).then(
+    assessSenderWork(input, deps, settings, { signal: controller.signal }).then(
       (judged) => settle(state, judged, true),
       (err: unknown) => {
         // After a cancel the work's rejection (ABORTED) is expected, and the assessment settled.

@@ -185,6 +185,20 @@ export class CachingResolver implements Resolver {
     return this.wait(key, flight, signal, name, type) as Promise<LookupResult<RecordTypeMap[T]>>;
   }
 
+  cachedAnswer<T extends RRType>(name: string, type: T): LookupResult<RecordTypeMap[T]> | undefined {
+    let key: string;
+    try {
+      key = `${type} ${canonicalName(name, type)}`;
+    } catch {
+      return undefined;
+    }
+    const entry = this.entries.get(key);
+    if (entry === undefined || entry instanceof DnsError) return undefined;
+    // An answer given is a hit, however it was asked for.
+    this.counters.hits++;
+    return entry as LookupResult<RecordTypeMap[T]>;
+  }
+
   private startFlight(key: string, name: string, type: RRType): Flight {
     const controller = new AbortController();
     const flight: Flight = { promise: undefined as unknown as Flight['promise'], controller, waiters: 0 };

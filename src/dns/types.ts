@@ -91,4 +91,11 @@ export function abortedError(qname: string, qtype: RRType): DnsError {
 
 export interface Resolver {
   lookup<T extends RRType>(name: string, type: T, options?: LookupOptions): Promise<LookupResult<RecordTypeMap[T]>>;
+  /**
+   * A cache's answer to the question now, without asking anyone and without waiting: the very
+   * object `lookup` would resolve with, or undefined when it holds none (nor an error is
+   * reported here). A cache returns the same object for as long as it keeps the answer, so
+   * identity tells a caller whether an answer it read before is still the current one.
+   */
+  cachedAnswer?<T extends RRType>(name: string, type: T): LookupResult<RecordTypeMap[T]> | undefined;
 }

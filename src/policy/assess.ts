@@ -66,8 +66,12 @@ async function ownership(deps: AssessDeps, domain: string): Promise<OwnerAnswer>
 }
 
 /** Ownership only changes the outcome of a violation in test mode (header and log line); a reject is a reject. */
+function ownershipMatters(settings: PolicySettings): boolean {
+  return settings.mode === 'test';
+}
+
 function ownershipOfViolation(deps: AssessDeps, domain: string, settings: PolicySettings): Promise<OwnerAnswer> | OwnerAnswer {
-  return settings.mode === 'test' ? ownership(deps, domain) : NOT_ASKED;
+  return ownershipMatters(settings) ? ownership(deps, domain) : NOT_ASKED;
 }
 
 /** The assessment of a sender without a usable domain, or undefined when there is one to judge. */
@@ -131,8 +135,26 @@ function abortReason(signal: AbortSignal): string {
 
 /** The original's rule done right: a parsed `-all` term, and a record text that matches SPF_REGEX. */
 async function assessByRegex(input: AssessInput, deps: AssessDeps, settings: PolicySettings, options: CancelOptions): Promise<JudgedAssessment> {
-  const { domain } = input;
-  const eff = await deps.spf.effectiveRecord(domain, options);
+  const eff = await deps.spf.effectiveRecord(input.domain, options);
+  const judged = judgeByRegex(input.domain, eff, settings, NOT_ASKED);
+  if (judged.kind !== 'violation' || !ownershipMatters(settings)) return judged;
+  return judgeByRegex(input.domain, eff, settings, await ownership(deps, input.domain));
+}
+
+/**
+ * The assessment when it needs no waiting: the regex check, the effective record known without
+ * a lookup, and no ownership to ask. Undefined otherwise, and then assessSenderWork gives it.
+ * The daemon asks this first, at MAIL.
+ */
+export function assessFromCache(input: AssessInput, deps: AssessDeps, settings: PolicySettings): JudgedAssessment | undefined {
+  if (settings.check !== 'regex') return undefined;
+  const eff = deps.spf.effectiveRecordNow?.(input.domain);
+  if (eff === undefined) return undefined;
+  const judged = judgeByRegex(input.domain, eff, settings, NOT_ASKED);
+  return judged.kind === 'violation' && ownershipMatters(settings) ? undefined : judged;
+}
+
+function judgeByRegex(domain: string, eff: EffectiveRecord, settings: PolicySettings, owner: OwnerAnswer): JudgedAssessment {
   // Literals with every field written out: spreading a shared part cost an object per message.
   const { text: record, domain: recordDomain } = eff;
   if (eff.status !== 'found') return { kind: 'fail-open', domain, check: 'regex', record, recordDomain, ownership: 'not-asked', result: eff.status, reason: eff.reason };
@@ -142,7 +164,6 @@ async function assessByRegex(input: AssessInput, deps: AssessDeps, settings: Pol
   if (recordMatchesRegex(eff, settings)) {
     return { kind: 'pass', domain, check: 'regex', record, recordDomain, ownership: 'not-asked', result: 'restrictive', reason: 'record matches SPF_REGEX' };
   }
-  const owner = await ownershipOfViolation(deps, domain, settings);
   return {
     kind: 'violation',
     domain,

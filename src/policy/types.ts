@@ -28,6 +28,8 @@ export interface CancelOptions {
 export interface SpfPort {
   /** A fired `signal` rejects with an error whose `code` is 'ABORTED' and stops the DNS work behind it. */
   effectiveRecord(domain: string, options?: CancelOptions): Promise<EffectiveRecord>;
+  /** effectiveRecord's answer when it is known without waiting (all its DNS answers cached), else undefined. */
+  effectiveRecordNow?(domain: string): EffectiveRecord | undefined;
   checkHostForIps(sender: string, helo: string, ips: string[], options?: CancelOptions): Promise<Map<string, SpfCheck>>;
 }
 

@@ -13,6 +13,7 @@ import {
 import { EvaluationAbortedError, SpfInputError, SpfSyntaxError } from './errors.js';
 import { type IpAddress, ipMacroValue, parseClientIp, parseIpv4, parseIpv6, reverseName, sameNetwork } from './ip.js';
 import { type ExpansionBound, expandMacroString, type MacroValues, parseMacroString } from './macro.js';
+import { type ChainAnswer, EffectiveRecordMemo } from './effective-record-memo.js';
 import { MemoResolver } from './memo-resolver.js';
 import { parseRecordCached } from './record-cache.js';
 import type { DnsQueryTrace, SpfResult, SpfTrace, SpfTraceNode } from './trace.js';
@@ -107,9 +108,10 @@ interface DomainOutcome {
   reason: string;
 }
 
+/** `answer`: the TXT answer the selection was read from (absent when there was none to read). */
 export type RecordSelection =
-  | { status: 'found'; text: string; record: SpfRecord }
-  | { status: 'none' | 'permerror' | 'temperror'; text?: string; reason: string };
+  | { status: 'found'; text: string; record: SpfRecord; answer?: LookupResult<TxtRecord> }
+  | { status: 'none' | 'permerror' | 'temperror'; text?: string; reason: string; answer?: LookupResult<TxtRecord> };
 
 const QUALIFIER_RESULT: Record<Qualifier, SpfResult> = { '+': 'pass', '-': 'fail', '~': 'softfail', '?': 'neutral' };
 
@@ -119,9 +121,11 @@ export class SpfEvaluator {
   private readonly defaultExplanation: MacroString;
   private readonly receiverHost: string;
   private readonly now: () => number;
+  private readonly memo: EffectiveRecordMemo;
 
   constructor(opts: SpfEvaluatorOptions) {
     this.resolver = opts.resolver;
+    this.memo = new EffectiveRecordMemo(opts.resolver);
     this.limits = { ...DEFAULT_LIMITS, ...dropUndefined(opts.limits ?? {}) };
     const explanation = opts.defaultExplanation ?? DEFAULT_EXPLANATION;
     try {
@@ -180,17 +184,27 @@ export class SpfEvaluator {
     if (normalised === null || !isValidIdentityDomain(normalised)) {
       return Promise.resolve({ status: 'none', domain, chain: [{ domain }], reason: `'${domain}' is not a valid domain name` });
     }
+    const remembered = this.memo.get(normalised);
+    if (remembered) return Promise.resolve(remembered);
+    // The answers read on the way; undefined once a step had none to remember (a failed lookup).
+    let answers: ChainAnswer[] | undefined = this.memo.enabled ? [] : undefined;
+    const finish = (effective: EffectiveRecord): { done: EffectiveRecord } => {
+      if (answers) this.memo.remember(normalised, effective, answers);
+      return { done: effective };
+    };
     // Not async, nor is the visitor: nothing here waits but the walker (a promise and a turn
     // of the microtask queue less per hop; the regex check makes one such walk per message).
     return this.walkRedirects<EffectiveRecord>(this.resolver, signal, normalised, undefined, (current, sel, hops) => {
       chain.push(sel.text === undefined ? { domain: current } : { domain: current, text: sel.text });
-      if (sel.status !== 'found') return { done: { status: sel.status, domain: current, text: sel.text, chain, reason: sel.reason } };
+      if (sel.answer) answers?.push({ domain: current, answer: sel.answer });
+      else answers = undefined;
+      if (sel.status !== 'found') return finish({ status: sel.status, domain: current, text: sel.text, chain, reason: sel.reason });
       const { record } = sel;
       if (record.hasAll || !record.redirect) {
         const reason = hops === 0 ? `SPF record of ${current}` : `SPF record of ${current}, reached by ${hops} redirect(s)`;
-        return { done: { status: 'found', domain: current, text: sel.text, record, chain, reason } };
+        return finish({ status: 'found', domain: current, text: sel.text, record, chain, reason });
       }
-      const permerror = (reason: string) => ({ done: { status: 'permerror' as const, domain: current, text: sel.text, chain, reason } });
+      const permerror = (reason: string) => finish({ status: 'permerror', domain: current, text: sel.text, chain, reason });
       if (hops + 1 > this.limits.dnsMechanisms) return permerror(`more than ${this.limits.dnsMechanisms} redirects`);
       const spec = record.redirect.value;
       const clientLetter = spec.tokens.find((t) => t.kind === 'macro' && !'slod'.includes(t.letter));
@@ -200,6 +214,15 @@ export class SpfEvaluator {
       const values = { ...EMPTY_VALUES, s: `postmaster@${normalised}`, l: 'postmaster', o: normalised, d: current };
       return { redirect: truncateName(stripTrailingDot(expandMacroString(spec, values))) };
     });
+  }
+
+  /**
+   * effectiveRecord's answer when it is known without waiting: every DNS answer behind it is
+   * still cached. Undefined otherwise (then ask effectiveRecord). Callers must not mutate it.
+   */
+  effectiveRecordNow(domain: string): EffectiveRecord | undefined {
+    const normalised = normaliseIdentityDomain(domain);
+    return normalised === null ? undefined : this.memo.get(normalised);
   }
 
   /**
@@ -628,15 +651,15 @@ export async function selectRecord(resolver: Resolver, domain: string, log: ((q:
   if (entry.answers === 0) entry.outcome = answer.nxdomain ? 'nxdomain' : 'nodata';
   const picked = pickSpfRecord(answer.records);
   const count = picked.count + (answer.omitted?.spf ?? 0);
-  if (count === 0) return { status: 'none', reason: `no SPF record at ${domain}` };
-  if (count > 1) return { status: 'permerror', reason: `${domain} publishes ${count} SPF records` };
+  if (count === 0) return { status: 'none', reason: `no SPF record at ${domain}`, answer };
+  if (count > 1) return { status: 'permerror', reason: `${domain} publishes ${count} SPF records`, answer };
   if (picked.text === undefined) {
-    return { status: 'permerror', reason: `the SPF record of ${domain} is longer than the ${MAX_SPF_RECORD_OCTETS} octets this verifier reads (RFC 7208 §3.4)` };
+    return { status: 'permerror', reason: `the SPF record of ${domain} is longer than the ${MAX_SPF_RECORD_OCTETS} octets this verifier reads (RFC 7208 §3.4)`, answer };
   }
   const text = picked.text as string;
   const parsed = picked.parsed as SpfRecord | SpfSyntaxError;
-  if (parsed instanceof SpfSyntaxError) return { status: 'permerror', text, reason: `syntax error in the SPF record of ${domain}: ${parsed.message}` };
-  return { status: 'found', text, record: parsed };
+  if (parsed instanceof SpfSyntaxError) return { status: 'permerror', text, reason: `syntax error in the SPF record of ${domain}: ${parsed.message}`, answer };
+  return { status: 'found', text, record: parsed, answer };
 }
 
 interface PickedRecord {

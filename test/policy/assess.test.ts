@@ -1,7 +1,8 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { getEventListeners } from 'node:events';
-import { assessEnvelope, assessSender, hasRestrictiveAll } from '../../src/policy/assess.js';
+import { assessEnvelope, assessFromCache, assessSender, hasRestrictiveAll } from '../../src/policy/assess.js';
+import { CachingResolver } from '../../src/dns/cache.js';
 import { parseEnvelopeSender } from '../../src/policy/sender.js';
 import type { OwnDomainPort, PolicySettings, SpfPort } from '../../src/policy/types.js';
 import { SpfEvaluator, parseRecord, type SpfResult } from '../../src/spf/index.js';
@@ -196,4 +197,35 @@ test('a signal that outlives the assessment keeps no listener from it', async ()
     await assessSender({ sender: 'user@restrict.example', domain: 'restrict.example', helo: 'client.example' }, { spf, ownDomains }, settings(check), { signal: controller.signal });
     assert.equal(getEventListeners(controller.signal, 'abort').length, 0, `${check}: no listener left on the signal`);
   }
+});
+
+test('assessFromCache: with warm caches it gives exactly the assessment the lookup path gives, or leaves it to that path', async () => {
+  const domains = Object.keys(zone).filter((d) => !d.startsWith('_') && d !== 'timeout.example').concat(['nothing-here.example']);
+  for (const mode of ['test', 'reject'] as const) {
+    const s = settings('regex', mode);
+    const spf = new SpfEvaluator({ resolver: new CachingResolver(new ZoneResolver(zone)) });
+    const deps = { spf, ownDomains };
+    for (const domain of domains) {
+      const input = { sender: `user@${domain}`, domain, helo: 'client.example' };
+      assert.equal(assessFromCache(input, deps, s), undefined, `${domain}: nothing is cached yet`);
+      const looked = await assessSender(input, deps, s);
+      const known = assessFromCache(input, deps, s);
+      if (known !== undefined) {
+        assert.deepEqual(known, looked, `${domain} (${mode})`);
+        continue;
+      }
+      // Left to the lookup path: a violation whose outcome needs ownership, a failed lookup,
+      // and chains the walk itself ended without an answer to remember (a loop).
+      const why = looked.kind === 'violation' ? 'ownership' : domain === 'servfail.example' ? 'failed lookup' : domain === 'loop.example' ? 'loop' : 'none';
+      assert.notEqual(why, 'none', `${domain} (${mode}) should be known from the cache`);
+      assert.ok(why !== 'ownership' || mode === 'test', `${domain}: only test mode asks ownership`);
+    }
+    const always = ['ours.example', 'soft.example', 'split.example', 'two.example', 'spf10.example', 'nothing-here.example'];
+    for (const domain of always) assert.notEqual(assessFromCache({ sender: `user@${domain}`, domain, helo: 'client.example' }, deps, s), undefined, domain);
+    if (mode === 'reject') assert.equal(assessFromCache({ sender: 'user@restrict.example', domain: 'restrict.example', helo: 'client.example' }, deps, s)?.kind, 'violation');
+  }
+  const evaluate = new SpfEvaluator({ resolver: new CachingResolver(new ZoneResolver(zone)) });
+  const input = { sender: 'user@ours.example', domain: 'ours.example', helo: 'client.example' };
+  await assessSender(input, { spf: evaluate }, settings('evaluate'));
+  assert.equal(assessFromCache(input, { spf: evaluate }, settings('evaluate')), undefined, 'check_host() per relay is always looked up');
 });
