@@ -24,7 +24,9 @@ LABEL org.opencontainers.image.title="sos-milter" \
       org.opencontainers.image.url="https://github.com/chillout2k/sos-milter" \
       org.opencontainers.image.licenses="GPL-3.0-or-later" \
       org.opencontainers.image.version="${VERSION}"
+# NODE_OPTIONS: V8's heap limits (src/daemon/heap-sizing.ts), read only when node starts.
 ENV NODE_ENV=production \
+    NODE_OPTIONS="--max-old-space-size=192 --max-semi-space-size=4" \
     MILTER_SOCKET=/socket/sos-milter \
     METRICS_LISTEN=:9100
 WORKDIR /app

@@ -13,7 +13,7 @@
  */
 import { writeFileSync } from 'node:fs';
 import { cpus, loadavg } from 'node:os';
-import { runSideBySide, CONNECTIONS, MESSAGES_PER_CONNECTION, PACED_RATE, type Level, type SideBySideResult } from './side-by-side.js';
+import { benchHeapFlags, runSideBySide, CONNECTIONS, MESSAGES_PER_CONNECTION, PACED_RATE, type Level, type SideBySideResult } from './side-by-side.js';
 import { killChildren } from './servers.js';
 import { runSpfBench } from './spf-bench.js';
 import { AUDIT_TARGET, runAuditBench } from './audit-bench.js';
@@ -76,6 +76,7 @@ function levelTable(title: string, level: Level, closed: boolean): void {
 
 function printSideBySide(r: SideBySideResult, reps: number): void {
   console.log(`   both negotiated actions ${r.negotiated.actions}, protocol ${r.negotiated.protocol}; ${MESSAGES_PER_CONNECTION} messages per connection`);
+  console.log(`   both run with node ${benchHeapFlags().join(' ') || "(V8's default heap sizing)"} (SOS_BENCH_V8_FLAGS replaces them)`);
   console.log(`   figures: median (min-max) over ${reps} interleaved repetitions; ratio = sos-milter / bare Node, paired per repetition`);
   levelTable(`closed loop, ${CONNECTIONS} connections`, r.closed, true);
   levelTable(`paced, ${PACED_RATE} messages/s over ${CONNECTIONS} connections`, r.paced, false);

@@ -18,6 +18,7 @@ import { idleSessions, runLoad, type IdleResult, type OutcomeCheck, type PhaseRe
 import { MtaConnection, TrafficPlan } from './mta-client.js';
 import { memOf, removeAtExit, startDaemon, startResponder, type DaemonChild, type ServerChild } from './servers.js';
 import { parseOptnegReply, Resp } from './wire.js';
+import { HEAP_FLAGS } from '../src/daemon/heap-sizing.js';
 
 export interface SideBySideOptions {
   /** Interleaved repetitions of each level per server (default 5). */
@@ -112,6 +113,15 @@ function scanLog(logPath: string): Pick<SideBySideResult, 'logLinesPerMessage' |
   return { logLinesPerMessage: judged > 0 ? round(perMessage / judged) : 0, unexpectedWarnings: { count: warnings.length, examples: warnings.slice(0, 3) } };
 }
 
+/**
+ * Both servers run with the heap flags the shipped launchers give the daemon (like for like:
+ * the responder's young generation is capped as the daemon's). SOS_BENCH_V8_FLAGS replaces them
+ * ('' for V8's defaults, which size the heap by the machine's memory).
+ */
+export function benchHeapFlags(): string[] {
+  return (process.env.SOS_BENCH_V8_FLAGS ?? HEAP_FLAGS.join(' ')).split(' ').filter(Boolean);
+}
+
 export async function runSideBySide(opts: SideBySideOptions = {}): Promise<SideBySideResult> {
   const reps = opts.repetitions ?? 5;
   const closedMessages = opts.closedMessages ?? 20_000;
@@ -125,7 +135,7 @@ export async function runSideBySide(opts: SideBySideOptions = {}): Promise<SideB
   let daemon: DaemonChild | undefined;
   let responder: ServerChild | undefined;
   try {
-    const v8Flags = (process.env.SOS_BENCH_V8_FLAGS ?? '').split(' ').filter(Boolean);
+    const v8Flags = benchHeapFlags();
     daemon = await startDaemon(dir, v8Flags);
 
     // What the daemon really agrees with Postfix's offer; the responder is told to send the same.
@@ -134,6 +144,7 @@ export async function runSideBySide(opts: SideBySideOptions = {}): Promise<SideB
     if (!(await optnegOf(responder.port)).equals(payload)) throw new Error('the bare responder does not negotiate like the daemon');
     const plan = new TrafficPlan(payload);
     const negotiated = describe(payload);
+    progress(`node flags of both: ${v8Flags.join(' ') || "none (V8's defaults)"}`);
     progress(`negotiated by both: actions ${negotiated.actions}, protocol ${negotiated.protocol}, macros ${JSON.stringify(negotiated.macros)}`);
 
     const targets: Record<ServerKey, Target> = {
