@@ -43,7 +43,9 @@ async function startupLog(nodeArgs: string[]): Promise<string> {
       const timer = setTimeout(() => reject(new Error(`no start-up line within 15 s:\n${out}`)), 15_000);
       child.stdout.on('data', (chunk: Buffer) => {
         out += chunk.toString();
-        if (out.includes('Startup sos-milter')) (clearTimeout(timer), resolve());
+        if (!out.includes('Startup sos-milter')) return;
+        clearTimeout(timer);
+        resolve();
       });
       child.once('exit', (code) => (clearTimeout(timer), reject(new Error(`exited ${code}:\n${out}`))));
     });
