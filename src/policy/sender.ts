@@ -47,8 +47,12 @@ export function spfSender(sender: { address: string; domain: string }): string {
   return `${sender.address.slice(0, sender.address.lastIndexOf('@'))}@${sender.domain}`;
 }
 
-/** RFC 5321 §4.1.2 sub-domain: Let-dig [Ldh-str], at most 63 octets (RFC 1035 §2.3.4). */
-const LDH_LABEL = /^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$/;
+/**
+ * RFC 5321 §4.1.2 Domain: sub-domains of Let-dig [Ldh-str], each at most 63 octets (RFC 1035
+ * §2.3.4), joined by dots. One pattern for the whole name: a test per label cost 1 µs per
+ * message at 1000 messages/s (`node dist/bench/profile.js --paced --cpu-prof`).
+ */
+const LDH_DOMAIN = /^(?:[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?\.)*[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$/;
 /** RFC 1035 §2.3.4: 255 octets on the wire, 253 characters as text without the final dot. */
 const MAX_DOMAIN_LENGTH = 253;
 
@@ -80,14 +84,15 @@ export function senderDomain(written: string): string | { reason: string } {
   const ascii = /^[\x00-\x7f]*$/.test(name) ? name.toLowerCase() : uts46().toASCII(name, UTS46_STRICT);
   if (ascii === null) return { reason: `not a valid internationalised domain name ${quoted(written)}` };
   if (ascii.length > MAX_DOMAIN_LENGTH) return { reason: 'domain name too long' };
-  const labels = ascii.split('.');
-  for (const label of labels) {
-    if (!LDH_LABEL.test(label)) return { reason: `not an RFC 5321 domain ${quoted(written)}` };
-    // An A-label must decode to a valid U-label (RFC 5890 §2.3.2.1), not merely look like one.
-    if (label.startsWith('xn--') && uts46().toUnicode(label, UTS46_STRICT).error) return { reason: `invalid A-label ${JSON.stringify(label)}` };
+  if (!LDH_DOMAIN.test(ascii)) return { reason: `not an RFC 5321 domain ${quoted(written)}` };
+  if (ascii.includes('xn--')) {
+    for (const label of ascii.split('.')) {
+      // An A-label must decode to a valid U-label (RFC 5890 §2.3.2.1), not merely look like one.
+      if (label.startsWith('xn--') && uts46().toUnicode(label, UTS46_STRICT).error) return { reason: `invalid A-label ${JSON.stringify(label)}` };
+    }
   }
   // No top-level domain is all-numeric (RFC 3696 §2): "192.0.2.1" or "0x7f.1" without brackets is no domain to judge.
-  if (/^[0-9]+$/.test(labels[labels.length - 1]!)) return { reason: `numeric top-level label, not a domain ${quoted(written)}` };
+  if (/^[0-9]+$/.test(ascii.slice(ascii.lastIndexOf('.') + 1))) return { reason: `numeric top-level label, not a domain ${quoted(written)}` };
   return ascii;
 }
 
