@@ -163,6 +163,17 @@ export class LdapDomainDirectory {
     }
   }
 
+  /** The cached answer for `domain`, without waiting; undefined when only a search can tell. */
+  isOwnDomainNow(domain: string): OwnDomainAnswer | undefined {
+    const key = normaliseDomain(domain);
+    if (key === '' || CONTROL_CHARS.test(domain)) return undefined;
+    const cached = this.cache.get(key);
+    if (cached === undefined) return undefined;
+    this.counters.lookups++;
+    this.counters.cacheHits++;
+    return { own: cached, source: 'cache' };
+  }
+
   async isOwnDomain(domain: string): Promise<OwnDomainAnswer> {
     this.counters.lookups++;
     const key = normaliseDomain(domain);

@@ -313,7 +313,11 @@ export function createMetrics(options: MetricsOptions = {}): SosMetrics {
 
     timeOwnDomainLookups(port) {
       // The directory reports its failures in the answer (fail open), not by throwing.
-      return { isOwnDomain: (domain) => timed(ldapLookup, () => port.isOwnDomain(domain), (answer) => answer.source) };
+      return {
+        isOwnDomain: (domain) => timed(ldapLookup, () => port.isOwnDomain(domain), (answer) => answer.source),
+        // A cached answer takes no time worth a histogram bucket; the directory counts it (ldap_cache_hits_total).
+        ...(port.isOwnDomainNow ? { isOwnDomainNow: (domain: string) => port.isOwnDomainNow!(domain) } : {}),
+      };
     },
   };
 }

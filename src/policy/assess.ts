@@ -6,6 +6,7 @@ import type {
   FailOpenAssessment,
   JudgedAssessment,
   OutboundResult,
+  OwnDomainAnswer,
   OwnDomainPort,
   Ownership,
   PolicySettings,
@@ -60,7 +61,17 @@ const NOT_ASKED: OwnerAnswer = { ownership: 'not-asked' };
 
 async function ownership(deps: AssessDeps, domain: string): Promise<OwnerAnswer> {
   if (!deps.ownDomains) return NOT_ASKED;
-  const answer = await deps.ownDomains.isOwnDomain(domain);
+  return ownerAnswer(await deps.ownDomains.isOwnDomain(domain));
+}
+
+/** Ownership when it is known without waiting (no directory, or a cached answer), else undefined. */
+function ownershipNow(deps: AssessDeps, domain: string): OwnerAnswer | undefined {
+  if (!deps.ownDomains) return NOT_ASKED;
+  const answer = deps.ownDomains.isOwnDomainNow?.(domain);
+  return answer && ownerAnswer(answer);
+}
+
+function ownerAnswer(answer: OwnDomainAnswer): OwnerAnswer {
   if (answer.source === 'error') return { ownership: 'unknown', ownershipError: answer.error ?? 'LDAP error' };
   return { ownership: answer.own ? 'own' : 'foreign' };
 }
@@ -142,16 +153,18 @@ async function assessByRegex(input: AssessInput, deps: AssessDeps, settings: Pol
 }
 
 /**
- * The assessment when it needs no waiting: the regex check, the effective record known without
- * a lookup, and no ownership to ask. Undefined otherwise, and then assessSenderWork gives it.
- * The daemon asks this first, at MAIL.
+ * The assessment when it needs no waiting: the regex check, with the effective record and (for a
+ * violation in test mode) the ownership known without a lookup. Undefined otherwise, and then
+ * assessSenderWork gives it. The daemon asks this first, at MAIL.
  */
 export function assessFromCache(input: AssessInput, deps: AssessDeps, settings: PolicySettings): JudgedAssessment | undefined {
   if (settings.check !== 'regex') return undefined;
   const eff = deps.spf.effectiveRecordNow?.(input.domain);
   if (eff === undefined) return undefined;
   const judged = judgeByRegex(input.domain, eff, settings, NOT_ASKED);
-  return judged.kind === 'violation' && ownershipMatters(settings) ? undefined : judged;
+  if (judged.kind !== 'violation' || !ownershipMatters(settings)) return judged;
+  const owner = ownershipNow(deps, input.domain);
+  return owner && judgeByRegex(input.domain, eff, settings, owner);
 }
 
 function judgeByRegex(domain: string, eff: EffectiveRecord, settings: PolicySettings, owner: OwnerAnswer): JudgedAssessment {

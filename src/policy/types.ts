@@ -42,6 +42,8 @@ export interface OwnDomainAnswer {
 /** What the policy asks of the directory of own (customer) domains. */
 export interface OwnDomainPort {
   isOwnDomain(domain: string): Promise<OwnDomainAnswer>;
+  /** isOwnDomain's answer when it is known without waiting (cached), else undefined. */
+  isOwnDomainNow?(domain: string): OwnDomainAnswer | undefined;
 }
 
 export type Ownership = 'own' | 'foreign' | 'unknown' | 'not-asked';

@@ -103,6 +103,28 @@ test('own and foreign domains; positive and negative answers are cached with the
   }
 });
 
+test('isOwnDomainNow answers from the cache only, with its TTLs, and never searches', async () => {
+  const server = new FakeServer();
+  const { dir, advance } = directory(server);
+  try {
+    assert.equal(dir.isOwnDomainNow('customer.example'), undefined, 'nothing cached yet');
+    assert.equal(dir.stats().searches, 0);
+    await dir.isOwnDomain('customer.example');
+    await dir.isOwnDomain('foreign.example');
+    assert.deepEqual(dir.isOwnDomainNow('Customer.Example.'), { own: true, source: 'cache' });
+    assert.deepEqual(dir.isOwnDomainNow('foreign.example'), { own: false, source: 'cache' });
+    assert.equal(dir.isOwnDomainNow('customer.example\u0000x'), undefined, 'control characters are never looked up');
+    advance(61_000);
+    assert.equal(dir.isOwnDomainNow('foreign.example'), undefined, 'the negative TTL is over');
+    assert.deepEqual(dir.isOwnDomainNow('customer.example'), { own: true, source: 'cache' });
+    const stats = dir.stats();
+    assert.equal(stats.searches, 2);
+    assert.equal(stats.cacheHits, 3, 'answers given count as cache hits');
+  } finally {
+    await dir.close();
+  }
+});
+
 test('concurrent identical lookups share one search', async () => {
   const server = new FakeServer();
   const { dir } = directory(server);

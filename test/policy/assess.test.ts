@@ -224,6 +224,29 @@ test('assessFromCache: with warm caches it gives exactly the assessment the look
     for (const domain of always) assert.notEqual(assessFromCache({ sender: `user@${domain}`, domain, helo: 'client.example' }, deps, s), undefined, domain);
     if (mode === 'reject') assert.equal(assessFromCache({ sender: 'user@restrict.example', domain: 'restrict.example', helo: 'client.example' }, deps, s)?.kind, 'violation');
   }
+  // A directory that can answer from its cache: test mode judges violations at once as well.
+  const answered = new Map<string, boolean>();
+  const cachingOwnDomains: OwnDomainPort = {
+    async isOwnDomain(domain) {
+      answered.set(domain, own.has(domain));
+      return { own: own.has(domain), source: 'ldap' };
+    },
+    isOwnDomainNow(domain) {
+      const known = answered.get(domain);
+      return known === undefined ? undefined : { own: known, source: 'cache' };
+    },
+  };
+  const s = settings('regex', 'test');
+  const spf = new SpfEvaluator({ resolver: new CachingResolver(new ZoneResolver(zone)) });
+  for (const [domain, ownership] of [['restrict.example', 'own'], ['lookalike.example', 'foreign']] as const) {
+    const input = { sender: `user@${domain}`, domain, helo: 'client.example' };
+    const deps = { spf, ownDomains: cachingOwnDomains };
+    const looked = await assessSender(input, deps, s);
+    assert.deepEqual([looked.kind, looked.ownership], ['violation', ownership]);
+    assert.deepEqual(assessFromCache(input, deps, s), looked, domain);
+    assert.equal(assessFromCache(input, { spf }, s)?.ownership, 'not-asked', `${domain}: without LDAP nothing is asked`);
+  }
+
   const evaluate = new SpfEvaluator({ resolver: new CachingResolver(new ZoneResolver(zone)) });
   const input = { sender: 'user@ours.example', domain: 'ours.example', helo: 'client.example' };
   await assessSender(input, { spf: evaluate }, settings('evaluate'));
