@@ -34,7 +34,7 @@ export {
   SocketSpecError,
 } from './errors.js';
 export { encodePacket, PacketDecoder, type PacketHandler } from './framing.js';
-export { bareMacroName, decodeMacroPacket, MacroStore, type MacroPacket } from './macros.js';
+export { bareMacroName, decodeMacroPacket, MacroStore, type MacroPacket, type MacroPairs } from './macros.js';
 export { buildSymbolLists, describeNegotiation, flagNames, negotiate, wireMacroName, type Negotiation, type Offer } from './negotiation.js';
 export { formatReplyCode, parseReplyText, type ParsedReply } from './replycode.js';
 export {

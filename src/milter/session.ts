@@ -335,7 +335,7 @@ export class MilterSession {
     const ctx = this.ctx;
     switch (c.type) {
       case 'macroPacket':
-        if (!this.macros.setMap(c.stage, c.macros) && this.debugEnabled) {
+        if (!this.macros.setPairs(c.stage, c.macros) && this.debugEnabled) {
           this.opts.logger.debug({ conn: this.opts.id, stage: c.stage }, 'macros for an unknown stage ignored');
         }
         return;

@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { decodeCommand, decodeMacroPacket, MilterProtocolError } from '../../src/milter/index.js';
+import { Cmd, decodeCommand, decodeMacroPacket, MacroStore, MilterProtocolError } from '../../src/milter/index.js';
 import { encodeCommand, type MtaCommand } from '../support/milter-codec.js';
 
 function roundTrip(c: MtaCommand): unknown {
@@ -12,7 +12,7 @@ function roundTrip(c: MtaCommand): unknown {
 /** What the library makes of a `D` packet: its stage and a map of bare names. */
 function asDecoded(c: MtaCommand): unknown {
   if (c.type !== 'macro') return c;
-  const macros = c.pairs.length === 0 ? undefined : new Map(c.pairs.map((p) => [p.name.replace(/^\{(.*)\}$/, '$1'), p.value]));
+  const macros = c.pairs.length === 0 ? undefined : c.pairs.flatMap((p) => [p.name.replace(/^\{(.*)\}$/, '$1'), p.value]);
   return { type: 'macroPacket', stage: c.stage, macros };
 }
 
@@ -65,12 +65,15 @@ test('macro packets: odd name count, no pairs, empty payload', () => {
   assert.deepEqual(decodeCommand(0x44, Buffer.from('Mi\0Q1\0{lonely}\0')), {
     type: 'macroPacket',
     stage: 0x4d,
-    macros: new Map([['i', 'Q1'], ['lonely', '']]),
+    macros: ['i', 'Q1', 'lonely', ''],
   });
   assert.deepEqual(decodeCommand(0x44, Buffer.from('H')), { type: 'macroPacket', stage: 0x48, macros: undefined });
   assert.deepEqual(decodeCommand(0x44, Buffer.alloc(0)), { type: 'macroPacket', stage: 0, macros: undefined });
   // The last name of a repeated pair wins, as in libmilter's lookup of the newest value.
-  assert.deepEqual(decodeMacroPacket(Buffer.from('Mi\0Q1\0i\0Q2\0')).macros, new Map([['i', 'Q2']]));
+  assert.deepEqual(decodeMacroPacket(Buffer.from('Mi\0Q1\0i\0Q2\0')).macros, ['i', 'Q1', 'i', 'Q2']);
+  const later = new MacroStore();
+  later.setPairs(Cmd.MAIL, decodeMacroPacket(Buffer.from('Mi\0Q1\0i\0Q2\0')).macros);
+  assert.equal(later.get('i'), 'Q2', 'a later pair of the same name wins');
 });
 
 test('malformed commands are typed protocol errors', () => {

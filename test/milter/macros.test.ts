@@ -8,7 +8,7 @@ const p = (o: Record<string, string>) => Object.entries(o).map(([name, value]) =
 /** Stores a `D` packet as the session does: encoded as an MTA would, decoded, stored. */
 function store(m: MacroStore, stage: number, pairs: { name: string; value: string }[]): boolean {
   const d = decodeMacroPacket(encodeCommand({ type: 'macro', stage, pairs }).subarray(5));
-  return m.setMap(d.stage, d.macros);
+  return m.setPairs(d.stage, d.macros);
 }
 
 test('lookup works with bare or braced names whichever way the MTA sent them', () => {
