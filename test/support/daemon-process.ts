@@ -4,6 +4,7 @@
  * exit observable. For tests that must see the real process (crash, RSS, signals, exit code).
  */
 import { spawn, type ChildProcess } from 'node:child_process';
+import { HEAP_FLAGS } from '../../src/daemon/heap-sizing.js';
 import { readFileSync } from 'node:fs';
 import { MAIN_JS, repoPath } from './paths.js';
 
@@ -54,8 +55,9 @@ export interface DaemonProcess {
   kill(): Promise<void>;
 }
 
+/** The daemon runs as every shipped launcher runs it: with the V8 heap limits (src/daemon/heap-sizing.ts). */
 export async function startDaemonProcess(env: Record<string, string>, startTimeoutMs = 15_000): Promise<DaemonProcess> {
-  const proc = spawn(process.execPath, [MAIN_JS], {
+  const proc = spawn(process.execPath, [...HEAP_FLAGS, MAIN_JS], {
     env: { PATH: process.env.PATH ?? '/usr/bin:/bin', LOG_FORMAT: 'json', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
