@@ -3,24 +3,12 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import type { Socket } from 'node:net';
-import { MilterServer, Verdict, type MilterApplication, type MilterLogger, type MilterServerOptions } from '../../src/milter/index.js';
+import { MilterServer, Verdict, type MilterApplication } from '../../src/milter/index.js';
 import { RateLimitedLog } from '../../src/milter/rate-limited-log.js';
 import { encodeCommand } from '../support/milter-codec.js';
 import { MilterTestClient } from '../support/milter-client.js';
+import { recordingLogger, withServer } from '../support/milter-server.js';
 import { closed, rawConnect as connectRaw, trickle } from '../support/raw-peer.js';
-
-interface Line {
-  level: string;
-  msg: string;
-  obj: Record<string, unknown>;
-}
-
-function recordingLogger(): MilterLogger & { lines: Line[]; isLevelEnabled(l: string): boolean } {
-  const lines: Line[] = [];
-  const at = (level: string) => (obj: object | string, msg?: string) =>
-    lines.push({ level, msg: msg ?? String(obj), obj: typeof obj === 'object' ? (obj as Record<string, unknown>) : {} });
-  return { lines, debug: at('debug'), info: at('info'), warn: at('warn'), error: at('error'), isLevelEnabled: () => true };
-}
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
@@ -36,17 +24,6 @@ function app(eomDelayMs = 0): MilterApplication {
       return Verdict.accept();
     },
   };
-}
-
-async function withServer(a: MilterApplication, opts: Partial<MilterServerOptions>, fn: (s: MilterServer, log: ReturnType<typeof recordingLogger>) => Promise<void>): Promise<void> {
-  const logger = recordingLogger();
-  const server = new MilterServer(a, { socket: 'inet:0@127.0.0.1', logger, ...opts });
-  await server.listen();
-  try {
-    await fn(server, logger);
-  } finally {
-    await server.close({ deadlineMs: 200 });
-  }
 }
 
 async function healthy(server: MilterServer): Promise<void> {

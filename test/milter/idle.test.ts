@@ -2,21 +2,9 @@
 // silence: a peer that keeps sending, or one waiting for a slow callback, stays connected.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { MilterServer, Verdict, type MilterApplication, type MilterLogger, type MilterServerOptions } from '../../src/milter/index.js';
+import { MilterServer, Verdict, type MilterApplication } from '../../src/milter/index.js';
 import { MilterTestClient } from '../support/milter-client.js';
-
-interface Line {
-  level: string;
-  msg: string;
-  obj: Record<string, unknown>;
-}
-
-function recordingLogger(): MilterLogger & { lines: Line[] } {
-  const lines: Line[] = [];
-  const at = (level: string) => (obj: object | string, msg?: string) =>
-    lines.push({ level, msg: msg ?? String(obj), obj: typeof obj === 'object' ? (obj as Record<string, unknown>) : {} });
-  return { lines, debug: at('debug'), info: at('info'), warn: at('warn'), error: at('error') };
-}
+import { recordingLogger, withServer } from '../support/milter-server.js';
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 const IDLE_LINE = 'milter connection idle too long, closing';
@@ -26,17 +14,6 @@ const quickApp: MilterApplication = {
     return Verdict.accept();
   },
 };
-
-async function withServer(app: MilterApplication, opts: Partial<MilterServerOptions>, fn: (s: MilterServer, log: ReturnType<typeof recordingLogger>) => Promise<void>): Promise<void> {
-  const logger = recordingLogger();
-  const server = new MilterServer(app, { socket: 'inet:0@127.0.0.1', logger, ...opts });
-  await server.listen();
-  try {
-    await fn(server, logger);
-  } finally {
-    await server.close({ deadlineMs: 200 });
-  }
-}
 
 test('a silent connection is closed once the idle timeout has passed, not before', async () => {
   await withServer(quickApp, { idleTimeoutMs: 300 }, async (server, log) => {
