@@ -262,7 +262,7 @@ export async function runAuditCommand(argv: string[], env: NodeJS.ProcessEnv, io
         try {
           // Kept until the end for sorted output: drop what the report does not print, so
           // that 100,000 domains stay in tens of megabytes.
-          const { assessment: _assessment, ...report } = await judge.judge(domain);
+          const report = await judge.judge(domain);
           if (report.remedy.kind === 'record') report.remedy = { ...report.remedy, budget: undefined };
           return report;
         } catch (e) {

@@ -53,8 +53,6 @@ export interface DomainReport {
   reason: string;
   remedy: Remedy;
   budget?: BudgetReport;
-  /** The configured mode's assessment; absent when judging failed. */
-  assessment?: JudgedAssessment;
 }
 
 /** SPF_REMEDY_MECHANISM, else the mechanism SPF_REGEX names. */
@@ -161,9 +159,11 @@ export function createDomainJudge(config: Config, parts: PolicyParts, ownDomains
     async judge(domain) {
       const input = senderFor(domain);
       const configured = await assessSender(input, deps, settingsFor(config.milterMode), deadline());
-      const other: MilterMode = config.milterMode === 'test' ? 'reject' : 'test';
-      const second = await assessSender(input, deps, settingsFor(other), deadline());
-      const byMode = { [config.milterMode]: configured, [other]: second } as Record<MilterMode, JudgedAssessment>;
+      // The mode changes an assessment only through ownership, which only test mode asks of a
+      // violation (assess.ts), and a reject decision does not read it (decide.ts): a second
+      // assessment is needed only for the test action of a violation judged in reject mode.
+      const forTest = config.milterMode === 'test' || configured.kind !== 'violation' ? configured : await assessSender(input, deps, settingsFor('test'), deadline());
+      const byMode: Record<MilterMode, JudgedAssessment> = { test: forTest, reject: configured };
       const actions = {} as Record<MilterMode, Action>;
       for (const mode of ['test', 'reject'] as const) {
         actions[mode] = decideOutcome(
@@ -184,7 +184,6 @@ export function createDomainJudge(config: Config, parts: PolicyParts, ownDomains
         reason: configured.reason,
         remedy,
         ...(budget ? { budget } : {}),
-        assessment: configured,
       };
     },
   };
