@@ -163,15 +163,13 @@ export class LdapDomainDirectory {
     }
   }
 
-  /** The cached answer for `domain`, without waiting; undefined when only a search can tell. */
+  /** The cached answer for `domain`, without waiting; undefined when only a search (or isOwnDomain's refusal) can tell. */
   isOwnDomainNow(domain: string): OwnDomainAnswer | undefined {
     const key = normaliseDomain(domain);
     if (key === '' || CONTROL_CHARS.test(domain)) return undefined;
-    const cached = this.cache.get(key);
-    if (cached === undefined) return undefined;
-    this.counters.lookups++;
-    this.counters.cacheHits++;
-    return { own: cached, source: 'cache' };
+    const answer = this.fromCache(key);
+    if (answer) this.counters.lookups++;
+    return answer;
   }
 
   async isOwnDomain(domain: string): Promise<OwnDomainAnswer> {
@@ -181,11 +179,8 @@ export class LdapDomainDirectory {
     // No domain name holds control characters; slapd would even cut a value at NUL and
     // match the truncated name, so such input never reaches the server.
     if (CONTROL_CHARS.test(domain)) return this.errorAnswer(JSON.stringify(domain), new LdapError('domain contains control characters'));
-    const cached = this.cache.get(key);
-    if (cached !== undefined) {
-      this.counters.cacheHits++;
-      return { own: cached, source: 'cache' };
-    }
+    const cached = this.fromCache(key);
+    if (cached) return cached;
     const running = this.inflight.get(key);
     if (running) {
       this.counters.sharedLookups++;
@@ -194,6 +189,14 @@ export class LdapDomainDirectory {
     const lookup = this.lookupWithDeadline(key).finally(() => this.inflight.delete(key));
     this.inflight.set(key, lookup);
     return lookup;
+  }
+
+  /** A cached answer, counted as a hit; undefined when the cache holds none. */
+  private fromCache(key: string): OwnDomainAnswer | undefined {
+    const own = this.cache.get(key);
+    if (own === undefined) return undefined;
+    this.counters.cacheHits++;
+    return { own, source: 'cache' };
   }
 
   stats(): LdapDirectoryStats {
