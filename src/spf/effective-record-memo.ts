@@ -2,15 +2,10 @@ import { LRUCache } from 'lru-cache';
 import type { LookupResult, Resolver, TxtRecord } from '../dns/types.js';
 import type { EffectiveRecord } from './evaluator.js';
 
-/** The TXT answer of one domain on a redirect chain, as the walk read it. */
-export interface ChainAnswer {
-  domain: string;
-  answer: LookupResult<TxtRecord>;
-}
-
 interface Memo {
   effective: EffectiveRecord;
-  answers: ChainAnswer[];
+  /** The TXT answer of each domain of `effective.chain`, in its order. */
+  answers: LookupResult<TxtRecord>[];
 }
 
 /**
@@ -45,31 +40,29 @@ export class EffectiveRecordMemo {
     sizeCalculation: memoBytes,
   });
 
-  constructor(private readonly resolver: Resolver) {}
-
   /** Whether remembering can ever pay: only a resolver that can tell its cached answers. */
-  get enabled(): boolean {
-    return this.resolver.cachedAnswer !== undefined;
+  readonly enabled: boolean;
+
+  constructor(private readonly resolver: Resolver) {
+    this.enabled = resolver.cachedAnswer !== undefined;
   }
 
   /** The effective record of `domain` while every answer behind it is still the resolver's current one. */
   get(domain: string): EffectiveRecord | undefined {
     const memo = this.entries.get(domain);
     if (memo === undefined) return undefined;
-    for (const { domain: name, answer } of memo.answers) {
-      if (this.resolver.cachedAnswer?.(name, 'TXT') !== answer) {
+    const { effective, answers } = memo;
+    for (let i = 0; i < answers.length; i++) {
+      if (this.resolver.cachedAnswer?.(effective.chain[i]!.domain, 'TXT') !== answers[i]) {
         this.entries.delete(domain);
         return undefined;
       }
     }
-    return memo.effective;
+    return effective;
   }
 
-  remember(domain: string, effective: EffectiveRecord, answers: ChainAnswer[]): void {
-    if (this.enabled) this.entries.set(domain, { effective, answers });
-  }
-
-  clear(): void {
-    this.entries.clear();
+  /** `answers`: the TXT answer of each domain of `effective.chain`, in its order. Only when enabled. */
+  remember(domain: string, effective: EffectiveRecord, answers: LookupResult<TxtRecord>[]): void {
+    this.entries.set(domain, { effective, answers });
   }
 }

@@ -13,7 +13,7 @@ import {
 import { EvaluationAbortedError, SpfInputError, SpfSyntaxError } from './errors.js';
 import { type IpAddress, ipMacroValue, parseClientIp, parseIpv4, parseIpv6, reverseName, sameNetwork } from './ip.js';
 import { type ExpansionBound, expandMacroString, type MacroValues, parseMacroString } from './macro.js';
-import { type ChainAnswer, EffectiveRecordMemo } from './effective-record-memo.js';
+import { EffectiveRecordMemo } from './effective-record-memo.js';
 import { MemoResolver } from './memo-resolver.js';
 import { parseRecordCached } from './record-cache.js';
 import type { DnsQueryTrace, SpfResult, SpfTrace, SpfTraceNode } from './trace.js';
@@ -187,7 +187,7 @@ export class SpfEvaluator {
     const remembered = this.memo.get(normalised);
     if (remembered) return Promise.resolve(remembered);
     // The answers read on the way; undefined once a step had none to remember (a failed lookup).
-    let answers: ChainAnswer[] | undefined = this.memo.enabled ? [] : undefined;
+    let answers: LookupResult<TxtRecord>[] | undefined = this.memo.enabled ? [] : undefined;
     const finish = (effective: EffectiveRecord): { done: EffectiveRecord } => {
       if (answers) this.memo.remember(normalised, effective, answers);
       return { done: effective };
@@ -196,7 +196,7 @@ export class SpfEvaluator {
     // of the microtask queue less per hop; the regex check makes one such walk per message).
     return this.walkRedirects<EffectiveRecord>(this.resolver, signal, normalised, undefined, (current, sel, hops) => {
       chain.push(sel.text === undefined ? { domain: current } : { domain: current, text: sel.text });
-      if (sel.answer) answers?.push({ domain: current, answer: sel.answer });
+      if (sel.answer) answers?.push(sel.answer);
       else answers = undefined;
       if (sel.status !== 'found') return finish({ status: sel.status, domain: current, text: sel.text, chain, reason: sel.reason });
       const { record } = sel;
