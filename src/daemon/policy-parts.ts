@@ -54,13 +54,18 @@ export function createPolicyParts(config: Config, logger: Logger, options: Polic
     resolver,
     spf: createSpfEvaluator(resolver),
     directory: config.ldap ? directoryFromConfig(config.ldap, logger) : undefined,
-    settings: {
-      mode: config.milterMode,
-      check: config.spfCheck,
-      spfRegex: config.spfRegex,
-      outboundIps: config.outboundIps,
-      violationResults: new Set<SpfResult>(config.spfViolationResults),
-    },
+    settings: policySettings(config),
     ignoredNextHops: new IgnoredNextHops(config.ignoredNextHops),
+  };
+}
+
+/** The policy's plain settings from the configuration. */
+export function policySettings(config: Config): PolicySettings {
+  return {
+    mode: config.milterMode,
+    check: config.spfCheck,
+    spfRegex: config.spfRegex,
+    outboundIps: config.outboundIps,
+    violationResults: new Set<SpfResult>(config.spfViolationResults),
   };
 }

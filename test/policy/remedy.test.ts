@@ -7,9 +7,9 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createDomainJudge } from '../../src/cli/domain-report.js';
 import { loadConfig } from '../../src/config/index.js';
-import type { PolicyParts } from '../../src/daemon/policy-parts.js';
-import { IgnoredNextHops, insertTerms, mechanismFromRegex, type SpfCheckMode } from '../../src/policy/index.js';
-import { SpfEvaluator, type SpfResult } from '../../src/spf/index.js';
+import { policySettings, type PolicyParts } from '../../src/daemon/policy-parts.js';
+import { IgnoredNextHops, insertTerms, mechanismFromRegex } from '../../src/policy/index.js';
+import { SpfEvaluator } from '../../src/spf/index.js';
 import { ZoneResolver } from '../support/spf/zone-resolver.js';
 
 const zone = new ZoneResolver({
@@ -31,13 +31,7 @@ function judge(env: Record<string, string>) {
     resolver: zone,
     spf,
     directory: undefined,
-    settings: {
-      mode: config.milterMode,
-      check: config.spfCheck as SpfCheckMode,
-      spfRegex: config.spfRegex,
-      outboundIps: config.outboundIps,
-      violationResults: new Set<SpfResult>(config.spfViolationResults),
-    },
+    settings: policySettings(config),
     ignoredNextHops: new IgnoredNextHops([]),
   } as unknown as PolicyParts;
   return createDomainJudge(config, parts, { isOwnDomain: async () => ({ own: true, source: 'ldap' }) });
