@@ -12,11 +12,11 @@
 //    at the deadline, logged as such, and no query reaches Knot after it.
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import net from 'node:net';
 import { knotSkipReason, queryCountWhenReady, startKnot, type KnotInstance } from '../support/knot.js';
 import { listeningPort, startDaemonProcess, type DaemonProcess, type LogLine } from '../support/daemon-process.js';
 import { MilterTestClient } from '../support/milter-client.js';
 import { startDnsPathProxy, type DnsPathProxy } from '../support/dns-path-proxy.js';
+import { freePort } from '../support/ports.js';
 
 // Three attempts per lookup, started DNS_TIMEOUT_MS / 3 apart, each listening until DNS_TIMEOUT_MS.
 const DNS_TIMEOUT_MS = 2000;
@@ -70,17 +70,6 @@ async function waitUntil(cond: () => boolean, timeoutMs: number, what: string): 
     if (Date.now() > until) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
     await sleep(10);
   }
-}
-
-async function freePort(): Promise<number> {
-  const server = net.createServer();
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => resolve());
-  });
-  const { port } = server.address() as net.AddressInfo;
-  await new Promise<void>((resolve) => server.close(() => resolve()));
-  return port;
 }
 
 /** One daemon under test: the process, its milter port and its /metrics port. */

@@ -8,12 +8,12 @@ import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { get } from 'node:http';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { knotSkipReason, startKnot, type KnotInstance } from '../support/knot.js';
 import { MilterTestClient, POSTFIX_OFFER } from '../support/milter-client.js';
 import { MAIN_JS } from '../support/paths.js';
+import { freePort } from '../support/ports.js';
 
 const MESSAGES = Number(process.env.SOS_WILDCARD_MESSAGES ?? 10_000);
 const CONNECTIONS = 8;
@@ -39,17 +39,6 @@ const ZONE = [
   `*.big TXT ${fiftyKb('v=spf1 ')}`,
   '',
 ].join('\n');
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = createServer();
-    s.once('error', reject);
-    s.listen(0, '127.0.0.1', () => {
-      const port = (s.address() as { port: number }).port;
-      s.close(() => resolve(port));
-    });
-  });
-}
 
 function httpGet(port: number, path: string): Promise<{ status: number; body: string }> {
   return new Promise((resolve, reject) => {

@@ -79,17 +79,9 @@ function postfixVersion(): string {
   return execFileSync(POSTCONF, ['-dh', 'mail_version'], { encoding: 'utf8' }).trim();
 }
 
-/** A loopback port that was free a moment ago (bind to 0, read, release). */
-export function freePort(host = '127.0.0.1'): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = createServer();
-    s.once('error', reject);
-    s.listen(0, host, () => {
-      const a = s.address();
-      s.close(() => (a && typeof a !== 'string' ? resolve(a.port) : reject(new Error('no port'))));
-    });
-  });
-}
+import { freePort } from './ports.js';
+
+export { freePort };
 
 /** True when something listens on host:port; probes by binding so no SMTP session (and no milter session) is started. */
 function isListening(port: number, host: string): Promise<boolean> {
