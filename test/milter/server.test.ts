@@ -10,15 +10,9 @@ import {
   Verdict,
   type MilterApplication,
   type MilterContext,
-  type MilterLogger,
 } from '../../src/milter/index.js';
 import { MilterTestClient } from '../support/milter-client.js';
-
-function recordingLogger(): MilterLogger & { lines: { level: string; msg: string; obj: unknown }[] } {
-  const lines: { level: string; msg: string; obj: unknown }[] = [];
-  const at = (level: string) => (obj: object | string, msg?: string) => lines.push({ level, msg: msg ?? String(obj), obj });
-  return { lines, debug: at('debug'), info: at('info'), warn: at('warn'), error: at('error') };
-}
+import { recordingLogger } from '../support/milter-server.js';
 
 async function withServer(app: MilterApplication, fn: (s: MilterServer) => Promise<void>, opts: Partial<ConstructorParameters<typeof MilterServer>[1]> = {}): Promise<void> {
   const server = new MilterServer(app, { socket: 'inet:0@127.0.0.1', ...opts });
