@@ -126,7 +126,6 @@ export class MilterServer {
   private sweepTimer: NodeJS.Timeout | undefined;
   private readonly sweepEveryMs: number;
   private heldTotal = 0;
-  private pausedCount = 0;
   private readonly counters: SessionCounters = { protocolErrors: 0, messages: 0, callbackErrors: 0, queueOverflows: 0 };
   private total = 0;
   private refused = 0;
@@ -212,7 +211,7 @@ export class MilterServer {
       queueOverflows: this.counters.queueOverflows,
       bufferedBudgetCloses: this.bufferedBudgetCloses,
       bufferedBytes: this.heldTotal,
-      connectionsPaused: this.pausedCount,
+      connectionsPaused: this.pausedConnections(),
       shutdownCloses: this.shutdownCloses,
       warningsSuppressed: this.noise.suppressedTotal,
       messages: this.counters.messages,
@@ -316,7 +315,6 @@ export class MilterServer {
     this.heldTotal -= conn.held;
     conn.held = 0;
     conn.partial = 0;
-    if (conn.paused) this.pausedCount--;
     conn.paused = false;
     this.watched.delete(conn);
   }
@@ -329,7 +327,6 @@ export class MilterServer {
       conn.partialSince = performance.now();
       conn.packetsSeen = conn.session.packetsIn;
     }
-    conn.partial = partial;
     this.recount(conn);
     if (conn.held !== 0) this.watched.add(conn);
     if (this.heldTotal > this.maxBufferedBytes) this.enforceBufferedBudget();
@@ -377,17 +374,22 @@ export class MilterServer {
     // Stop reading: a peer that does not take its replies gets no more of our work.
     conn.paused = true;
     conn.pausedSince = performance.now();
-    this.pausedCount++;
     sock.pause();
     this.watched.add(conn);
     sock.once('drain', () => {
       if (!conn.paused) return;
       conn.paused = false;
-      this.pausedCount--;
       // Time spent waiting for the peer to read is not the peer's packet deadline running.
       if (conn.partial > 0) conn.partialSince = performance.now();
       if (!conn.session.isEnded) sock.resume();
     });
+  }
+
+  /** A paused connection stays watched until the sweep finds it reading again: counting there is enough. */
+  private pausedConnections(): number {
+    let paused = 0;
+    for (const c of this.watched) if (c.paused) paused++;
+    return paused;
   }
 
   /** The idle timeout for every connection, the packet timeout for those mid-packet or paused. */
