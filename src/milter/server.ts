@@ -259,7 +259,7 @@ export class MilterServer {
         app: this.app,
         logger: this.logger,
         maxPayload: this.maxPayload,
-        maxQueuedPackets: this.opts.maxQueuedPackets ?? MILTER_SERVER_DEFAULTS.maxQueuedPackets,
+        maxQueuedPackets: this.opts.maxQueuedPackets,
         noise: this.noise,
         symbolLists: this.symbolLists,
         counters: this.counters,
