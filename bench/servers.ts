@@ -14,9 +14,9 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { startKnot, type KnotInstance } from '../test/support/knot.js';
 import { freePort, startSlapd, type SlapdInstance } from '../test/support/slapd.js';
+import { E2E_ZONES_DIR } from '../test/support/daemon-process.js';
+import { MAIN_JS, repoPath } from '../test/support/paths.js';
 
-export const REPO = (rel: string): string => fileURLToPath(new URL(`../../${rel}`, import.meta.url));
-const MAIN_JS = fileURLToPath(new URL('../src/cli/main.js', import.meta.url));
 const RESPONDER_JS = fileURLToPath(new URL('./responder-child.js', import.meta.url));
 const SPF_REGEX = String.raw`v=spf1 (?P<before>.*)include:_spf\.esp\.e2e\.test(?:\s|$)`;
 
@@ -129,8 +129,8 @@ export async function startDaemon(dir: string, nodeArgs: string[] = []): Promise
   let knot: KnotInstance | undefined;
   let slapd: SlapdInstance | undefined;
   try {
-    knot = await startKnot({ zonesDir: REPO('test/data/dns/e2e') });
-    slapd = await startSlapd({ ldif: REPO('test/data/ldap/e2e.ldif') });
+    knot = await startKnot({ zonesDir: E2E_ZONES_DIR });
+    slapd = await startSlapd({ ldif: repoPath('test/data/ldap/e2e.ldif') });
     const daemon = await startDaemonOn(knot, slapd, dir, nodeArgs);
     const peers = { knot, slapd };
     let stopped: Promise<void> | undefined;
