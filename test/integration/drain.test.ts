@@ -8,7 +8,7 @@ import { get } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { knotSkipReason, startKnot, type KnotInstance } from '../support/knot.js';
-import { E2E_ZONES_DIR, e2eRejectEnv, startDaemonProcess, type DaemonProcess } from '../support/daemon-process.js';
+import { E2E_ZONES_DIR, e2eRejectEnv, expectVerdict, startDaemonProcess, type DaemonProcess } from '../support/daemon-process.js';
 import { MilterTestClient } from '../support/milter-client.js';
 import { freePort } from '../support/ports.js';
 
@@ -23,16 +23,6 @@ function readyz(port: number): Promise<number> {
     req.on('error', () => resolve(0));
     req.on('timeout', () => req.destroy());
   });
-}
-
-/** The verdict the configured policy owes a sender: foreign lacks the ESP include, pass has it. */
-function expectVerdict(sender: string, final: unknown, where: string): void {
-  if (sender.includes('foreign')) {
-    assert.equal((final as { type?: string })?.type, 'replyCode', where);
-    assert.match((final as { text: string }).text, /^550 5\.7\.1 /, where);
-  } else {
-    assert.deepEqual(final, { type: 'continue' }, where);
-  }
 }
 
 describe('drain on SIGTERM', { skip: knotSkipReason() ?? false }, () => {

@@ -3,6 +3,7 @@
  * environment only, with its JSON log lines collected, its memory readable from /proc and its
  * exit observable. For tests that must see the real process (crash, RSS, signals, exit code).
  */
+import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { HEAP_FLAGS } from '../../src/daemon/heap-sizing.js';
 import { readFileSync } from 'node:fs';
@@ -11,6 +12,19 @@ import { MAIN_JS, repoPath } from './paths.js';
 
 /** Zones of the end-to-end tests (test/data/dns/e2e), served by a private Knot. */
 export const E2E_ZONES_DIR = repoPath('test/data/dns/e2e');
+
+/**
+ * The verdict e2eRejectEnv's policy owes a sender at end of message: a foreign sender (its
+ * record lacks the ESP include) is refused with 550 5.7.1, a passing one goes on.
+ */
+export function expectVerdict(sender: string, final: unknown, where?: string): void {
+  if (sender.includes('foreign')) {
+    assert.equal((final as { type?: string } | undefined)?.type, 'replyCode', where);
+    assert.match((final as { text: string }).text, /^550 5\.7\.1 /, where);
+  } else {
+    assert.deepEqual(final, { type: 'continue' }, where);
+  }
+}
 
 /**
  * The daemon in reject mode judging the e2e zones: `news@foreign.e2e.test` lacks the ESP's
