@@ -5,15 +5,8 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { createLogger, LINE_MAX_BYTES, VALUE_MAX_BYTES, type Logger } from '../../src/log/index.js';
-
-type Format = 'text' | 'json';
-
-function capture(format: Format): { logger: Logger; lines: string[] } {
-  const lines: string[] = [];
-  const logger = createLogger({ name: 'sos-milter', level: 'debug', format, destination: { write: (line: string) => lines.push(line) } });
-  return { logger, lines };
-}
+import { LINE_MAX_BYTES, VALUE_MAX_BYTES } from '../../src/log/index.js';
+import { captureLog, type LogFormat as Format } from '../support/log-capture.js';
 
 function only(lines: string[]): string {
   assert.equal(lines.length, 1);
@@ -42,7 +35,7 @@ const cases: { name: string; value: string; keptChars: number; cutBytes: number 
 for (const c of cases) {
   test(`a long value (${c.name}) is cut with a marker giving the bytes cut, text and JSON`, () => {
     for (const format of ['text', 'json'] as const) {
-      const { logger, lines } = capture(format);
+      const { logger, lines } = captureLog(format);
       logger.info({ record: c.value, after: 'kept' }, 'judged');
       const line = only(lines);
       const value = valueIn(format, line, 'record');
@@ -54,7 +47,7 @@ for (const c of cases) {
 
 test('a long message and a long queue id are cut too', () => {
   for (const format of ['text', 'json'] as const) {
-    const { logger, lines } = capture(format);
+    const { logger, lines } = captureLog(format);
     logger.child({ conn: 1, queueId: 'Q'.repeat(1000) }).warn(`m${'x'.repeat(9999)}`);
     const line = only(lines);
     assert.ok(line.includes(`...[${10_000 - VALUE_MAX_BYTES} bytes cut]`), 'message marker');
@@ -65,7 +58,7 @@ test('a long message and a long queue id are cut too', () => {
 
 test('too many long fields: trailing fields are left out and a cut field says how many', () => {
   for (const format of ['text', 'json'] as const) {
-    const { logger, lines } = capture(format);
+    const { logger, lines } = captureLog(format);
     const fields: Record<string, string> = {};
     for (let i = 0; i < 10; i++) fields[`f${i}`] = String(i).repeat(2000);
     logger.info(fields, 'many');
@@ -80,7 +73,7 @@ test('too many long fields: trailing fields are left out and a cut field says ho
 
 test('a large nested value becomes a cut JSON string; depth and member counts are bounded', () => {
   for (const format of ['text', 'json'] as const) {
-    const { logger, lines } = capture(format);
+    const { logger, lines } = captureLog(format);
     const deep = { a: { b: { c: { d: { e: 'too deep' } } } } };
     logger.info({ list: Array.from({ length: 1000 }, (_, i) => `item-${i}-${'x'.repeat(100)}`), deep, wide: Object.fromEntries(Array.from({ length: 100 }, (_, i) => [`k${i}`, i])) }, 'nested');
     const line = only(lines);
@@ -100,7 +93,7 @@ test('a large nested value becomes a cut JSON string; depth and member counts ar
 test('an error with a long stack keeps its type and message', () => {
   const err = new RangeError('boom');
   err.stack = `RangeError: boom\n${'    at frame (file.js:1:1)\n'.repeat(500)}`;
-  const { logger, lines } = capture('json');
+  const { logger, lines } = captureLog('json');
   logger.error({ err }, 'failed');
   const record = JSON.parse(only(lines)) as { err: { type: string; message: string; stack: string } };
   assert.equal(record.err.type, 'RangeError');

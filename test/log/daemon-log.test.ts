@@ -10,11 +10,9 @@ import assert from 'node:assert/strict';
 import * as packet from 'dns-packet';
 import { startDaemon } from '../../src/daemon/run.js';
 import { LINE_MAX_BYTES } from '../../src/log/index.js';
+import { FORBIDDEN } from '../support/log-capture.js';
 import { MilterTestClient, POSTFIX_OFFER } from '../support/milter-client.js';
 import { reply, startFakeDns, type FakeDnsServer } from '../dns/fake-dns-server.js';
-
-// eslint-disable-next-line no-control-regex
-const FORBIDDEN = /[\u0000-\u001f\u007f-\u009f\u061c\u200e\u200f\u202a-\u202e\u2028\u2029\u2066-\u2069]|\p{Cs}/u;
 
 // A TXT record whose bytes, decoded as latin1 by the resolver, hold NEL, CSI and a newline.
 const HOSTILE_TXT = Buffer.concat([Buffer.from('v=spf1 ip4:198.51.100.0/24 '), Buffer.from([0x85, 0x9b, 0x33, 0x31, 0x6d, 0x0a]), Buffer.from('2026 INFO forged -all')]);

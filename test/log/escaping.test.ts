@@ -6,15 +6,7 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { createLogger, type Logger } from '../../src/log/index.js';
-
-type Format = 'text' | 'json';
-
-function capture(format: Format): { logger: Logger; lines: string[] } {
-  const lines: string[] = [];
-  const logger = createLogger({ name: 'sos-milter', level: 'debug', format, destination: { write: (line: string) => lines.push(line) } });
-  return { logger, lines };
-}
+import { captureLog, FORBIDDEN } from '../support/log-capture.js';
 
 function range(from: number, to: number): string {
   let s = '';
@@ -32,9 +24,6 @@ const CLASSES: [string, string][] = [
   ['lone surrogates (no UTF-8 form)', '\ud800x\udbffx\udc00x\udfff'],
 ];
 
-/** What must never appear raw in a line body (the `u` flag matches only unpaired surrogates). */
-// eslint-disable-next-line no-control-regex
-const FORBIDDEN = /[\u0000-\u001f\u007f-\u009f\u061c\u200e\u200f\u202a-\u202e\u2028\u2029\u2066-\u2069]|\p{Cs}/u;
 
 /** What a reader recovers: the text itself, unpaired surrogates as U+FFFD. */
 function recovered(text: string): string {
@@ -74,28 +63,28 @@ for (const [name, chars] of CLASSES) {
   const want = recovered(payload);
 
   test(`${name}: escaped in a field value, text and JSON`, () => {
-    const text = capture('text');
+    const text = captureLog('text');
     text.logger.info({ sender: payload, n: 1 }, 'value');
     assert.equal(textValueOf(body(text.lines), 'sender'), want);
-    const json = capture('json');
+    const json = captureLog('json');
     json.logger.info({ sender: payload, n: 1 }, 'value');
     assert.equal((JSON.parse(body(json.lines)) as { sender: string }).sender, want);
   });
 
   test(`${name}: escaped in the message, text and JSON`, () => {
-    const text = capture('text');
+    const text = captureLog('text');
     text.logger.warn(`mode=test client=${payload} end`);
     const line = body(text.lines);
     const msg = /^\S+ WARN sos-milter: mode=test client=(.*) end$/.exec(line);
     assert.ok(msg, line);
     assert.equal(unescapeText(msg[1]!), want);
-    const json = capture('json');
+    const json = captureLog('json');
     json.logger.warn(`client=${payload}`);
     assert.equal((JSON.parse(body(json.lines)) as { msg: string }).msg, `client=${want}`);
   });
 
   test(`${name}: escaped in the <conn>/<queue id> prefix and other bindings, text and JSON`, () => {
-    const text = capture('text');
+    const text = captureLog('text');
     text.logger.child({ conn: `c${chars}`, queueId: payload, client: payload }).info('judged');
     const line = body(text.lines);
     const prefix = /^\S+ INFO sos-milter: ("(?:[^"\\]|\\.)*")\/("(?:[^"\\]|\\.)*"): judged /.exec(line);
@@ -103,7 +92,7 @@ for (const [name, chars] of CLASSES) {
     assert.equal(JSON.parse(prefix[1]!), recovered(`c${chars}`));
     assert.equal(JSON.parse(prefix[2]!), want);
     assert.equal(textValueOf(line, 'client'), want);
-    const json = capture('json');
+    const json = captureLog('json');
     json.logger.child({ conn: 1, queueId: payload, client: payload }).info('judged');
     const record = JSON.parse(body(json.lines)) as Record<string, unknown>;
     assert.equal(record.queueId, want);
@@ -112,7 +101,7 @@ for (const [name, chars] of CLASSES) {
 
   test(`${name}: escaped in keys and nested values, text and JSON`, () => {
     for (const format of ['text', 'json'] as const) {
-      const { logger, lines } = capture(format);
+      const { logger, lines } = captureLog(format);
       logger.info({ [payload]: 'v', nested: { [payload]: [payload] } }, 'keys');
       const line = body(lines);
       if (format === 'json') {
@@ -133,14 +122,14 @@ for (const [name, chars] of CLASSES) {
 test('printable non-ASCII text and valid surrogate pairs stay as they are', () => {
   const value = 'müller@bücher.example 😀 ü';
   for (const format of ['text', 'json'] as const) {
-    const { logger, lines } = capture(format);
+    const { logger, lines } = captureLog(format);
     logger.info({ sender: value }, `from ${value}`);
     assert.ok(body(lines).includes('müller@bücher.example 😀'), lines[0]);
   }
 });
 
 test('a backslash is escaped, so an escape in the input cannot pass for one made by the logger', () => {
-  const { logger, lines } = capture('text');
+  const { logger, lines } = captureLog('text');
   logger.info({ v: 'a\\nb' }, 'back\\nslash');
   const line = body(lines);
   assert.ok(line.includes('back\\\\nslash'), line);
@@ -150,7 +139,7 @@ test('a backslash is escaped, so an escape in the input cannot pass for one made
 test('raw 0x85 and 0x9B bytes decoded as latin1 are escaped as the C1 controls they become', () => {
   const fromWire = Buffer.from([0x61, 0x85, 0x9b, 0x33, 0x31, 0x6d, 0x62]).toString('latin1');
   for (const format of ['text', 'json'] as const) {
-    const { logger, lines } = capture(format);
+    const { logger, lines } = captureLog(format);
     logger.info({ sender: fromWire }, 'latin1');
     const line = body(lines);
     assert.ok(line.includes('a\\u0085\\u009b31mb'), line);
