@@ -353,3 +353,104 @@ test('while a truncated answer comes over TCP, no UDP retry goes out', async () 
     },
   );
 });
+
+/** Polls `cond` every 10 ms, generously bounded (a loaded machine is slow, never this slow). */
+async function until(cond: () => boolean, what: string, boundMs = 5000): Promise<void> {
+  const end = Date.now() + boundMs;
+  while (!cond()) {
+    if (Date.now() > end) assert.fail(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 10));
+  }
+}
+
+test('a silent first server is counted, marked down after three unanswered queries, skipped, probed and back', async () => {
+  let silentAnswers = false;
+  const silent = await startFakeDns((q) => (silentAnswers ? [reply(q, { answers: [{ type: 'A', name: q.questions![0].name, ttl: 60, data: '192.0.2.7' }] })] : []));
+  const good = await startFakeDns((q) => [reply(q, { answers: [{ type: 'A', name: q.questions![0].name, ttl: 60, data: '192.0.2.8' }] })]);
+  const clock = { now: 0 };
+  const changes: { index: number; up: boolean }[] = [];
+  try {
+    const resolver = new StubResolver({
+      servers: [
+        { host: silent.host, port: silent.port },
+        { host: good.host, port: good.port },
+      ],
+      timeoutMs: 900, // attempts 300 ms apart
+      retries: 2,
+      health: { now: () => clock.now, reprobeMs: 10_000, onChange: (c) => changes.push({ index: c.index, up: c.up }) },
+    });
+    // Each lookup asks the silent server first, then the good one once the spacing has passed.
+    for (let i = 0; i < 3; i++) assert.deepEqual((await resolver.lookup(`n${i}.test`, 'A')).records, ['192.0.2.8']);
+    assert.equal(silent.received.length, 3);
+    assert.equal(resolver.stats.timeouts, 3, 'each query the silent server left unanswered is a timeout');
+    assert.equal(resolver.stats.serversDown, 1);
+    assert.deepEqual(changes, [{ index: 0, up: false }]);
+
+    // Down: lookups go straight to the good server.
+    for (let i = 0; i < 5; i++) await resolver.lookup(`m${i}.test`, 'A');
+    assert.equal(silent.received.length, 3, 'a down server is not asked');
+    assert.equal(resolver.stats.timeouts, 3);
+
+    // The interval passes: one lookup takes the silent server along as a probe, still unanswered.
+    clock.now += 10_000;
+    assert.deepEqual((await resolver.lookup('p1.test', 'A')).records, ['192.0.2.8'], 'the probe does not hold the lookup up');
+    await resolver.lookup('p2.test', 'A');
+    assert.equal(silent.received.length, 4, 'one probe per interval');
+    await until(() => resolver.stats.timeouts === 4, 'the probe to time out');
+    assert.equal(resolver.stats.serversDown, 1);
+
+    // It answers again: the next probe brings it back, and lookups ask it first again.
+    silentAnswers = true;
+    clock.now += 10_000;
+    await resolver.lookup('p3.test', 'A');
+    await until(() => resolver.stats.serversDown === 0, 'the server to be back');
+    assert.deepEqual(changes, [
+      { index: 0, up: false },
+      { index: 0, up: true },
+    ]);
+    assert.deepEqual((await resolver.lookup('b.test', 'A')).records, ['192.0.2.7']);
+    assert.equal(resolver.stats.timeouts, 4);
+  } finally {
+    await silent.close();
+    await good.close();
+  }
+});
+
+test('when every server is down, a lookup still asks them all', async () => {
+  const a = await startFakeDns(() => []);
+  const b = await startFakeDns(() => []);
+  try {
+    const resolver = new StubResolver({
+      servers: [
+        { host: a.host, port: a.port },
+        { host: b.host, port: b.port },
+      ],
+      timeoutMs: 300,
+      retries: 1,
+      health: { downAfter: 1 },
+    });
+    await assert.rejects(resolver.lookup('x.test', 'A'), isDnsError('TIMEOUT'));
+    assert.equal(resolver.stats.serversDown, 2);
+    await assert.rejects(resolver.lookup('y.test', 'A'), isDnsError('TIMEOUT'));
+    assert.equal(a.received.length + b.received.length, 4, 'both asked again although both are down');
+    assert.equal(resolver.stats.timeouts, 4);
+  } finally {
+    await a.close();
+    await b.close();
+  }
+});
+
+test('a query abandoned before the retry spacing is not a timeout and says nothing about its server', async () => {
+  const slow = await startFakeDns((q) => [{ delayMs: 2000, message: reply(q, { answers: [{ type: 'A', name: 'q.test', ttl: 60, data: '192.0.2.1' }] }) }]);
+  try {
+    const resolver = new StubResolver({ servers: [{ host: slow.host, port: slow.port }], timeoutMs: 3000, retries: 2 });
+    const controller = new AbortController();
+    const pending = resolver.lookup('q.test', 'A', { signal: controller.signal });
+    await until(() => slow.received.length === 1, 'the query');
+    controller.abort();
+    await assert.rejects(pending, isDnsError('ABORTED'));
+    assert.equal(resolver.stats.timeouts, 0, 'abandoned before the retry spacing: not a timeout');
+  } finally {
+    await slow.close();
+  }
+});
