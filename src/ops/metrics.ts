@@ -261,11 +261,12 @@ export function createMetrics(options: MetricsOptions = {}): SosMetrics {
       mirroredCounter('dns_truncated_total', 'Truncated UDP answers (retried over TCP)', r, [[{}, (s) => s.truncated]]);
       mirroredCounter('dns_late_answers_total', 'DNS answers accepted from an earlier attempt after a retry had gone out', r, [[{}, (s) => s.lateAnswers]]);
       mirroredCounter('dns_lookups_aborted_total', 'DNS lookups abandoned because their message no longer needed them', r, [[{}, (s) => s.aborted]]);
-      mirroredCounter('dns_errors_total', 'DNS queries that failed, by kind (timeout, network, error_answer)', r, [
+      mirroredCounter('dns_errors_total', 'DNS queries that failed, by kind (timeout: no answer by the next attempt or the deadline; network; error_answer)', r, [
         [{ kind: 'timeout' }, (s) => s.timeouts],
         [{ kind: 'network' }, (s) => s.networkErrors],
         [{ kind: 'error_answer' }, (s) => s.errorAnswers],
       ]);
+      mirroredGauge('dns_servers_down', 'DNS servers marked down now (queries left unanswered in a row); skipped until a probe gets an answer', r, (s) => s.serversDown);
     }),
 
     watchLdap: watcher<LdapDirectoryStats>((r) => {
