@@ -5,7 +5,8 @@
  */
 import { hostname } from 'node:os';
 import type { Config } from '../config/index.js';
-import { CachingResolver, serverLabel, StubResolver, systemServers, type Resolver, type ServerHealthChange } from '../dns/index.js';
+import { CachingResolver, DEFAULT_REPROBE_MS, StubResolver, systemServers, type Resolver } from '../dns/index.js';
+import { DnsHealthLog } from './dns-health-log.js';
 import { directoryFromConfig, type LdapDomainDirectory } from '../ldap/index.js';
 import type { Logger } from '../log/index.js';
 import { IgnoredNextHops, type PolicySettings } from '../policy/index.js';
@@ -32,33 +33,21 @@ export interface PolicyPartsOptions {
 }
 
 export interface DnsPartsOptions extends PolicyPartsOptions {
-  /** Hears when a DNS server is marked down or is back (one line each, not one per query). */
+  /** Hears when a DNS server is marked down or is back (one line each, rate-limited; see dns-health-log.ts). */
   logger?: Logger;
 }
 
 /** The one place the product's resolver is built: DNS_SERVERS (or the system's), DNS_TIMEOUT_MS, the cache. */
 export function createDnsParts(config: Config, options: DnsPartsOptions = {}): DnsParts {
   const { logger } = options;
+  const servers = config.dnsServers ?? systemServers();
+  const healthLog = logger && new DnsHealthLog(logger, { reprobeMs: DEFAULT_REPROBE_MS, servers: servers.length, serversDown: () => stub.health.downCount });
   const stub: StubResolver = new StubResolver({
-    servers: config.dnsServers ?? systemServers(),
+    servers,
     timeoutMs: config.dnsTimeoutMs,
-    health: logger && { onChange: (change) => logServerHealth(logger, change, stub) },
+    health: healthLog && { onChange: (change) => healthLog.report(change) },
   });
   return { stub, resolver: new CachingResolver(options.wrapUpstream ? options.wrapUpstream(stub) : stub, { maxBytes: config.dnsCacheMaxBytes }) };
-}
-
-/** One WARN when a server is marked down, one INFO when it answers again. */
-function logServerHealth(logger: Logger, change: ServerHealthChange, stub: StubResolver): void {
-  const server = serverLabel(change.server);
-  const { reprobeMs } = stub.health;
-  const down = stub.health.downCount;
-  const total = stub.servers.length;
-  if (!change.up) {
-    const skipped = down < total ? `skipped, probed again every ${reprobeMs / 1000} s` : 'every DNS server is down: all are still tried';
-    logger.warn({ server, unanswered: change.unanswered, reprobeMs, serversDown: down, servers: total }, `DNS server ${server} marked down: ${change.unanswered} queries in a row unanswered; ${skipped}`);
-  } else {
-    logger.info({ server, downForMs: change.downForMs, serversDown: down, servers: total }, `DNS server ${server} answers again (down for ${change.downForMs} ms)`);
-  }
 }
 
 /** The one place the SPF evaluator is built. */
