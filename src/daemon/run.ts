@@ -127,7 +127,15 @@ function reportHeapSizing(config: Config, logger: Logger): void {
 
 /** Entry point of `sos-milter` without a subcommand. Resolves with the process exit code. */
 export async function runDaemon(env: NodeJS.ProcessEnv): Promise<number> {
-  let daemon: Daemon;
+  let daemon: Daemon | undefined;
+  // Node's default for SIGHUP is to die (exit 129) without a word, leaving the socket file behind.
+  // The configuration comes from the environment, read once, and the log goes to stdout: there is
+  // nothing to reload or reopen. Installed first, so that a SIGHUP during start-up is ignored too.
+  process.on('SIGHUP', (signal: NodeJS.Signals) => {
+    const text = 'SIGHUP ignored: the configuration comes from the environment and cannot be reloaded; restart the daemon to change it';
+    if (daemon) daemon.logger.info({ signal }, text);
+    else process.stderr.write(`sos-milter: ${text}\n`);
+  });
   try {
     daemon = await startDaemon(env);
   } catch (err) {
@@ -138,21 +146,22 @@ export async function runDaemon(env: NodeJS.ProcessEnv): Promise<number> {
     process.stderr.write(`sos-milter: cannot start: ${err instanceof Error ? err.message : String(err)}\n`);
     return ExitCode.FAILURE;
   }
+  const running = daemon;
   return new Promise<number>((resolve) => {
     let signalled = false;
     const onSignal = (signal: NodeJS.Signals) => {
       if (signalled) {
         // An operator who signals again does not want to wait for the drain.
-        daemon.logger.warn({ signal }, 'second signal: closing the remaining milter connections now');
-        daemon.server.closeNow();
+        running.logger.warn({ signal }, 'second signal: closing the remaining milter connections now');
+        running.server.closeNow();
         return;
       }
       signalled = true;
-      daemon.logger.info({ signal }, 'signal received');
-      daemon.stop().then(
+      running.logger.info({ signal }, 'signal received');
+      running.stop().then(
         () => resolve(ExitCode.OK),
         (err: unknown) => {
-          daemon.logger.error({ err }, 'error during shutdown');
+          running.logger.error({ err }, 'error during shutdown');
           resolve(ExitCode.FAILURE);
         },
       );
