@@ -196,7 +196,8 @@ class LookupRun {
   private expire(): void {
     this.deadlineTimer = undefined;
     this.stub.stats.timeouts += this.open.size;
-    this.finish(this.errorAnswer ?? this.timeoutError());
+    // An attempt that could not even open a socket says more than the silence of the others.
+    this.finish(this.errorAnswer ?? (this.lastError?.localFault ? this.lastError : this.timeoutError()));
   }
 
   private timeoutError(): DnsError {
