@@ -8,8 +8,10 @@ import { ConfigError, loadConfig, type Config } from '../config/index.js';
 import { createLogger, flushLogger, type Logger, type LogDestination } from '../log/index.js';
 import { formatSocketSpec, MilterServer } from '../milter/index.js';
 import type { SosMetrics } from '../ops/metrics.js';
+import type { Resolver } from '../dns/index.js';
 import { startOpsServer } from '../ops/http-server.js';
 import { ExitCode } from '../cli/exit-codes.js';
+import { connectionCapForFdLimit, FD_BUDGET, FdExhaustion, readOpenFileLimit } from './fd-limit.js';
 import { HEAP_FLAGS, heapLimitWarning, missingHeapFlags } from './heap-sizing.js';
 import { assessmentTimeoutMs, createPolicyParts } from './policy-parts.js';
 import { createSosMilterApp } from './sos-app.js';
@@ -36,7 +38,13 @@ export async function startDaemon(env: NodeJS.ProcessEnv, options: StartOptions 
   // prom-client with Node's default metrics costs about 11 MiB of RSS (`npm run bench`): a
   // daemon nobody scrapes does not load it.
   const metrics: SosMetrics | undefined = config.metricsListen && (await import('../ops/metrics.js')).createMetrics();
-  const { stub, resolver, spf, directory, settings, ignoredNextHops } = createPolicyParts(config, logger, { wrapUpstream: metrics?.timeDnsLookups });
+  const maxConnections = connectionCapFor(config, logger);
+  const fdExhaustion = new FdExhaustion(logger);
+  const wrapUpstream = (upstream: Resolver): Resolver => {
+    const watched = fdExhaustion.watchDns(upstream);
+    return metrics ? metrics.timeDnsLookups(watched) : watched;
+  };
+  const { stub, resolver, spf, directory, settings, ignoredNextHops } = createPolicyParts(config, logger, { wrapUpstream });
   metrics?.watchDnsCache(() => resolver.stats());
   metrics?.watchDnsUpstream(() => stub.stats);
   if (directory) metrics?.watchLdap(() => directory.stats());
@@ -48,7 +56,7 @@ export async function startDaemon(env: NodeJS.ProcessEnv, options: StartOptions 
     tmpfailMessage: config.milterTmpfailMessage,
     ignoredNextHops,
     spf,
-    ownDomains: directory && (metrics ? metrics.timeOwnDomainLookups(directory) : directory),
+    ownDomains: directory && fdExhaustion.watchOwnDomains(metrics ? metrics.timeOwnDomainLookups(directory) : directory),
     logger,
     metrics,
     assessmentTimeoutMs: assessmentTimeoutMs(config),
@@ -63,9 +71,10 @@ export async function startDaemon(env: NodeJS.ProcessEnv, options: StartOptions 
     maxBufferedBytes: config.milterMaxBufferedBytes,
     maxQueuedPackets: config.milterMaxQueuedPackets,
     maxWriteBuffer: config.milterMaxWriteBuffer,
-    maxConnections: config.milterMaxConnections,
+    maxConnections,
   });
   metrics?.watchMilterServer(() => server.stats());
+  metrics?.watchFdExhaustion(() => ({ ...fdExhaustion.counts, accept: server.stats().acceptFdExhausted }));
 
   let listening = false;
   const opsServers: Server[] = [];
@@ -103,12 +112,30 @@ export async function startDaemon(env: NodeJS.ProcessEnv, options: StartOptions 
       await server.close({ deadlineMs: config.shutdownTimeoutMs });
       await Promise.all(opsServers.map((s) => new Promise<void>((resolve) => s.close(() => resolve()))));
       await directory?.close();
+      fdExhaustion.flush();
       logger.info(`Shutdown ${config.milterName}`);
       flushLogger(logger);
     })();
     return stopping;
   };
   return { config, logger, server, stop };
+}
+
+/**
+ * MILTER_MAX_CONNECTIONS, or less when the open-files limit cannot hold that many connections
+ * and still leave descriptors for their DNS lookups, LDAP and the listeners (said in a warning).
+ */
+function connectionCapFor(config: Config, logger: Logger): number {
+  const c = connectionCapForFdLimit(readOpenFileLimit(), config.milterMaxConnections, config.ldap !== undefined);
+  if (c.lowered) {
+    logger.warn(
+      { openFilesLimit: c.limit, maxConnections: config.milterMaxConnections, effectiveMaxConnections: c.cap, needed: c.needed, reserve: c.reserve, perConnection: FD_BUDGET.perConnection },
+      `open files limit (RLIMIT_NOFILE, ulimit -n) is ${c.limit}, too low for MILTER_MAX_CONNECTIONS=${config.milterMaxConnections} (needs about ${c.needed}: ` +
+        `${FD_BUDGET.perConnection} per connection for its socket and its DNS lookup, ${c.reserve} for the process, listeners, LDAP and headroom): ` +
+        `serving at most ${c.cap} milter connections; raise the limit (LimitNOFILE=, docker --ulimit nofile=) or lower MILTER_MAX_CONNECTIONS`,
+    );
+  }
+  return c.cap;
 }
 
 /** Says once at start-up when V8's heap is sized in a way that costs memory or risks running out of it. */
@@ -127,7 +154,15 @@ function reportHeapSizing(config: Config, logger: Logger): void {
 
 /** Entry point of `sos-milter` without a subcommand. Resolves with the process exit code. */
 export async function runDaemon(env: NodeJS.ProcessEnv): Promise<number> {
-  let daemon: Daemon;
+  let daemon: Daemon | undefined;
+  // Node's default for SIGHUP is to die (exit 129) without a word, leaving the socket file behind.
+  // The configuration comes from the environment, read once, and the log goes to stdout: there is
+  // nothing to reload or reopen. Installed first, so that a SIGHUP during start-up is ignored too.
+  process.on('SIGHUP', (signal: NodeJS.Signals) => {
+    const text = 'SIGHUP ignored: the configuration comes from the environment and cannot be reloaded; restart the daemon to change it';
+    if (daemon) daemon.logger.info({ signal }, text);
+    else process.stderr.write(`sos-milter: ${text}\n`);
+  });
   try {
     daemon = await startDaemon(env);
   } catch (err) {
@@ -138,21 +173,22 @@ export async function runDaemon(env: NodeJS.ProcessEnv): Promise<number> {
     process.stderr.write(`sos-milter: cannot start: ${err instanceof Error ? err.message : String(err)}\n`);
     return ExitCode.FAILURE;
   }
+  const running = daemon;
   return new Promise<number>((resolve) => {
     let signalled = false;
     const onSignal = (signal: NodeJS.Signals) => {
       if (signalled) {
         // An operator who signals again does not want to wait for the drain.
-        daemon.logger.warn({ signal }, 'second signal: closing the remaining milter connections now');
-        daemon.server.closeNow();
+        running.logger.warn({ signal }, 'second signal: closing the remaining milter connections now');
+        running.server.closeNow();
         return;
       }
       signalled = true;
-      daemon.logger.info({ signal }, 'signal received');
-      daemon.stop().then(
+      running.logger.info({ signal }, 'signal received');
+      running.stop().then(
         () => resolve(ExitCode.OK),
         (err: unknown) => {
-          daemon.logger.error({ err }, 'error during shutdown');
+          running.logger.error({ err }, 'error during shutdown');
           resolve(ExitCode.FAILURE);
         },
       );

@@ -179,6 +179,14 @@ export function createSosMilterApp(opts: SosAppOptions): MilterApplication {
   /** Report: the log lines users and log-based metrics rely on, the counters, and the verdict. */
   function report(ctx: MilterContext, state: MessageState, facts: MessageFacts, assessment: JudgedAssessment, outcome: Outcome): Verdict {
     const log = facts.queueId ? messageLogger(logger, state.id, facts.queueId) : state.log;
+    if (outcome.action === 'tempfail' && outcome.cause === 'local-fault') {
+      log.error(
+        { domain: assessment.domain, result: assessment.result, reason: assessment.reason, client: facts.client, latencyMs: latencyMs(state) },
+        `SPF policy of 5321_from_domain=${assessment.domain} could not be looked up for want of a local resource (too many open files): message deferred with 451 4.3.0, not passed unjudged`,
+      );
+      metrics?.judged({ action: 'tempfail', check: assessment.check, ownership: 'not-asked', result: assessment.result });
+      return Verdict.reply(451, '4.3.0', opts.tmpfailMessage);
+    }
     if (outcome.action === 'tempfail') {
       log.error(outcome.reason);
       metrics?.judged({ action: 'tempfail', check: settings.check, ownership: 'not-asked' });
@@ -187,7 +195,7 @@ export function createSosMilterApp(opts: SosAppOptions): MilterApplication {
     const { domain } = assessment;
     if (assessment.kind === 'fail-open') {
       log.warn({ domain, result: assessment.result, reason: assessment.reason }, `SPF policy of 5321_from_domain=${domain} not judged (fail open): ${assessment.reason}`);
-      metrics?.failedOpen(assessment.result);
+      metrics?.failedOpen(assessment.localFault ? 'local_fault' : assessment.result);
     }
     if (assessment.ownership === 'unknown') {
       log.warn({ domain, error: assessment.ownershipError }, 'LDAP lookup failed: domain treated as not own');

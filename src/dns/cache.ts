@@ -256,7 +256,8 @@ export class CachingResolver implements Resolver {
       if (ttl > 0) this.entries.set(key, stored, { ttl: ttl * 1000, size: entryBytes(key, stored) });
       return stored;
     } catch (e) {
-      if (e instanceof DnsError && e.temporary && this.errorTtl > 0) {
+      // A local fault (no file descriptor) says nothing about the name: the next lookup may succeed.
+      if (e instanceof DnsError && e.temporary && !e.localFault && this.errorTtl > 0) {
         this.entries.set(key, e, { ttl: this.errorTtl * 1000, size: entryBytes(key, e) });
       }
       throw e;

@@ -280,7 +280,8 @@ class LookupRun {
   private expire(): void {
     this.deadlineTimer = undefined;
     for (const attempt of this.open.values()) attempt.overdue = true;
-    this.finish(this.errorAnswer ?? this.timeoutError());
+    // An attempt that could not even open a socket says more than the silence of the others.
+    this.finish(this.errorAnswer ?? (this.lastError?.localFault ? this.lastError : this.timeoutError()));
   }
 
   private timeoutError(): DnsError {

@@ -24,6 +24,20 @@ export interface OpenExchange {
   close(): void;
 }
 
+/** Errno codes of a process (EMFILE) or system (ENFILE) out of file descriptors. */
+const FD_EXHAUSTED = new Set(['EMFILE', 'ENFILE']);
+
+/**
+ * A socket error as a DnsError: running out of file descriptors is this host's fault
+ * (LOCAL_RESOURCE, named as such), anything else a network error.
+ */
+function socketError(ex: Exchange, e: NodeJS.ErrnoException, via = ''): DnsError {
+  if (e.code !== undefined && FD_EXHAUSTED.has(e.code)) {
+    return new DnsError('LOCAL_RESOURCE', ex.name, ex.type, `too many open files (${e.code}): no socket for ${label(ex.server)}${via}`);
+  }
+  return new DnsError('NETWORK', ex.name, ex.type, `${label(ex.server)}${via}: ${e.message}`);
+}
+
 function family(host: string): 'udp4' | 'udp6' {
   return net.isIPv6(host.split('%')[0]) ? 'udp6' : 'udp4';
 }
@@ -45,7 +59,7 @@ export function openUdp(ex: Exchange, events: ExchangeEvents): OpenExchange {
   socket.on('error', (e) => {
     if (!open) return;
     close();
-    events.failure(new DnsError('NETWORK', ex.name, ex.type, `${label(ex.server)}: ${e.message}`));
+    events.failure(socketError(ex, e));
   });
   socket.on('message', (msg) => {
     if (!open) return;
@@ -59,7 +73,7 @@ export function openUdp(ex: Exchange, events: ExchangeEvents): OpenExchange {
     socket.send(ex.query, (e) => {
       if (e && open) {
         close();
-        events.failure(new DnsError('NETWORK', ex.name, ex.type, `${label(ex.server)}: ${e.message}`));
+        events.failure(socketError(ex, e));
       }
     });
   });
@@ -79,13 +93,13 @@ export function openTcp(ex: Exchange, events: ExchangeEvents): OpenExchange {
     open = false;
     socket.destroy();
   };
-  const fail = (detail: string): void => {
+  const fail = (err: DnsError): void => {
     if (!open) return;
     close();
-    events.failure(new DnsError('NETWORK', ex.name, ex.type, `${label(ex.server)} (TCP): ${detail}`));
+    events.failure(err);
   };
-  socket.on('error', (e) => fail(e.message));
-  socket.on('close', () => fail('connection closed before an answer'));
+  socket.on('error', (e) => fail(socketError(ex, e, ' (TCP)')));
+  socket.on('close', () => fail(new DnsError('NETWORK', ex.name, ex.type, `${label(ex.server)} (TCP): connection closed before an answer`)));
   socket.on('connect', () => {
     const frame = Buffer.alloc(2 + ex.query.length);
     frame.writeUInt16BE(ex.query.length, 0);

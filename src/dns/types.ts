@@ -61,6 +61,7 @@ export type DnsErrorCode =
   | 'REFUSED' // upstream will not answer: temporary
   | 'TIMEOUT' // no answer within the timeout and retries: temporary
   | 'NETWORK' // socket error talking to every server: temporary
+  | 'LOCAL_RESOURCE' // this process could not open a socket (EMFILE/ENFILE: too many open files): temporary, says nothing about the name
   | 'FORMERR' // upstream or answer malformed: temporary
   | 'BADNAME' // the name cannot be sent (label > 63 octets, name > 253, empty label): no match
   | 'ABORTED'; // the caller's signal abandoned the lookup: not an answer, never cached
@@ -76,6 +77,15 @@ export class DnsError extends Error {
     this.code = code;
     this.qname = qname;
     this.qtype = qtype;
+  }
+
+  /**
+   * The lookup failed for want of a resource on this host (a file descriptor), not because of
+   * the name or the servers: nobody was asked. Not cached; the caller may not read it as an
+   * ordinary DNS failure.
+   */
+  get localFault(): boolean {
+    return this.code === 'LOCAL_RESOURCE';
   }
 
   /** Temporary errors map to SPF temperror; BADNAME is a permanent "no match"; ABORTED is neither. */

@@ -56,6 +56,13 @@ export interface MilterServerStats {
   connectionsTotal: number;
   /** Connections closed at once because maxConnections was reached (or during shutdown). */
   connectionsRefused: number;
+  /**
+   * accept() failures reported for want of a file descriptor (EMFILE/ENFILE). libuv closes the
+   * pending connections itself in that case and reports only when it cannot, so this undercounts.
+   */
+  acceptFdExhausted: number;
+  /** Other accept() failures. */
+  acceptErrors: number;
   protocolErrors: number;
   idleTimeouts: number;
   /** Connections closed because a packet was not complete within packetTimeoutMs. */
@@ -129,6 +136,8 @@ export class MilterServer {
   private readonly counters: SessionCounters = { protocolErrors: 0, messages: 0, callbackErrors: 0, queueOverflows: 0 };
   private total = 0;
   private refused = 0;
+  private acceptFdExhausted = 0;
+  private acceptErrors = 0;
   private timeouts = 0;
   private packetTimeouts = 0;
   private writeOverflows = 0;
@@ -185,6 +194,9 @@ export class MilterServer {
       await listenOn(server, { port: this.spec.port, host, backlog, ipv6Only: this.spec.family === 6 && this.spec.host === undefined });
     }
     this.server = server;
+    // After listen, an 'error' is a failed accept (EMFILE, ENFILE, ENOMEM...): Node would throw
+    // it as an uncaught exception. The listener stays open; the failure is named and counted.
+    server.on('error', (err: NodeJS.ErrnoException) => this.onAcceptError(err));
     const bound = this.address();
     this.logger.info({ address: bound }, 'milter server listening');
     return bound!;
@@ -204,6 +216,8 @@ export class MilterServer {
       connectionsOpen: this.connections.size,
       connectionsTotal: this.total,
       connectionsRefused: this.refused,
+      acceptFdExhausted: this.acceptFdExhausted,
+      acceptErrors: this.acceptErrors,
       protocolErrors: this.counters.protocolErrors,
       idleTimeouts: this.timeouts,
       packetTimeouts: this.packetTimeouts,
@@ -217,6 +231,16 @@ export class MilterServer {
       messages: this.counters.messages,
       callbackErrors: this.counters.callbackErrors,
     };
+  }
+
+  private onAcceptError(err: NodeJS.ErrnoException): void {
+    if (err.code === 'EMFILE' || err.code === 'ENFILE') {
+      this.acceptFdExhausted++;
+      this.noise.warn('accept-fd-exhausted', { code: err.code, open: this.connections.size }, `too many open files (${err.code}): a milter connection could not be accepted`);
+      return;
+    }
+    this.acceptErrors++;
+    this.noise.warn('accept-error', { code: err.code, err: err.message }, 'a milter connection could not be accepted');
   }
 
   private onConnection(sock: Socket): void {

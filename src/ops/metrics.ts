@@ -54,6 +54,8 @@ export interface SosMetrics {
   watchDnsUpstream(read: () => StubResolverStats): void;
   watchLdap(read: () => LdapDirectoryStats): void;
   watchMilterServer(read: () => MilterServerStats): void;
+  /** Operations that found no file descriptor (EMFILE/ENFILE), by where: accept, dns, ldap. */
+  watchFdExhaustion(read: () => Record<'accept' | 'dns' | 'ldap', number>): void;
   /** Wraps the resolver that asks the DNS servers, timing every lookup that leaves the cache. */
   timeDnsLookups(upstream: Resolver): Resolver;
   /** Wraps the LDAP own-domain lookup, timing every call by the answer's source (ldap, cache, error). */
@@ -141,7 +143,7 @@ export function createMetrics(options: MetricsOptions = {}): SosMetrics {
   const failOpen = new CountedAtScrape(
     registry,
     `${PREFIX}fail_open_total`,
-    'Messages passed because the sender policy could not be judged, by the assessment result (none, permerror, temperror; timeouts count as temperror)',
+    'Messages passed because the sender policy could not be judged, by the assessment result (none, permerror, temperror; timeouts count as temperror; local_fault: the lookup found no file descriptor, test mode)',
     ['reason'],
   );
   const decision = new Histogram({
@@ -303,6 +305,14 @@ export function createMetrics(options: MetricsOptions = {}): SosMetrics {
       mirroredCounter('milter_end_of_message_total', 'Messages that reached end of message on the milter connection', r, [[{}, (s) => s.messages]]);
       mirroredCounter('milter_callback_errors_total', 'Application callbacks that threw (the message was answered with the default action)', r, [
         [{}, (s) => s.callbackErrors],
+      ]);
+    }),
+
+    watchFdExhaustion: watcher<Record<'accept' | 'dns' | 'ldap', number>>((r) => {
+      mirroredCounter('fd_exhausted_total', 'Operations that failed because no file descriptor was left (EMFILE/ENFILE: too many open files), by where (accept, dns, ldap)', r, [
+        [{ where: 'accept' }, (s) => s.accept],
+        [{ where: 'dns' }, (s) => s.dns],
+        [{ where: 'ldap' }, (s) => s.ldap],
       ]);
     }),
 

@@ -170,7 +170,10 @@ export function assessFromCache(input: AssessInput, deps: AssessDeps, settings: 
 function judgeByRegex(domain: string, eff: EffectiveRecord, settings: PolicySettings, owner: OwnerAnswer): JudgedAssessment {
   // Literals with every field written out: spreading a shared part cost an object per message.
   const { text: record, domain: recordDomain } = eff;
-  if (eff.status !== 'found') return { kind: 'fail-open', domain, check: 'regex', record, recordDomain, ownership: 'not-asked', result: eff.status, reason: eff.reason };
+  if (eff.status !== 'found') {
+    if (eff.localFault) return { kind: 'fail-open', domain, check: 'regex', record, recordDomain, ownership: 'not-asked', result: eff.status, reason: eff.reason, localFault: true };
+    return { kind: 'fail-open', domain, check: 'regex', record, recordDomain, ownership: 'not-asked', result: eff.status, reason: eff.reason };
+  }
   if (!hasRestrictiveAll(eff.record)) {
     return { kind: 'pass', domain, check: 'regex', record, recordDomain, ownership: 'not-asked', result: 'not-restrictive', reason: 'record has no -all' };
   }
@@ -196,7 +199,8 @@ async function assessByEvaluation(input: AssessInput, deps: AssessDeps, settings
   const checks = await deps.spf.checkHostForIps(input.sender, input.helo, [...settings.outboundIps], options);
   const outbound: OutboundResult[] = settings.outboundIps.map((ip) => {
     const check = checks.get(ip);
-    return check ? { ip, result: check.result, reason: check.reason } : { ip, result: 'temperror', reason: 'no evaluation result' };
+    if (!check) return { ip, result: 'temperror', reason: 'no evaluation result' };
+    return check.localFault ? { ip, result: check.result, reason: check.reason, localFault: true } : { ip, result: check.result, reason: check.reason };
   });
   const found = { domain: input.domain, check: 'evaluate' as const, outbound };
 
@@ -214,7 +218,8 @@ async function assessByEvaluation(input: AssessInput, deps: AssessDeps, settings
       reason: `${violating.result} for outbound ${violating.ip}: ${violating.reason}`,
     };
   }
-  const temporary = outbound.find((o) => o.result === 'temperror');
+  // A local fault first: it alone turns the message into a tempfail in reject mode.
+  const temporary = outbound.find((o) => o.result === 'temperror' && o.localFault) ?? outbound.find((o) => o.result === 'temperror');
   if (temporary) {
     return {
       kind: 'fail-open',
@@ -223,6 +228,7 @@ async function assessByEvaluation(input: AssessInput, deps: AssessDeps, settings
       ...NOT_ASKED,
       result: 'temperror',
       reason: `temperror for outbound ${temporary.ip}: ${temporary.reason}`,
+      ...(temporary.localFault ? { localFault: true as const } : {}),
     };
   }
 
@@ -238,7 +244,9 @@ async function assessByEvaluation(input: AssessInput, deps: AssessDeps, settings
   }
 
   // Own domains must publish a record that carries the documented statements and passes for every relay.
-  if (eff.status === 'temperror') return { kind: 'fail-open', ...judged, result: 'temperror', reason: `own domain, record lookup failed: ${eff.reason}` };
+  if (eff.status === 'temperror') {
+    return { kind: 'fail-open', ...judged, result: 'temperror', reason: `own domain, record lookup failed: ${eff.reason}`, ...(eff.localFault ? { localFault: true as const } : {}) };
+  }
   const problems: string[] = [];
   if (eff.status !== 'found') problems.push(`no usable record (${eff.status}: ${eff.reason})`);
   else if (!recordMatchesRegex(eff, settings)) problems.push('record does not match SPF_REGEX');

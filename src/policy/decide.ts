@@ -18,8 +18,12 @@ export type Outcome =
   | { action: 'tag'; header: { name: string; value: string }; reason: string }
   /** Test mode, foreign domain: the log line only. */
   | { action: 'log'; reason: string }
-  /** A judged message lacks what the log and the reply need (queue id, client address). */
-  | { action: 'tempfail'; reason: string };
+  /**
+   * Deferred with a 4xx: a judged message lacks what the log and the reply need (queue id,
+   * client address; `cause` 'missing-fact'), or, in reject mode, its policy could not be looked
+   * up for want of a resource on this host (`cause` 'local-fault': no file descriptor).
+   */
+  | { action: 'tempfail'; reason: string; cause: 'missing-fact' | 'local-fault' };
 
 export type Action = Outcome['action'];
 
@@ -46,8 +50,8 @@ export function violationSentence(assessment: Pick<ViolationAssessment, 'detail'
 
 /** The facts a judged message cannot do without, or the tempfail outcome naming the missing one. */
 function missingFact(facts: Pick<MessageFacts, 'queueId' | 'client'>): Outcome | undefined {
-  if (!facts.queueId) return { action: 'tempfail', reason: 'could not retrieve milter-macro (i): temporary failure' };
-  if (!facts.client) return { action: 'tempfail', reason: 'no client address (neither connect information nor {client_addr}): temporary failure' };
+  if (!facts.queueId) return { action: 'tempfail', reason: 'could not retrieve milter-macro (i): temporary failure', cause: 'missing-fact' };
+  if (!facts.client) return { action: 'tempfail', reason: 'no client address (neither connect information nor {client_addr}): temporary failure', cause: 'missing-fact' };
   return undefined;
 }
 
@@ -55,6 +59,10 @@ export function decideOutcome(assessment: Assessment, facts: MessageFacts, setti
   if (assessment.kind === 'not-judged') return { action: 'none', reason: assessment.reason };
   const missing = missingFact(facts);
   if (missing) return missing;
+  if (assessment.kind === 'fail-open' && assessment.localFault && settings.mode === 'reject') {
+    // Not the sender's DNS failing: this host could not ask. Passing would let a violation through.
+    return { action: 'tempfail', reason: `SPF policy not looked up for want of a local resource: ${assessment.reason}`, cause: 'local-fault' };
+  }
   if (assessment.kind !== 'violation') return { action: 'pass', reason: assessment.reason };
   if (facts.recipients.everyIgnored()) {
     return { action: 'pass-ignored-next-hop', reason: `every next hop is ignored (${facts.recipients.toString()})` };

@@ -52,6 +52,8 @@ export interface OutboundResult {
   ip: string;
   result: SpfResult;
   reason: string;
+  /** temperror for want of a local resource (see FailOpenAssessment.localFault). */
+  localFault?: true;
 }
 
 /** What the regex check makes of the effective record. */
@@ -93,6 +95,12 @@ export interface ViolationAssessment extends Judged {
 export interface FailOpenAssessment extends Judged {
   kind: 'fail-open';
   result: FailOpenResult;
+  /**
+   * temperror only: the policy was never asked, because this host lacked a resource for the
+   * lookup (no file descriptor). Not the sender's DNS failing: in reject mode the message is
+   * deferred (tempfail), never passed unjudged.
+   */
+  localFault?: true;
 }
 
 /** The null sender or a sender without a usable domain: nothing to look up. */

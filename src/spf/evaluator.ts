@@ -61,6 +61,11 @@ export interface EvaluationOptions {
 
 export interface SpfCheck {
   result: SpfResult;
+  /**
+   * temperror only: a DNS lookup could not even be sent, for want of a resource on this host
+   * (no file descriptor), not because of the domain's DNS. Absent otherwise.
+   */
+  localFault?: true;
   /** Set for fail results: the exp= text of the deciding record, or the default explanation. */
   explanation?: string;
   reason: string;
@@ -78,6 +83,8 @@ export interface EffectiveRecord {
   chain: { domain: string; text?: string }[];
   /** Why none/permerror/temperror, or how the record was found. */
   reason: string;
+  /** temperror only: as SpfCheck.localFault, the lookup failed for want of a local resource. */
+  localFault?: true;
 }
 
 /** Ends evaluation with permerror or temperror (RFC 7208 §4.6.4, §5, §6). Not the caller's abort. */
@@ -85,6 +92,8 @@ class Halt extends Error {
   constructor(
     readonly result: 'permerror' | 'temperror',
     readonly reason: string,
+    /** temperror: a lookup failed for want of a local resource (see SpfCheck.localFault). */
+    readonly localFault = false,
   ) {
     super(reason);
   }
@@ -106,12 +115,13 @@ interface DomainOutcome {
   explanationSource?: 'exp' | 'default';
   matched?: { term: string; domain: string };
   reason: string;
+  localFault?: boolean;
 }
 
 /** `answer`: the TXT answer the selection was read from (absent when there was none to read). */
 export type RecordSelection =
   | { status: 'found'; text: string; record: SpfRecord; answer?: LookupResult<TxtRecord> }
-  | { status: 'none' | 'permerror' | 'temperror'; text?: string; reason: string; answer?: LookupResult<TxtRecord> };
+  | { status: 'none' | 'permerror' | 'temperror'; text?: string; reason: string; answer?: LookupResult<TxtRecord>; localFault?: true };
 
 const QUALIFIER_RESULT: Record<Qualifier, SpfResult> = { '+': 'pass', '-': 'fail', '~': 'softfail', '?': 'neutral' };
 
@@ -198,7 +208,11 @@ export class SpfEvaluator {
       chain.push(sel.text === undefined ? { domain: current } : { domain: current, text: sel.text });
       if (sel.answer) answers?.push(sel.answer);
       else answers = undefined;
-      if (sel.status !== 'found') return finish({ status: sel.status, domain: current, text: sel.text, chain, reason: sel.reason });
+      if (sel.status !== 'found') {
+        const effective: EffectiveRecord = { status: sel.status, domain: current, text: sel.text, chain, reason: sel.reason };
+        if (sel.localFault) effective.localFault = true;
+        return finish(effective);
+      }
       const { record } = sel;
       if (record.hasAll || !record.redirect) {
         const reason = hops === 0 ? `SPF record of ${current}` : `SPF record of ${current}, reached by ${hops} redirect(s)`;
@@ -286,6 +300,7 @@ export class SpfEvaluator {
         trace.explanationSource = o.explanationSource;
         return { result: o.result, explanation: o.explanation, reason: o.reason, trace };
       }
+      if (o.localFault) return { result: o.result, reason: o.reason, trace, localFault: true };
       return { result: o.result, reason: o.reason, trace };
     };
     const domain = normaliseIdentityDomain(rawDomain);
@@ -312,7 +327,7 @@ export class SpfEvaluator {
     try {
       return finish(await this.evalDomain(check, domain, root, true));
     } catch (e) {
-      if (e instanceof Halt) return finish({ result: e.result, reason: e.reason });
+      if (e instanceof Halt) return finish({ result: e.result, reason: e.reason, localFault: e.localFault });
       if (e instanceof EvaluationAbortedError) throw e;
       // No other exception escapes: an unexpected failure (e.g. a resolver bug) is a temporary error.
       return finish({ result: 'temperror', reason: `internal error: ${e instanceof Error ? e.message : String(e)}` });
@@ -334,7 +349,7 @@ export class SpfEvaluator {
         nodes.push(here);
         if (sel.text !== undefined) here.record = sel.text;
         if (sel.status === 'none') return { done: { result: 'none', reason: sel.reason } };
-        if (sel.status !== 'found') throw new Halt(sel.status, sel.reason);
+        if (sel.status !== 'found') throw new Halt(sel.status, sel.reason, sel.localFault === true);
         const { record } = sel;
         for (const mech of record.mechanisms) {
           if (isDnsTerm(mech.name)) this.countDnsTerm(c, mech.text, current);
@@ -527,7 +542,7 @@ export class SpfEvaluator {
       }
       entry.outcome = 'error';
       entry.error = failure;
-      throw new Halt('temperror', `DNS ${type} lookup of ${name} failed: ${entry.error}`);
+      throw new Halt('temperror', `DNS ${type} lookup of ${name} failed: ${entry.error}`, isLocalFault(e));
     }
     const records = answer.records;
     entry.answers = type === 'TXT' ? txtRecordCount(answer as LookupResult<TxtRecord>) : records.length;
@@ -583,6 +598,11 @@ function lookupFailure(e: unknown, signal: AbortSignal | undefined, name: string
   if ((e instanceof DnsError && e.code === 'ABORTED') || signal?.aborted) throw new EvaluationAbortedError(name, { cause: signal?.reason ?? e });
   if (e instanceof DnsError) return e.temporary ? e.code : 'badname';
   return String(e);
+}
+
+/** The lookup failed for want of a resource on this host (no file descriptor), not because of the name. */
+function isLocalFault(e: unknown): boolean {
+  return e instanceof DnsError && e.localFault;
 }
 
 /** Addresses of an A/AAAA answer as octets, remembered per answer object (see `picks`). */
@@ -645,7 +665,8 @@ export async function selectRecord(resolver: Resolver, domain: string, log: ((q:
     }
     entry.outcome = 'error';
     entry.error = failure;
-    return { status: 'temperror', reason: `DNS TXT lookup of ${domain} failed: ${entry.error}` };
+    const reason = `DNS TXT lookup of ${domain} failed: ${entry.error}`;
+    return isLocalFault(e) ? { status: 'temperror', reason, localFault: true } : { status: 'temperror', reason };
   }
   entry.answers = txtRecordCount(answer);
   if (entry.answers === 0) entry.outcome = answer.nxdomain ? 'nxdomain' : 'nodata';

@@ -63,13 +63,35 @@ test('every kind of assessment but a violation lets the message pass, whatever t
 
 test('a judged message without queue id or client address is tempfailed, before anything else', () => {
   const noQueue = decideOutcome(violating, facts(undefined, [], { queueId: undefined }), settings('reject'), 'x');
-  assert.deepEqual(noQueue, { action: 'tempfail', reason: 'could not retrieve milter-macro (i): temporary failure' });
+  assert.deepEqual(noQueue, { action: 'tempfail', reason: 'could not retrieve milter-macro (i): temporary failure', cause: 'missing-fact' });
   const noClient = decideOutcome(violating, facts(undefined, [], { client: undefined }), settings('reject'), 'x');
   assert.equal(noClient.action, 'tempfail');
   assert.match(noClient.reason, /no client address/);
   // Nothing judged, nothing missing: the null sender needs neither.
   const nul = decideOutcome({ kind: 'not-judged', reason: 'n' }, facts(undefined, [], { queueId: undefined }), settings('reject'), 'x');
   assert.equal(nul.action, 'none');
+});
+
+test('a policy not looked up for want of a local resource (no file descriptor) is a tempfail in reject mode, a logged pass in test mode', () => {
+  const local: Assessment = {
+    kind: 'fail-open',
+    domain: 'example.com',
+    check: 'regex',
+    ownership: 'not-asked',
+    result: 'temperror',
+    reason: 'DNS TXT lookup of example.com failed: LOCAL_RESOURCE',
+    localFault: true,
+  };
+  assert.deepEqual(decide(local, 'reject'), {
+    action: 'tempfail',
+    reason: 'SPF policy not looked up for want of a local resource: DNS TXT lookup of example.com failed: LOCAL_RESOURCE',
+    cause: 'local-fault',
+  });
+  assert.deepEqual(decide(local, 'test'), { action: 'pass', reason: local.reason });
+  // The sender's own DNS failing still fails open in reject mode.
+  const remote: Assessment = { ...local, localFault: undefined, reason: 'DNS TXT lookup of example.com failed: TIMEOUT' };
+  delete (remote as { localFault?: true }).localFault;
+  assert.deepEqual(decide(remote, 'reject'), { action: 'pass', reason: remote.reason });
 });
 
 test('ignored next hops pass a violation only when every recipient goes there', () => {

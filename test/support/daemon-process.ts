@@ -69,9 +69,21 @@ export interface DaemonProcess {
   kill(): Promise<void>;
 }
 
+export interface DaemonProcessOptions {
+  /** Wait for the Startup line (default true); false for a daemon expected to fail at start-up. */
+  awaitStartup?: boolean;
+  /**
+   * RLIMIT_NOFILE, soft and hard, for the process (through util-linux `prlimit`, as `ulimit -n`
+   * in the launching shell would set it): a low file-descriptor limit.
+   */
+  nofile?: number;
+}
+
 /** The daemon runs as every shipped launcher runs it: with the V8 heap limits (src/daemon/heap-sizing.ts). */
-export async function startDaemonProcess(env: Record<string, string>, startTimeoutMs = 15_000): Promise<DaemonProcess> {
-  const proc = spawn(process.execPath, [...HEAP_FLAGS, MAIN_JS], {
+export async function startDaemonProcess(env: Record<string, string>, startTimeoutMs = 15_000, options: DaemonProcessOptions = {}): Promise<DaemonProcess> {
+  const args = [...HEAP_FLAGS, MAIN_JS];
+  const [command, argv] = options.nofile === undefined ? [process.execPath, args] : ['prlimit', [`--nofile=${options.nofile}:${options.nofile}`, '--', process.execPath, ...args]];
+  const proc = spawn(command, argv, {
     env: { PATH: process.env.PATH ?? '/usr/bin:/bin', LOG_FORMAT: 'json', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
@@ -156,6 +168,6 @@ export async function startDaemonProcess(env: Record<string, string>, startTimeo
       await exited;
     },
   };
-  await waitFor((l) => typeof l.msg === 'string' && l.msg.startsWith('Startup '), startTimeoutMs, 'the Startup line');
+  if (options.awaitStartup !== false) await waitFor((l) => typeof l.msg === 'string' && l.msg.startsWith('Startup '), startTimeoutMs, 'the Startup line');
   return daemon;
 }
