@@ -40,8 +40,10 @@ VOLUME ["/socket"]
 USER 1000:1000
 # 8020: the milter on TCP when MILTER_SOCKET=inet:8020; 9100: /metrics, /healthz, /readyz.
 EXPOSE 8020 9100
-# node's own fetch (no curl in the image); HEALTH_LISTEN or METRICS_LISTEN must serve port 9100.
+# `sos-milter health` asks /healthz where the container's own environment says it is served
+# (HEALTH_LISTEN, else METRICS_LISTEN, any port; with neither it connects to MILTER_SOCKET).
+# Exec form: no shell, no curl or wget in the image.
 HEALTHCHECK --interval=30s --timeout=5s --start-period=10s --retries=3 \
-  CMD ["node", "-e", "fetch('http://127.0.0.1:9100/healthz').then((r) => process.exit(r.ok ? 0 : 1), () => process.exit(1))"]
+  CMD ["node", "/app/dist/src/cli/main.js", "health"]
 STOPSIGNAL SIGTERM
 ENTRYPOINT ["node", "/app/dist/src/cli/main.js"]

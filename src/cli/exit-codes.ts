@@ -4,7 +4,10 @@
  */
 export const ExitCode = {
   OK: 0,
-  /** The daemon could not start or failed; `check`: the message would be rejected, marked or logged. */
+  /**
+   * The daemon could not start or failed; `check`: the message would be rejected, marked or logged;
+   * `health`: the daemon is unhealthy, not ready or unreachable.
+   */
   FAILURE: 1,
   /** `audit`: the audit itself could not complete (LDAP unreachable, bad configuration). */
   INCOMPLETE: 2,

@@ -1,14 +1,14 @@
 #!/usr/bin/env node
 /**
- * `sos-milter` runs the daemon; `sos-milter spf …` evaluates one SPF check against live DNS.
+ * `sos-milter` runs the daemon; `sos-milter spf …` evaluates one SPF check against live DNS;
+ * `sos-milter health` asks a running daemon whether it is healthy.
  */
-import { runDaemon } from '../daemon/run.js';
 import { environmentHelp } from '../config/variables.js';
-import { runAuditCommand } from './audit-command.js';
-import { runCheckCommand } from './check-command.js';
 import { ExitCode } from './exit-codes.js';
-import { runSpfCommand } from './spf-command.js';
 import { packageVersion } from '../config/version.js';
+
+// Each command is loaded when it runs: `health` runs every 30 s in a container and should not
+// load the daemon, the SPF evaluator and LDAP client first.
 
 const USAGE = `usage:
   sos-milter                 run the milter (configured by environment variables, see README)
@@ -20,6 +20,9 @@ const USAGE = `usage:
   sos-milter audit [--json|--csv] [--concurrency N] [--only-broken]
                              judge every own domain in LDAP, with the remedy for each
                              that fails
+  sos-milter health [--ready] [--timeout MS]
+                             ask the running daemon configured by this environment for
+                             /healthz (/readyz); exit 0 healthy, 1 not (container HEALTHCHECK)
   sos-milter --help | --version
   sos-milter COMMAND --help  the command's options, environment and exit status`;
 
@@ -32,13 +35,15 @@ async function main(argv: string[]): Promise<number> {
   const [command, ...rest] = argv;
   switch (command) {
     case undefined:
-      return runDaemon(process.env);
+      return (await import('../daemon/run.js')).runDaemon(process.env);
     case 'spf':
-      return runSpfCommand(rest, process.env, process.stdout);
+      return (await import('./spf-command.js')).runSpfCommand(rest, process.env, process.stdout);
     case 'check':
-      return runCheckCommand(rest, process.env, process.stdout);
+      return (await import('./check-command.js')).runCheckCommand(rest, process.env, process.stdout);
     case 'audit':
-      return runAuditCommand(rest, process.env, { out: process.stdout, err: process.stderr });
+      return (await import('./audit-command.js')).runAuditCommand(rest, process.env, { out: process.stdout, err: process.stderr });
+    case 'health':
+      return (await import('./health-command.js')).runHealthCommand(rest, process.env, { out: process.stdout, err: process.stderr });
     case '-h':
     case '--help':
     case 'help':

@@ -40,7 +40,7 @@ for (const [reader, args] of Object.entries(HELP_ARGS) as [EnvReader, string[]][
 
 test('the program help names every command', () => {
   const r = run(['--help']);
-  for (const command of ['sos-milter spf', 'sos-milter check', 'sos-milter audit']) assert.ok(r.stdout.includes(command), command);
+  for (const command of ['sos-milter spf', 'sos-milter check', 'sos-milter audit', 'sos-milter health']) assert.ok(r.stdout.includes(command), command);
 });
 
 test('defaults in the table are the defaults the configuration applies', () => {

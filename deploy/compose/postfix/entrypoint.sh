@@ -3,6 +3,7 @@
 set -eu
 postconf -e \
   "myhostname=${POSTFIX_MYHOSTNAME:-mail.example}" \
+  "myorigin=\$myhostname" \
   "mydestination=localhost, \$myhostname" \
   "mynetworks=${POSTFIX_MYNETWORKS:-127.0.0.0/8 [::1]/128}" \
   "relayhost=${POSTFIX_RELAYHOST:-}" \
