@@ -9,6 +9,7 @@ import { DEFAULT_MAX_PAYLOAD, MILTER_SERVER_DEFAULTS } from './constants.js';
 import { SocketBindError } from './errors.js';
 import { buildSymbolLists } from './negotiation.js';
 import type { SymbolList } from './responses.js';
+import { type MilterClock, SYSTEM_CLOCK } from './clock.js';
 import { type RateLimit, RateLimitedLog } from './rate-limited-log.js';
 import { type CachedNegotiation, type EndReason, levelEnabled, MilterSession, type SessionCounters } from './session.js';
 import { parseSocketSpec, type SocketSpec } from './socket-spec.js';
@@ -43,6 +44,11 @@ export interface MilterServerOptions {
   maxWriteBuffer?: number;
   /** Per-event warnings (protocol errors, refusals, timeouts): lines per interval and kind. */
   warningRate?: RateLimit;
+  /**
+   * Time and timers of the warning rate limit (default: the system's). Tests pass a clock they
+   * drive by hand; the idle and packet sweep keeps the real one.
+   */
+  clock?: MilterClock;
   /** Concurrent connections; beyond this new ones are closed at once (default 2048). */
   maxConnections?: number;
   /** File mode of a UNIX socket (default 0o666). */
@@ -111,6 +117,7 @@ export class MilterServer {
   private readonly spec: SocketSpec;
   private readonly logger: MilterLogger;
   private readonly noise: RateLimitedLog;
+  private readonly clock: MilterClock;
   private readonly symbolLists: readonly SymbolList[];
   private readonly maxPayload: number;
   private readonly idleTimeoutMs: number;
@@ -150,7 +157,8 @@ export class MilterServer {
   ) {
     this.spec = typeof opts.socket === 'string' ? parseSocketSpec(opts.socket) : opts.socket;
     this.logger = opts.logger ?? SILENT_LOGGER;
-    this.noise = new RateLimitedLog(this.logger, opts.warningRate);
+    this.clock = opts.clock ?? SYSTEM_CLOCK;
+    this.noise = new RateLimitedLog(this.logger, opts.warningRate, this.clock);
     // Validate the declared macros now, so a bad name fails at startup, not per connection.
     this.symbolLists = buildSymbolLists(app.macros);
     this.maxPayload = opts.maxPayload ?? DEFAULT_MAX_PAYLOAD;
