@@ -45,8 +45,14 @@ export interface MilterServerOptions {
   /** Per-event warnings (protocol errors, refusals, timeouts): lines per interval and kind. */
   warningRate?: RateLimit;
   /**
-   * Time and timers of the warning rate limit (default: the system's). Tests pass a clock they
-   * drive by hand; the idle and packet sweep keeps the real one.
+   * SMFIR_PROGRESS every this many ms while the reply to end of message is pending (default
+   * 5000; 0 never): the MTA restarts its reply timeout on each, so a slow verdict is not cut off
+   * by Sendmail's default R:10s. Skipped while earlier packets to that peer are still unread.
+   */
+  progressIntervalMs?: number;
+  /**
+   * Time and timers of the warning rate limit and of progress packets (default: the system's).
+   * Tests pass a clock they drive by hand; the idle and packet sweep keeps the real one.
    */
   clock?: MilterClock;
   /** Concurrent connections; beyond this new ones are closed at once (default 2048). */
@@ -80,6 +86,8 @@ export interface MilterServerStats {
   shutdownCloses: number;
   /** Warning lines not written because of the rate limit. */
   warningsSuppressed: number;
+  /** SMFIR_PROGRESS packets sent while end-of-message replies were pending. */
+  progressPackets: number;
   /** Messages that reached end of message. */
   messages: number;
   callbackErrors: number;
@@ -133,7 +141,7 @@ export class MilterServer {
   private sweepTimer: NodeJS.Timeout | undefined;
   private readonly sweepEveryMs: number;
   private heldTotal = 0;
-  private readonly counters: SessionCounters = { protocolErrors: 0, messages: 0, callbackErrors: 0, queueOverflows: 0 };
+  private readonly counters: SessionCounters = { protocolErrors: 0, messages: 0, callbackErrors: 0, queueOverflows: 0, progressPackets: 0 };
   private total = 0;
   private refused = 0;
   private timeouts = 0;
@@ -222,6 +230,7 @@ export class MilterServer {
       connectionsPaused: this.pausedConnections(),
       shutdownCloses: this.shutdownCloses,
       warningsSuppressed: this.noise.suppressedTotal,
+      progressPackets: this.counters.progressPackets,
       messages: this.counters.messages,
       callbackErrors: this.counters.callbackErrors,
     };
@@ -261,6 +270,7 @@ export class MilterServer {
         end: () => {
           if (!sock.destroyed) sock.end(() => sock.destroy());
         },
+        backlogged: () => sock.destroyed || sock.writableLength > 0 || conn.paused,
       },
       {
         id,
@@ -272,6 +282,8 @@ export class MilterServer {
         symbolLists: this.symbolLists,
         counters: this.counters,
         negotiationCache: this.negotiationCache,
+        progressIntervalMs: this.opts.progressIntervalMs,
+        clock: this.clock,
       },
     );
     const conn: Connection = {
