@@ -63,6 +63,7 @@ export async function startDaemon(env: NodeJS.ProcessEnv, options: StartOptions 
     maxBufferedBytes: config.milterMaxBufferedBytes,
     maxQueuedPackets: config.milterMaxQueuedPackets,
     maxWriteBuffer: config.milterMaxWriteBuffer,
+    progressIntervalMs: config.milterProgressIntervalMs,
     maxConnections: config.milterMaxConnections,
   });
   metrics?.watchMilterServer(() => server.stats());
