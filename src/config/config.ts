@@ -92,6 +92,8 @@ export interface Config {
   milterMaxBufferedBytes: number;
   milterMaxQueuedPackets: number;
   milterMaxWriteBuffer: number;
+  /** SMFIR_PROGRESS interval while an end-of-message reply is pending, ms; 0 never. */
+  milterProgressIntervalMs: number;
   shutdownTimeoutMs: number;
   /** A view safe to log: the LDAP password is replaced, the regex shown as written. */
   toLog(): Record<string, unknown>;
@@ -121,6 +123,8 @@ export const DEFAULTS = {
   milterMaxQueuedPackets: MILTER_SERVER_DEFAULTS.maxQueuedPackets,
   /** Replies a peer has not read, per connection, before it is closed. */
   milterMaxWriteBuffer: MILTER_SERVER_DEFAULTS.maxWriteBuffer,
+  /** Half of Sendmail's default reply timeout (R:10s): a verdict pending at end of message is waited for. */
+  milterProgressIntervalMs: MILTER_SERVER_DEFAULTS.progressIntervalMs,
   shutdownTimeoutMs: 10_000,
 } as const;
 
@@ -256,6 +260,19 @@ function parseRemedyMechanism(raw: string | undefined): string | undefined {
   return term;
 }
 
+/**
+ * 0 (never) or 100 ms to 300 s: below 100 ms only adds packets, above Postfix's longest milter
+ * timeout (milter_content_timeout 300s) it could never arrive in time.
+ */
+function parseProgressInterval(variable: string, raw: string | undefined): number {
+  const bounds = { min: 0, max: 300_000 };
+  const value = parseInteger(variable, raw, DEFAULTS.milterProgressIntervalMs, bounds);
+  if (value > 0 && value < 100) {
+    throw new ConfigError(variable, `${value} is out of range; use 0 (never send progress) or an integer from 100 to ${bounds.max}`);
+  }
+  return value;
+}
+
 export function loadConfig(env: NodeJS.ProcessEnv): Config {
   const milterName = parseMilterName(env.MILTER_NAME);
   const milterSocket = isUnset(env.MILTER_SOCKET) ? `/socket/${milterName}` : env.MILTER_SOCKET.trim();
@@ -293,6 +310,7 @@ export function loadConfig(env: NodeJS.ProcessEnv): Config {
     milterMaxBufferedBytes: parseInteger('MILTER_MAX_BUFFERED_BYTES', env.MILTER_MAX_BUFFERED_BYTES, DEFAULTS.milterMaxBufferedBytes, { min: 65_536, max: 2 ** 40 }),
     milterMaxQueuedPackets: parseInteger('MILTER_MAX_QUEUED_PACKETS', env.MILTER_MAX_QUEUED_PACKETS, DEFAULTS.milterMaxQueuedPackets, { min: 16, max: 1_000_000 }),
     milterMaxWriteBuffer: parseInteger('MILTER_MAX_WRITE_BUFFER', env.MILTER_MAX_WRITE_BUFFER, DEFAULTS.milterMaxWriteBuffer, { min: 65_536, max: 2 ** 30 }),
+    milterProgressIntervalMs: parseProgressInterval('MILTER_PROGRESS_INTERVAL_MS', env.MILTER_PROGRESS_INTERVAL_MS),
     shutdownTimeoutMs: parseInteger('SHUTDOWN_TIMEOUT_MS', env.SHUTDOWN_TIMEOUT_MS, DEFAULTS.shutdownTimeoutMs, POSITIVE_MS),
     toLog: () => describeConfig(config),
   };

@@ -36,6 +36,12 @@ export const ENV_VARIABLES: readonly EnvVariable[] = [
   { name: 'MILTER_MAX_BUFFERED_BYTES', default: String(MILTER_SERVER_DEFAULTS.maxBufferedBytes), summary: 'incomplete and queued milter input held for all connections together; past it the largest holders are closed', readers: DAEMON },
   { name: 'MILTER_MAX_QUEUED_PACKETS', default: String(MILTER_SERVER_DEFAULTS.maxQueuedPackets), summary: 'packets one connection may queue behind a pending callback; past it the connection is closed', readers: DAEMON },
   { name: 'MILTER_MAX_WRITE_BUFFER', default: String(MILTER_SERVER_DEFAULTS.maxWriteBuffer), summary: 'unread reply bytes one connection may hold; past it the connection is closed', readers: DAEMON },
+  {
+    name: 'MILTER_PROGRESS_INTERVAL_MS',
+    default: String(MILTER_SERVER_DEFAULTS.progressIntervalMs),
+    summary: 'while a verdict is pending at end of message, tells the MTA this often that it is being worked on (SMFIR_PROGRESS; the MTA restarts its reply timeout); 0 never',
+    readers: DAEMON,
+  },
   { name: 'SHUTDOWN_TIMEOUT_MS', default: '10000', summary: 'how long open milter connections are served after SIGTERM/SIGINT before they are closed', readers: ALL },
   { name: 'SPF_CHECK', default: 'regex', summary: 'regex (-all record must match SPF_REGEX) or evaluate (RFC 7208 check of OUTBOUND_IPS)', readers: ALL },
   { name: 'SPF_REGEX', default: '.*', summary: 'statements an acceptable record must contain (Python re syntax, anchored at the start)', readers: ALL },

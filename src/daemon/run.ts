@@ -71,6 +71,7 @@ export async function startDaemon(env: NodeJS.ProcessEnv, options: StartOptions 
     maxBufferedBytes: config.milterMaxBufferedBytes,
     maxQueuedPackets: config.milterMaxQueuedPackets,
     maxWriteBuffer: config.milterMaxWriteBuffer,
+    progressIntervalMs: config.milterProgressIntervalMs,
     maxConnections,
   });
   metrics?.watchMilterServer(() => server.stats());

@@ -119,6 +119,12 @@ export const MDS_1M_SIZE = 1048575;
 /** Packets that may wait behind a pending callback (see SessionOptions.maxQueuedPackets). */
 export const DEFAULT_MAX_QUEUED_PACKETS = 4096;
 
+/**
+ * SMFIR_PROGRESS while an end-of-message reply is pending, every this many ms: half of
+ * Sendmail's default reply timeout (R:10s), far below Postfix's milter_content_timeout (300 s).
+ */
+export const DEFAULT_PROGRESS_INTERVAL_MS = 5000;
+
 /** The server's limits when its options leave them out; the daemon's configuration defaults are these. */
 export const MILTER_SERVER_DEFAULTS = {
   idleTimeoutMs: 310_000,
@@ -128,4 +134,5 @@ export const MILTER_SERVER_DEFAULTS = {
   writeHighWaterMark: 64 * 1024,
   maxWriteBuffer: 1024 * 1024,
   maxConnections: 2048,
+  progressIntervalMs: DEFAULT_PROGRESS_INTERVAL_MS,
 } as const;

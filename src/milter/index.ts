@@ -45,6 +45,7 @@ export {
   type SimpleResponseType,
   type SymbolList,
 } from './responses.js';
+export { SYSTEM_CLOCK, type MilterClock } from './clock.js';
 export { DEFAULT_RATE_LIMIT, RateLimitedLog, type RateLimit } from './rate-limited-log.js';
 export { MILTER_SERVER_DEFAULTS } from './constants.js';
 export {

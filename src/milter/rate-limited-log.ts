@@ -6,6 +6,7 @@
  * with the count follows when the interval ends.
  */
 import type { MilterLogger } from './application.js';
+import { type MilterClock, SYSTEM_CLOCK } from './clock.js';
 
 export interface RateLimit {
   /** Lines of one kind written per interval (default 20). */
@@ -24,17 +25,19 @@ interface KindWindow {
 
 export class RateLimitedLog {
   private readonly windows = new Map<string, KindWindow>();
-  private timer: NodeJS.Timeout | undefined;
+  private timer: unknown;
   /** Lines suppressed since start, all kinds together (a counter for metrics). */
   suppressedTotal = 0;
 
   constructor(
     private readonly logger: MilterLogger,
     private readonly rate: RateLimit = DEFAULT_RATE_LIMIT,
+    /** Where the interval's time and its end-of-interval timer come from (tests drive one by hand). */
+    private readonly clock: MilterClock = SYSTEM_CLOCK,
   ) {}
 
   warn(kind: string, obj: object, msg: string): void {
-    const now = Date.now();
+    const now = this.clock.now();
     let w = this.windows.get(kind);
     if (w === undefined) {
       // Kinds are a handful of fixed strings chosen by the library, never peer input.
@@ -53,12 +56,12 @@ export class RateLimitedLog {
     w.suppressed++;
     this.suppressedTotal++;
     // One timer for all kinds, only while something waits to be reported.
-    this.timer ??= setTimeout(() => this.flush(), this.rate.intervalMs).unref();
+    this.timer ??= this.clock.setTimeout(() => this.flush(), this.rate.intervalMs);
   }
 
   /** Writes the pending "suppressed" counts now (called at the end of an interval and at shutdown). */
   flush(): void {
-    clearTimeout(this.timer);
+    if (this.timer !== undefined) this.clock.clearTimeout(this.timer);
     this.timer = undefined;
     for (const [kind, w] of this.windows) this.report(kind, w);
   }

@@ -9,6 +9,7 @@ import { DEFAULT_MAX_PAYLOAD, MILTER_SERVER_DEFAULTS } from './constants.js';
 import { SocketBindError } from './errors.js';
 import { buildSymbolLists } from './negotiation.js';
 import type { SymbolList } from './responses.js';
+import { type MilterClock, SYSTEM_CLOCK } from './clock.js';
 import { type RateLimit, RateLimitedLog } from './rate-limited-log.js';
 import { type CachedNegotiation, type EndReason, levelEnabled, MilterSession, type SessionCounters } from './session.js';
 import { parseSocketSpec, type SocketSpec } from './socket-spec.js';
@@ -43,6 +44,17 @@ export interface MilterServerOptions {
   maxWriteBuffer?: number;
   /** Per-event warnings (protocol errors, refusals, timeouts): lines per interval and kind. */
   warningRate?: RateLimit;
+  /**
+   * SMFIR_PROGRESS every this many ms while the reply to end of message is pending (default
+   * 5000; 0 never): the MTA restarts its reply timeout on each, so a slow verdict is not cut off
+   * by Sendmail's default R:10s. Skipped while earlier packets to that peer are still unread.
+   */
+  progressIntervalMs?: number;
+  /**
+   * Time and timers of the warning rate limit and of progress packets (default: the system's).
+   * Tests pass a clock they drive by hand; the idle and packet sweep keeps the real one.
+   */
+  clock?: MilterClock;
   /** Concurrent connections; beyond this new ones are closed at once (default 2048). */
   maxConnections?: number;
   /** File mode of a UNIX socket (default 0o666). */
@@ -81,6 +93,8 @@ export interface MilterServerStats {
   shutdownCloses: number;
   /** Warning lines not written because of the rate limit. */
   warningsSuppressed: number;
+  /** SMFIR_PROGRESS packets sent while end-of-message replies were pending. */
+  progressPackets: number;
   /** Messages that reached end of message. */
   messages: number;
   callbackErrors: number;
@@ -118,6 +132,7 @@ export class MilterServer {
   private readonly spec: SocketSpec;
   private readonly logger: MilterLogger;
   private readonly noise: RateLimitedLog;
+  private readonly clock: MilterClock;
   private readonly symbolLists: readonly SymbolList[];
   private readonly maxPayload: number;
   private readonly idleTimeoutMs: number;
@@ -133,7 +148,7 @@ export class MilterServer {
   private sweepTimer: NodeJS.Timeout | undefined;
   private readonly sweepEveryMs: number;
   private heldTotal = 0;
-  private readonly counters: SessionCounters = { protocolErrors: 0, messages: 0, callbackErrors: 0, queueOverflows: 0 };
+  private readonly counters: SessionCounters = { protocolErrors: 0, messages: 0, callbackErrors: 0, queueOverflows: 0, progressPackets: 0 };
   private total = 0;
   private refused = 0;
   private acceptFdExhausted = 0;
@@ -159,7 +174,8 @@ export class MilterServer {
   ) {
     this.spec = typeof opts.socket === 'string' ? parseSocketSpec(opts.socket) : opts.socket;
     this.logger = opts.logger ?? SILENT_LOGGER;
-    this.noise = new RateLimitedLog(this.logger, opts.warningRate);
+    this.clock = opts.clock ?? SYSTEM_CLOCK;
+    this.noise = new RateLimitedLog(this.logger, opts.warningRate, this.clock);
     // Validate the declared macros now, so a bad name fails at startup, not per connection.
     this.symbolLists = buildSymbolLists(app.macros);
     this.maxPayload = opts.maxPayload ?? DEFAULT_MAX_PAYLOAD;
@@ -228,6 +244,7 @@ export class MilterServer {
       connectionsPaused: this.pausedConnections(),
       shutdownCloses: this.shutdownCloses,
       warningsSuppressed: this.noise.suppressedTotal,
+      progressPackets: this.counters.progressPackets,
       messages: this.counters.messages,
       callbackErrors: this.counters.callbackErrors,
     };
@@ -277,6 +294,7 @@ export class MilterServer {
         end: () => {
           if (!sock.destroyed) sock.end(() => sock.destroy());
         },
+        backlogged: () => sock.destroyed || sock.writableLength > 0 || conn.paused,
       },
       {
         id,
@@ -288,6 +306,8 @@ export class MilterServer {
         symbolLists: this.symbolLists,
         counters: this.counters,
         negotiationCache: this.negotiationCache,
+        progressIntervalMs: this.opts.progressIntervalMs,
+        clock: this.clock,
       },
     );
     const conn: Connection = {

@@ -5,14 +5,15 @@
  */
 import { type CallbackResult, type MilterApplication, type MilterLogger, type ReplyingCallback, SILENT_LOGGER } from './application.js';
 import { decodeCommand, type MtaCommand } from './commands.js';
-import { Cmd, DEFAULT_MAX_QUEUED_PACKETS, ProtoFlag } from './constants.js';
+import { type MilterClock, SYSTEM_CLOCK } from './clock.js';
+import { Cmd, DEFAULT_MAX_QUEUED_PACKETS, DEFAULT_PROGRESS_INTERVAL_MS, ProtoFlag } from './constants.js';
 import { ConnectionContext } from './context.js';
 import { MilterError, MilterProtocolError } from './errors.js';
 import { PacketDecoder } from './framing.js';
 import { MacroStore, type MacroPacket } from './macros.js';
 import { describeNegotiation, negotiate } from './negotiation.js';
 import { RateLimitedLog } from './rate-limited-log.js';
-import { encodeResponse, type SymbolList } from './responses.js';
+import { encodeResponse, SIMPLE_PACKETS, type SymbolList } from './responses.js';
 import { Verdict } from './verdict.js';
 
 export interface SessionIO {
@@ -21,6 +22,12 @@ export interface SessionIO {
   writeMany(packets: Buffer[]): void;
   /** Graceful close after pending writes. */
   end(): void;
+  /**
+   * True while earlier packets still wait to be taken by the peer: a progress packet is then
+   * skipped (the one waiting already tells the MTA we are at work). Optional: without it every
+   * progress packet is written.
+   */
+  backlogged?(): boolean;
 }
 
 export interface SessionCounters {
@@ -29,6 +36,8 @@ export interface SessionCounters {
   callbackErrors: number;
   /** Connections closed because too many packets waited behind a pending callback. */
   queueOverflows: number;
+  /** SMFIR_PROGRESS packets sent while an end-of-message reply was pending. */
+  progressPackets: number;
 }
 
 /** Bytes of payload that may wait behind a pending callback, whatever the packet count. */
@@ -56,6 +65,15 @@ export interface SessionOptions {
    * macro lists and payload limit are fixed there). Optional: without it each session negotiates.
    */
   negotiationCache?: Map<string, CachedNegotiation>;
+  /**
+   * While the application's reply to end of message is pending, SMFIR_PROGRESS is sent this
+   * often (ms; 0 never; default 5000). Postfix and Sendmail restart their reply timeout on it, so
+   * a slow verdict is waited for instead of being replaced by the MTA's timeout action. Only
+   * end of message: Sendmail reads progress nowhere else.
+   */
+  progressIntervalMs?: number;
+  /** Timers of the progress packets (default: the system's); tests drive one by hand. */
+  clock?: MilterClock;
 }
 
 export interface CachedNegotiation {
@@ -126,6 +144,11 @@ export class MilterSession {
   private readonly eomReplied = (v: unknown): void => this.endOfMessage(this.checkVerdict('eom', v as CallbackResult));
   private readonly eomFailedBound = (err: unknown): void => this.eomFailed(err);
   private readonly debugEnabled: boolean;
+  private readonly progressIntervalMs: number;
+  private readonly clock: MilterClock;
+  /** The progress timer while an end-of-message reply is pending, else undefined. */
+  private progressTimer: unknown;
+  private readonly progressTick = (): void => this.sendProgress();
   /** Called once when the session is completely over (after the close callback). */
   onFinished: (() => void) | undefined;
 
@@ -139,6 +162,8 @@ export class MilterSession {
     this.maxQueuedPackets = opts.maxQueuedPackets ?? DEFAULT_MAX_QUEUED_PACKETS;
     this.maxQueuedBytes = Math.max(opts.maxQueuedBytes ?? DEFAULT_MAX_QUEUED_BYTES, opts.maxPayload + 5);
     this.noise = opts.noise ?? new RateLimitedLog(opts.logger);
+    this.progressIntervalMs = opts.progressIntervalMs ?? DEFAULT_PROGRESS_INTERVAL_MS;
+    this.clock = opts.clock ?? SYSTEM_CLOCK;
   }
 
   /** Bytes of a packet received in part (its first byte arrived, its last not yet). */
@@ -212,6 +237,8 @@ export class MilterSession {
     if (this.ended) return;
     this.ended = true;
     this.decoder.stop();
+    // The peer is gone or being closed: nothing more is written for it but a reply already owed.
+    this.stopProgress();
     // At once, not queued: the application learns that the MTA is gone while a callback waits.
     void this.notify('disconnect');
     this.enqueue({ end: true, reason, size: 0 });
@@ -377,8 +404,12 @@ export class MilterSession {
         return this.call(cmd, 'body', app.body && (() => app.body!(ctx, c.chunk)));
       case 'unknown':
         return this.call(cmd, 'unknown', app.unknown && (() => app.unknown!(ctx, c.line)));
-      case 'eob':
-        return this.eom(c.data);
+      case 'eob': {
+        const pending = this.eom(c.data);
+        // Answered at once (the usual case): no timer. Else the MTA hears from us until the reply.
+        if (pending) this.startProgress();
+        return pending;
+      }
       case 'abort':
         return this.abandon();
       case 'quit':
@@ -518,6 +549,7 @@ export class MilterSession {
   }
 
   private endOfMessage(v: Verdict): void {
+    this.stopProgress();
     const ctx = this.ctx;
     if (v.kind === 'skip') v = CONTINUE;
     // Edits only matter for a message that goes on; body packets go first and back to back.
@@ -531,6 +563,31 @@ export class MilterSession {
     this.opts.counters.messages++;
     this.inMessage = false;
     ctx.resetMessage();
+  }
+
+  private startProgress(): void {
+    if (this.progressIntervalMs > 0 && !this.ended) this.progressTimer = this.clock.setTimeout(this.progressTick, this.progressIntervalMs);
+  }
+
+  private stopProgress(): void {
+    if (this.progressTimer === undefined) return;
+    this.clock.clearTimeout(this.progressTimer);
+    this.progressTimer = undefined;
+  }
+
+  /**
+   * One SMFIR_PROGRESS, then the next one armed. Skipped while earlier packets still wait to be
+   * read: the MTA restarts its timer on whichever arrives, and a peer that does not read must
+   * not make us queue more.
+   */
+  private sendProgress(): void {
+    this.progressTimer = undefined;
+    if (this.ended) return;
+    if (!this.io.backlogged?.()) {
+      this.opts.counters.progressPackets++;
+      this.send(SIMPLE_PACKETS.progress);
+    }
+    this.startProgress();
   }
 
   /** ABORT semantics: abandon the message in progress, if any (never answered). */
@@ -557,6 +614,7 @@ export class MilterSession {
   private finish(reason: EndReason): Promise<void> | void {
     this.ended = true;
     this.decoder.stop();
+    this.stopProgress();
     // A negotiated connection that never saw CONNECT still owes close() (NOCONNECT, or EOF early).
     if (this.ctx.negotiated) this.sessionOpen = this.sessionOpen || reason !== 'protocol-error' || this.inMessage;
     return chain(this.closeSession(), () => {

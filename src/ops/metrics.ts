@@ -302,6 +302,7 @@ export function createMetrics(options: MetricsOptions = {}): SosMetrics {
       mirroredCounter('milter_warnings_suppressed_total', 'Warning lines not written because of the per-kind rate limit', r, [[{}, (s) => s.warningsSuppressed]]);
       mirroredGauge('milter_buffered_bytes', 'Bytes of incomplete or queued milter input held now, all connections together', r, (s) => s.bufferedBytes);
       mirroredGauge('milter_connections_paused', 'Milter connections not read now because their replies wait to be read', r, (s) => s.connectionsPaused);
+      mirroredCounter('milter_progress_total', 'SMFIR_PROGRESS packets sent while a verdict was pending at end of message (MILTER_PROGRESS_INTERVAL_MS)', r, [[{}, (s) => s.progressPackets]]);
       mirroredCounter('milter_end_of_message_total', 'Messages that reached end of message on the milter connection', r, [[{}, (s) => s.messages]]);
       mirroredCounter('milter_callback_errors_total', 'Application callbacks that threw (the message was answered with the default action)', r, [
         [{}, (s) => s.callbackErrors],

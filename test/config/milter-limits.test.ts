@@ -15,6 +15,21 @@ test('milter limits: documented defaults, and the library agrees where both have
   assert.equal(DEFAULTS.milterMaxBufferedBytes, MILTER_SERVER_DEFAULTS.maxBufferedBytes);
   assert.equal(DEFAULTS.milterMaxQueuedPackets, MILTER_SERVER_DEFAULTS.maxQueuedPackets);
   assert.equal(DEFAULTS.milterMaxWriteBuffer, MILTER_SERVER_DEFAULTS.maxWriteBuffer);
+  assert.equal(c.milterProgressIntervalMs, 5000);
+  assert.equal(DEFAULTS.milterProgressIntervalMs, MILTER_SERVER_DEFAULTS.progressIntervalMs);
+});
+
+test('MILTER_PROGRESS_INTERVAL_MS: 0 turns progress off, 100 ms to 300 s are accepted, others name the variable', () => {
+  assert.equal(loadConfig({ ...base, MILTER_PROGRESS_INTERVAL_MS: '0' }).milterProgressIntervalMs, 0);
+  assert.equal(loadConfig({ ...base, MILTER_PROGRESS_INTERVAL_MS: ' 100 ' }).milterProgressIntervalMs, 100);
+  assert.equal(loadConfig({ ...base, MILTER_PROGRESS_INTERVAL_MS: '300000' }).milterProgressIntervalMs, 300_000);
+  for (const value of ['1', '99', '300001', '-1', '5s', '2.5']) {
+    assert.throws(
+      () => loadConfig({ ...base, MILTER_PROGRESS_INTERVAL_MS: value }),
+      (err: unknown) => err instanceof ConfigError && err.message.includes('MILTER_PROGRESS_INTERVAL_MS'),
+      value,
+    );
+  }
 });
 
 test('milter limits: values are read, and a bad one names its variable', () => {

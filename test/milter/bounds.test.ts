@@ -7,6 +7,7 @@ import { MilterServer, Verdict, type MilterApplication } from '../../src/milter/
 import { RateLimitedLog } from '../../src/milter/rate-limited-log.js';
 import { encodeCommand } from '../support/milter-codec.js';
 import { MilterTestClient } from '../support/milter-client.js';
+import { ManualClock } from '../support/manual-clock.js';
 import { recordingLogger, withServer } from '../support/milter-server.js';
 import { closed, rawConnect as connectRaw, trickle } from '../support/raw-peer.js';
 
@@ -228,21 +229,37 @@ test('rate limit: per-event warnings are capped per interval, then summarised wi
 });
 
 test('rate limit through the server: a flood of protocol errors writes at most the limit, then a count', async () => {
-  await withServer(app(), { warningRate: { limit: 5, intervalMs: 300 } }, async (server, log) => {
-    for (let i = 0; i < 25; i++) {
+  // The server's clock stands still unless moved: all 25 connects fall in one window however
+  // long they take on a loaded machine, and the window ends exactly when the test says.
+  const clock = new ManualClock();
+  await withServer(app(), { warningRate: { limit: 5, intervalMs: 300 }, clock }, async (server, log) => {
+    const badPeer = async (): Promise<void> => {
       const s = await rawConnect(server);
       s.on('error', () => undefined);
       s.write(Buffer.from([0, 0, 0, 0]));
       await closed(s);
-    }
+    };
+    const errorLines = (): number => log.lines.filter((l) => /protocol error/.test(l.msg)).length;
+    const summaries = () => log.lines.filter((l) => /suppressed/.test(l.msg));
+    for (let i = 0; i < 25; i++) await badPeer();
     assert.equal(server.stats().protocolErrors, 25);
-    assert.equal(log.lines.filter((l) => /protocol error/.test(l.msg)).length, 5);
-    const deadline = Date.now() + 3000;
-    while (!log.lines.some((l) => /suppressed/.test(l.msg)) && Date.now() < deadline) await sleep(50);
-    const summary = log.lines.find((l) => /suppressed/.test(l.msg));
-    assert.ok(summary, 'a summary line follows the interval');
-    assert.equal(summary.obj['suppressed'], 20);
+    assert.equal(errorLines(), 5);
     assert.equal(server.stats().warningsSuppressed, 20);
+    clock.advance(299);
+    assert.equal(summaries().length, 0, 'no summary before the interval ends');
+    clock.advance(1);
+    const [summary, ...more] = summaries();
+    assert.ok(summary, 'a summary line follows the interval');
+    assert.deepEqual(more, []);
+    assert.equal(summary.obj['kind'], 'protocol-error');
+    assert.equal(summary.obj['suppressed'], 20);
+    assert.equal(summary.obj['limit'], 5);
+    assert.equal(summary.obj['intervalMs'], 300);
+    // A new interval: the next error is written again, and nothing is left to summarise.
+    await badPeer();
+    assert.equal(errorLines(), 6);
+    assert.equal(server.stats().warningsSuppressed, 20);
+    assert.equal(clock.pending, 0, 'no summary timer armed when nothing was suppressed');
   });
 });
 

@@ -28,7 +28,7 @@ test('a write that ends the session is not repeated by the final flush', () => {
     logger: SILENT_LOGGER,
     maxPayload: 65535,
     symbolLists: [],
-    counters: { protocolErrors: 0, messages: 0, callbackErrors: 0, queueOverflows: 0 },
+    counters: { protocolErrors: 0, messages: 0, callbackErrors: 0, queueOverflows: 0, progressPackets: 0 },
   });
   ref.session = session;
   // Protocol 0: HELO is answered, so one chunk yields the OPTNEG reply and a CONTINUE.
