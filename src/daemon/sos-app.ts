@@ -189,9 +189,8 @@ export function createSosMilterApp(opts: SosAppOptions): MilterApplication {
       log.warn({ domain, result: assessment.result, reason: assessment.reason }, `SPF policy of 5321_from_domain=${domain} not judged (fail open): ${assessment.reason}`);
       metrics?.failedOpen(assessment.result);
     }
-    if (assessment.ownership === 'unknown') {
-      log.warn({ domain, error: assessment.ownershipError }, 'LDAP lookup failed: domain treated as not own');
-    }
+    // An LDAP failure is the directory's to report (one warning per outage, src/ldap/outage-log.ts):
+    // a warning per message would flood the log at the rate of the mail. The judged line says own=unknown and why.
     if (assessment.kind === 'violation') {
       if (assessment.ownership === 'own') log.info(`5321_from_domain=${domain} (LDAP) has a broken SPF-record!`);
       if (outcome.action === 'pass-ignored-next-hop') {
@@ -206,6 +205,7 @@ export function createSosMilterApp(opts: SosAppOptions): MilterApplication {
       {
         domain,
         own: assessment.ownership,
+        ownError: assessment.ownershipError,
         record: assessment.record,
         recordDomain: assessment.recordDomain !== domain ? assessment.recordDomain : undefined,
         check: assessment.check,

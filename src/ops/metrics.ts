@@ -298,7 +298,7 @@ export function createMetrics(options: MetricsOptions = {}): SosMetrics {
       mirroredCounter('ldap_cache_hits_total', 'Own-domain lookups answered from the cache', r, [[{}, (s) => s.cacheHits]]);
       mirroredCounter('ldap_shared_lookups_total', 'Own-domain lookups that joined an identical one in flight', r, [[{}, (s) => s.sharedLookups]]);
       mirroredCounter('ldap_searches_total', 'LDAP searches sent to the server', r, [[{}, (s) => s.searches]]);
-      mirroredCounter('ldap_errors_total', 'Own-domain lookups that failed, by kind (timeout, error)', r, [
+      mirroredCounter('ldap_errors_total', 'Own-domain lookups that failed, each counted once by kind (timeout: no answer within LDAP_TIMEOUT_MS; error: any other failure)', r, [
         [{ kind: 'timeout' }, (s) => s.timeouts],
         [{ kind: 'error' }, (s) => s.errors],
       ]);
