@@ -85,6 +85,8 @@ export interface Config {
   /** Bound on the DNS cache's estimated memory, bytes. */
   dnsCacheMaxBytes: number;
   metricsListen: HostPort | undefined;
+  /** /metrics is rendered at most once per this many ms; scrapes in between get the same body (0: every scrape renders). */
+  metricsCacheMs: number;
   healthListen: HostPort | undefined;
   milterMaxConnections: number;
   milterIdleTimeoutMs: number;
@@ -126,6 +128,8 @@ export const DEFAULTS = {
   /** Half of Sendmail's default reply timeout (R:10s): a verdict pending at end of message is waited for. */
   milterProgressIntervalMs: MILTER_SERVER_DEFAULTS.progressIntervalMs,
   shutdownTimeoutMs: 10_000,
+  /** A Prometheus scrape interval is 15 s or more: a second of staleness costs nothing, a render per scrape of a flood does. */
+  metricsCacheMs: 1000,
 } as const;
 
 const TTL_BOUNDS = { min: 0, max: 31_536_000 }; // up to a year
@@ -303,6 +307,7 @@ export function loadConfig(env: NodeJS.ProcessEnv): Config {
     // 64 KiB still holds a few hundred answers; 64 GiB is far beyond any sensible heap.
     dnsCacheMaxBytes: parseInteger('DNS_CACHE_MAX_BYTES', env.DNS_CACHE_MAX_BYTES, DEFAULTS.dnsCacheMaxBytes, { min: 65_536, max: 68_719_476_736 }),
     metricsListen: parseListenAddress('METRICS_LISTEN', env.METRICS_LISTEN),
+    metricsCacheMs: parseInteger('METRICS_CACHE_MS', env.METRICS_CACHE_MS, DEFAULTS.metricsCacheMs, { min: 0, max: 60_000 }),
     healthListen: parseListenAddress('HEALTH_LISTEN', env.HEALTH_LISTEN),
     milterMaxConnections: parseInteger('MILTER_MAX_CONNECTIONS', env.MILTER_MAX_CONNECTIONS, DEFAULTS.milterMaxConnections, { min: 1, max: 1_000_000 }),
     milterIdleTimeoutMs: parseInteger('MILTER_IDLE_TIMEOUT_MS', env.MILTER_IDLE_TIMEOUT_MS, DEFAULTS.milterIdleTimeoutMs, POSITIVE_MS),

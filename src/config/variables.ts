@@ -72,6 +72,7 @@ export const ENV_VARIABLES: readonly EnvVariable[] = [
   { name: 'LDAP_STARTTLS', default: 'false', summary: 'upgrade ldap:// connections with StartTLS before binding; no bind when it fails', readers: ALL },
   { name: 'LDAP_TLS_VERIFY', default: 'true', summary: 'false turns off certificate and host name verification (logged at warning)', readers: ALL },
   { name: 'METRICS_LISTEN', default: 'unset', summary: 'host:port of the Prometheus /metrics endpoint', readers: DAEMON },
+  { name: 'METRICS_CACHE_MS', default: '1000', summary: '/metrics is rendered at most once per this many ms; scrapes in between get the same body (0: every scrape renders)', readers: DAEMON },
   { name: 'HEALTH_LISTEN', default: 'unset', summary: 'host:port of /healthz and /readyz', readers: DAEMON },
 ];
 

@@ -2,14 +2,13 @@
  * The daemon: reads the configuration from the environment, builds the parts and serves
  * until SIGTERM/SIGINT. Every part is constructed here and nowhere else.
  */
-import type { Server } from 'node:http';
 import { getHeapStatistics } from 'node:v8';
 import { ConfigError, loadConfig, type Config } from '../config/index.js';
 import { createLogger, flushLogger, type Logger, type LogDestination } from '../log/index.js';
 import { formatSocketSpec, MilterServer } from '../milter/index.js';
 import type { SosMetrics } from '../ops/metrics.js';
 import type { Resolver } from '../dns/index.js';
-import { startOpsServer } from '../ops/http-server.js';
+import { startOpsServer, type OpsServer } from '../ops/http-server.js';
 import { ExitCode } from '../cli/exit-codes.js';
 import { connectionCapForFdLimit, FD_BUDGET, FdExhaustion, readOpenFileLimit } from './fd-limit.js';
 import { HEAP_FLAGS, heapLimitWarning, missingHeapFlags } from './heap-sizing.js';
@@ -37,7 +36,7 @@ export async function startDaemon(env: NodeJS.ProcessEnv, options: StartOptions 
 
   // prom-client with Node's default metrics costs about 11 MiB of RSS (`npm run bench`): a
   // daemon nobody scrapes does not load it.
-  const metrics: SosMetrics | undefined = config.metricsListen && (await import('../ops/metrics.js')).createMetrics();
+  const metrics: SosMetrics | undefined = config.metricsListen && (await import('../ops/metrics.js')).createMetrics({ scrapeMaxAgeMs: config.metricsCacheMs });
   const maxConnections = connectionCapFor(config, logger);
   const fdExhaustion = new FdExhaustion(logger);
   const wrapUpstream = (upstream: Resolver): Resolver => {
@@ -78,8 +77,8 @@ export async function startDaemon(env: NodeJS.ProcessEnv, options: StartOptions 
   metrics?.watchFdExhaustion(() => ({ ...fdExhaustion.counts, accept: server.stats().acceptFdExhausted }));
 
   let listening = false;
-  const opsServers: Server[] = [];
-  const endpoints = { registry: metrics?.registry, live: () => true, ready: () => listening };
+  const opsServers: OpsServer[] = [];
+  const endpoints = { metrics, live: () => true, ready: () => listening };
   const opsAddresses = [config.metricsListen, config.healthListen].filter((a) => a !== undefined);
   const seen = new Set<string>();
   for (const address of opsAddresses) {
@@ -93,7 +92,7 @@ export async function startDaemon(env: NodeJS.ProcessEnv, options: StartOptions 
   try {
     await server.listen();
   } catch (err) {
-    for (const s of opsServers) s.close();
+    await Promise.all(opsServers.map((s) => s.close()));
     await directory?.close();
     throw new Error(`cannot listen on MILTER_SOCKET=${config.milterSocket}: ${err instanceof Error ? err.message : String(err)}`, { cause: err });
   }
@@ -111,7 +110,9 @@ export async function startDaemon(env: NodeJS.ProcessEnv, options: StartOptions 
       listening = false;
       logger.info({ deadlineMs: config.shutdownTimeoutMs }, 'shutting down: no new connections; open milter connections are served until the MTA closes them');
       await server.close({ deadlineMs: config.shutdownTimeoutMs });
-      await Promise.all(opsServers.map((s) => new Promise<void>((resolve) => s.close(() => resolve()))));
+      // Served through the drain (/readyz says 503 meanwhile), then cut: a client that keeps a
+      // connection open, or sends half a request, must not hold the exit.
+      await Promise.all(opsServers.map((s) => s.close()));
       await directory?.close();
       fdExhaustion.flush();
       logger.info(`Shutdown ${config.milterName}`);

@@ -7,7 +7,7 @@
 import { isIP } from 'node:net';
 import type { Logger } from '../log/index.js';
 import { messageLogger } from '../log/index.js';
-import { Verdict, type MilterApplication, type MilterContext } from '../milter/index.js';
+import { Verdict, type EndReason, type MilterApplication, type MilterContext } from '../milter/index.js';
 import type { SosMetrics } from '../ops/metrics.js';
 import { AbortControllers, Deadlines } from './cancellation.js';
 import {
@@ -60,8 +60,10 @@ class MessageState {
   whenJudged: ((assessment: JudgedAssessment) => void) | undefined;
   /** Cancels the assessment's work at its deadline or when the MTA abandons the message; undefined once settled. */
   controller: AbortController | undefined;
-  /** Why the MTA abandoned the message (ABORT, connection closed), once it has. */
+  /** Why the message was abandoned (ABORT, connection closed by the MTA or by us), once it was. */
   abandoned: string | undefined;
+  /** The MTA gave it up (ABORT, its close), as against the milter closing the connection. */
+  abandonedByMta = false;
   private logger: Logger | undefined;
 
   constructor(
@@ -103,6 +105,25 @@ function elapsedMs(since: number): number {
 /** Since MAIL, in ms to the microsecond, for the log. */
 function latencyMs(state: MessageState): number {
   return Math.round(elapsedMs(state.startedAt) * 1000) / 1000;
+}
+
+/** Who closed the connection under a message, in words for its log line. */
+function closeCause(reason: EndReason): string {
+  switch (reason) {
+    case 'eof':
+    case 'quit':
+      return 'connection closed by the MTA';
+    case 'error':
+      return 'connection lost (socket error)';
+    case 'shutdown':
+      return 'connection closed by the milter at the shutdown drain deadline (SHUTDOWN_TIMEOUT_MS)';
+    case 'timeout':
+      return 'connection closed by the milter (idle timeout)';
+    case 'protocol-error':
+      return 'connection closed by the milter (protocol error)';
+    case 'limit':
+      return 'connection closed by the milter (a connection limit was exceeded)';
+  }
 }
 
 export function createSosMilterApp(opts: SosAppOptions): MilterApplication {
@@ -197,9 +218,8 @@ export function createSosMilterApp(opts: SosAppOptions): MilterApplication {
       log.warn({ domain, result: assessment.result, reason: assessment.reason }, `SPF policy of 5321_from_domain=${domain} not judged (fail open): ${assessment.reason}`);
       metrics?.failedOpen(assessment.localFault ? 'local_fault' : assessment.result);
     }
-    if (assessment.ownership === 'unknown') {
-      log.warn({ domain, error: assessment.ownershipError }, 'LDAP lookup failed: domain treated as not own');
-    }
+    // An LDAP failure is the directory's to report (one warning per outage, src/ldap/outage-log.ts):
+    // a warning per message would flood the log at the rate of the mail. The judged line says own=unknown and why.
     if (assessment.kind === 'violation') {
       if (assessment.ownership === 'own') log.info(`5321_from_domain=${domain} (LDAP) has a broken SPF-record!`);
       if (outcome.action === 'pass-ignored-next-hop') {
@@ -214,6 +234,7 @@ export function createSosMilterApp(opts: SosAppOptions): MilterApplication {
       {
         domain,
         own: assessment.ownership,
+        ownError: assessment.ownershipError,
         record: assessment.record,
         recordDomain: assessment.recordDomain !== domain ? assessment.recordDomain : undefined,
         check: assessment.check,
@@ -239,9 +260,10 @@ export function createSosMilterApp(opts: SosAppOptions): MilterApplication {
     return CONTINUE;
   }
 
-  /** The MTA gave up on the message while it was being judged: nobody reads a verdict now. */
+  /** The message was given up while it was being judged (by the MTA, or at our drain deadline): nobody reads a verdict now. */
   function reportAbandoned(state: MessageState, domain: string, why: string): Verdict {
-    state.log.info({ domain, cause: why, latencyMs: latencyMs(state) }, `abandoned by the MTA (${why}): no verdict given`);
+    const msg = state.abandonedByMta ? `abandoned by the MTA (${why}): no verdict given` : `${why}: no verdict given`;
+    state.log.info({ domain, cause: why, latencyMs: latencyMs(state) }, msg);
     metrics?.judged({ action: 'abandoned', check: settings.check, ownership: 'not-asked' });
     return CONTINUE;
   }
@@ -313,16 +335,23 @@ export function createSosMilterApp(opts: SosAppOptions): MilterApplication {
       const state = messageState(ctx);
       // Only a sender with a domain has an assessment (started at MAIL) to cancel.
       if (state?.sender.kind !== 'domain') return;
-      state.abandoned ??= 'aborted by the MTA';
+      if (state.abandoned === undefined) {
+        state.abandoned = 'aborted by the MTA';
+        state.abandonedByMta = true;
+      }
       cancel(state, 'aborted by the MTA');
       if (logger.isLevelEnabled('debug')) state.log.debug('message aborted by the MTA before end of message: assessment cancelled');
     },
 
-    disconnect(ctx) {
+    disconnect(ctx, reason) {
       const state = messageState(ctx);
       if (!state) return;
-      state.abandoned ??= 'connection closed by the MTA';
-      cancel(state, 'connection closed by the MTA');
+      const why = closeCause(reason);
+      if (state.abandoned === undefined) {
+        state.abandoned = why;
+        state.abandonedByMta = reason === 'eof' || reason === 'quit';
+      }
+      cancel(state, why);
     },
   };
 }

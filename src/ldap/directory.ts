@@ -11,6 +11,7 @@ import { isLdapsUri, ldaptsClientFactory, uriHost, type LdapClient, type LdapCli
 import { domainsOfEntry } from './entry-domain.js';
 import { LdapClosedError, LdapConnectError, LdapError, LdapSearchError, LdapTimeoutError, LdapTlsError, LdapUnavailableError } from './errors.js';
 import { buildFilter } from './escape.js';
+import { LdapOutageLog } from './outage-log.js';
 import type { OwnDomainAnswer } from '../policy/types.js';
 
 export type { OwnDomainAnswer };
@@ -29,8 +30,10 @@ export interface LdapDirectoryOptions {
   /** Upper bound for one isOwnDomain() call, connecting included. */
   timeoutMs: number;
   logger?: Logger;
-  /** Milliseconds clock for cache expiry and backoff; Date.now by default. */
+  /** Milliseconds clock for cache expiry, backoff and the outage log; Date.now by default. */
   now?: () => number;
+  /** While LDAP is unavailable, a summary line at most this often (default 60 s). */
+  outageSummaryEveryMs?: number;
   cacheMaxEntries?: number;
   backoff?: Partial<BackoffOptions>;
   random?: () => number;
@@ -57,7 +60,9 @@ export interface LdapDirectoryStats {
   /** Lookups that joined an identical one already in flight. */
   sharedLookups: number;
   searches: number;
+  /** Failed lookups other than timeouts (each failed lookup counts in one of the two). */
   errors: number;
+  /** Lookups that got no answer in time (our deadline, or the client's per-operation timeout). */
   timeouts: number;
   connectAttempts: number;
   connectFailures: number;
@@ -71,7 +76,18 @@ interface Connection {
   uri: string;
 }
 
-const DEFAULT_BACKOFF: BackoffOptions = { initialMs: 500, maxMs: 30_000 };
+const DEFAULT_BACKOFF: BackoffOptions = { initialMs: 500, maxMs: 30_000, probeMs: 1000 };
+
+/**
+ * Our deadline, ldapts's per-operation timeout ("…: Operation timed out", "Connection timeout")
+ * or the server's time limit: kind="timeout". A lookup refused during the backoff did not wait
+ * for anything, whatever the last attempt's error said.
+ */
+function isTimeout(err: unknown): boolean {
+  if (err instanceof LdapTimeoutError) return true;
+  if (err instanceof LdapUnavailableError || !(err instanceof Error)) return false;
+  return /\btimed out\b|\btimeout\b|TimeLimitExceeded/i.test(`${err.name} ${err.message}`);
+}
 
 function reason(err: unknown): string {
   return err instanceof Error ? `${err.name === 'Error' ? '' : `${err.name}: `}${err.message}` : String(err);
@@ -93,6 +109,7 @@ function normaliseDomain(domain: string): string {
 export class LdapDomainDirectory {
   private readonly options: LdapDirectoryOptions;
   private readonly logger: Logger;
+  private readonly outage: LdapOutageLog;
   private readonly now: () => number;
   private readonly backoff: BackoffOptions;
   private readonly createClient: LdapClientFactory;
@@ -114,6 +131,8 @@ export class LdapDomainDirectory {
   private everConnected = false;
   private failures = 0;
   private retryAt = 0;
+  /** When the last connection attempt began (now() time); lookups probe again probeMs after it. */
+  private lastAttemptAt = 0;
   private lastConnectError = '';
   private retryTimer: NodeJS.Timeout | undefined;
   private closed = false;
@@ -123,6 +142,7 @@ export class LdapDomainDirectory {
     this.options = options;
     this.logger = (options.logger ?? silentLogger()).child({ component: 'ldap' });
     this.now = options.now ?? Date.now;
+    this.outage = new LdapOutageLog(this.logger, { now: this.now, summaryEveryMs: options.outageSummaryEveryMs });
     this.backoff = { ...DEFAULT_BACKOFF, ...options.backoff };
     this.createClient = options.createClient ?? ldaptsClientFactory;
     // Keys are domain names (at most 253 octets), so the entry bound is also a bound in bytes
@@ -175,10 +195,10 @@ export class LdapDomainDirectory {
   async isOwnDomain(domain: string): Promise<OwnDomainAnswer> {
     this.counters.lookups++;
     const key = normaliseDomain(domain);
-    if (key === '') return this.errorAnswer(key, new LdapError('empty domain'));
+    if (key === '') return this.refused(key, 'empty domain');
     // No domain name holds control characters; slapd would even cut a value at NUL and
     // match the truncated name, so such input never reaches the server.
-    if (CONTROL_CHARS.test(domain)) return this.errorAnswer(JSON.stringify(domain), new LdapError('domain contains control characters'));
+    if (CONTROL_CHARS.test(domain)) return this.refused(JSON.stringify(domain), 'domain contains control characters');
     const cached = this.fromCache(key);
     if (cached) return cached;
     const running = this.inflight.get(key);
@@ -232,14 +252,23 @@ export class LdapDomainDirectory {
     clearTimeout(timer);
     if (first !== 'timeout') return first;
     timedOut = true;
-    this.counters.timeouts++;
     // The slow operation is abandoned, not cancelled: ldapts's own timeout tears it down.
     return this.errorAnswer(key, new LdapTimeoutError(`no answer within ${this.options.timeoutMs} ms`));
   }
 
+  /** A lookup LDAP could not answer: counted once, by kind, and told to the outage log. */
   private errorAnswer(domain: string, err: unknown): OwnDomainAnswer {
-    this.counters.errors++;
+    if (isTimeout(err)) this.counters.timeouts++;
+    else this.counters.errors++;
     const error = reason(err);
+    this.outage.lookupFailed(domain, error);
+    return { own: false, source: 'error', error };
+  }
+
+  /** A domain no server is asked about (empty, control characters): the input's fault, not LDAP's. */
+  private refused(domain: string, why: string): OwnDomainAnswer {
+    this.counters.errors++;
+    const error = reason(new LdapError(why));
     this.logger.warn({ domain, error }, 'LDAP own-domain lookup failed; treating the domain as not own');
     return { own: false, source: 'error', error };
   }
@@ -256,6 +285,7 @@ export class LdapDomainDirectory {
         attributes: ['1.1'],
       });
       this.counters.searches++;
+      this.outage.succeeded();
       this.logger.debug({ domain: key, filter, own: count > 0, uri: conn.uri }, 'LDAP own-domain lookup');
       return count > 0;
     } catch (err) {
@@ -271,8 +301,14 @@ export class LdapDomainDirectory {
       if (this.conn.client.isConnected) return Promise.resolve(this.conn);
       this.dropConnection(this.conn, 'connection closed by the server');
     }
-    if (this.connecting) return this.connecting;
-    const wait = this.retryAt - this.now();
+    if (this.connecting) {
+      // During an outage only the lookup that started an attempt waits for it: against a
+      // server that accepts and never answers, the others would all wait out the timeout.
+      if (this.failures > 0) return Promise.reject(new LdapUnavailableError(`no LDAP server reachable, an attempt is under way (last error: ${this.lastConnectError})`));
+      return this.connecting;
+    }
+    const now = this.now();
+    const wait = Math.min(this.retryAt - now, this.lastAttemptAt + this.backoff.probeMs - now);
     if (wait > 0) {
       return Promise.reject(new LdapUnavailableError(`no LDAP server reachable, next attempt in ${wait} ms (last error: ${this.lastConnectError})`));
     }
@@ -288,6 +324,7 @@ export class LdapDomainDirectory {
 
   private async connectAny(): Promise<Connection> {
     this.counters.connectAttempts++;
+    this.lastAttemptAt = this.now();
     const { bindDn, bindPw, uris, timeoutMs } = this.options;
     const failures: string[] = [];
     for (const uri of uris) {
@@ -331,7 +368,7 @@ export class LdapDomainDirectory {
     this.lastConnectError = failures.join('; ');
     const delay = backoffDelay(this.failures, this.backoff, this.options.random);
     this.retryAt = this.now() + delay;
-    this.logger.warn({ errors: failures, retryInMs: delay }, 'no LDAP server reachable');
+    this.outage.connectFailed(failures, delay);
     this.scheduleRetry(delay);
     throw new LdapConnectError(`no LDAP server reachable: ${this.lastConnectError}`);
   }
@@ -349,7 +386,8 @@ export class LdapDomainDirectory {
   private dropConnection(conn: Connection, why: string): void {
     if (this.conn !== conn) return;
     this.conn = undefined;
-    this.logger.warn({ uri: conn.uri, reason: why }, 'LDAP connection lost; reconnecting');
+    // Not yet an outage: the next lookup reconnects, and says so in the log if it cannot.
+    this.logger.info({ uri: conn.uri, reason: why }, 'LDAP connection lost; reconnecting');
     conn.client.unbind().catch(() => undefined);
   }
 }

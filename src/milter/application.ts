@@ -2,6 +2,7 @@
 import type { ActionName } from './constants.js';
 import type { ConnectInfo } from './commands.js';
 import type { Verdict } from './verdict.js';
+import type { EndReason } from './session.js';
 
 /** Stages at which the application may ask for macros (they map to SMFIM_* numbers). */
 export type MacroStageName = 'connect' | 'helo' | 'envfrom' | 'envrcpt' | 'data' | 'eoh' | 'eom';
@@ -85,9 +86,10 @@ export interface MilterApplication {
   /**
    * The connection ended under a callback that may still be pending (EOF, error, timeout,
    * shutdown): called at once, so the application can stop work nobody will read. The
-   * abort and close callbacks still follow in order.
+   * abort and close callbacks still follow in order. `reason` says who ended it: the MTA
+   * (eof, error) or the milter (shutdown: the drain deadline; timeout, limit, protocol-error).
    */
-  disconnect?(ctx: MilterContext): void;
+  disconnect?(ctx: MilterContext, reason: EndReason): void;
 }
 
 export const SILENT_LOGGER: MilterLogger = Object.freeze({

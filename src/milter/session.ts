@@ -240,7 +240,7 @@ export class MilterSession {
     // The peer is gone or being closed: nothing more is written for it but a reply already owed.
     this.stopProgress();
     // At once, not queued: the application learns that the MTA is gone while a callback waits.
-    void this.notify('disconnect');
+    void this.notify('disconnect', reason);
     this.enqueue({ end: true, reason, size: 0 });
   }
 
@@ -627,7 +627,7 @@ export class MilterSession {
   }
 
   /** Calls abort/close/disconnect; their results are ignored and their errors only logged. */
-  private notify(name: 'abort' | 'close' | 'disconnect'): Promise<void> | void {
+  private notify(name: 'abort' | 'close' | 'disconnect', reason?: EndReason): Promise<void> | void {
     const fn = this.opts.app[name];
     if (!fn) return;
     const onErr = (err: unknown): void => {
@@ -635,7 +635,8 @@ export class MilterSession {
       this.opts.logger.error({ conn: this.opts.id, callback: name, err }, 'milter callback failed');
     };
     try {
-      const r: unknown = fn.call(this.opts.app, this.ctx);
+      // Only disconnect takes the reason; abort and close ignore a second argument.
+      const r: unknown = (fn as (ctx: ConnectionContext, reason?: EndReason) => unknown).call(this.opts.app, this.ctx, reason);
       if (isThenable(r)) return Promise.resolve(r).then(() => undefined, onErr);
     } catch (err) {
       onErr(err);

@@ -14,6 +14,7 @@ import type { LdapDirectoryStats } from '../ldap/index.js';
 import type { MilterServerStats } from '../milter/index.js';
 import type { OwnDomainPort } from '../policy/index.js';
 import { packageVersion } from '../config/version.js';
+import { cachedRender } from './render-cache.js';
 
 const PREFIX = 'sos_milter_';
 
@@ -40,10 +41,21 @@ export interface MetricsOptions {
   defaultMetrics?: boolean;
   /** Version for sos_milter_build_info (default: the package's own). */
   version?: string;
+  /** scrape() renders at most once per this many ms (default 1000); 0 renders every time. */
+  scrapeMaxAgeMs?: number;
+  /** Milliseconds clock for the scrape cache (default performance.now); tests pass their own. */
+  now?: () => number;
 }
 
 export interface SosMetrics {
   readonly registry: Registry;
+  /** The registry's content type, for the HTTP answer. */
+  readonly contentType: string;
+  /**
+   * The Prometheus text, rendered at most once per scrapeMaxAgeMs and shared by the scrapes
+   * that come meanwhile: a scrape flood costs the milter's event loop one render per period.
+   */
+  scrape(): Promise<string>;
   /** A message reached end of message and got its action. */
   judged(message: JudgedMessage): void;
   /** A message passed because its sender's policy could not be judged; `reason` is a small fixed set. */
@@ -168,6 +180,17 @@ export function createMetrics(options: MetricsOptions = {}): SosMetrics {
     registers: [registry],
   });
 
+  const renderCache = cachedRender(() => registry.metrics(), options.scrapeMaxAgeMs ?? 1000, options.now);
+  new Counter({
+    name: `${PREFIX}metrics_renders_total`,
+    help: 'Renders of the /metrics body, this one included; scrapes within a second of a render are answered with its body',
+    registers: [registry],
+    collect() {
+      this.reset();
+      this.inc(renderCache.renders);
+    },
+  });
+
   /** A counter whose value lives in a part's stats object, copied at scrape time. */
   function mirroredCounter<S>(name: string, help: string, read: Read<S>, series: [Record<string, string>, (s: S) => number][]): void {
     const labelNames = [...new Set(series.flatMap(([labels]) => Object.keys(labels)))];
@@ -226,6 +249,8 @@ export function createMetrics(options: MetricsOptions = {}): SosMetrics {
 
   return {
     registry,
+    contentType: registry.contentType,
+    scrape: () => renderCache.get(),
 
     judged(m) {
       messages.add(m.action, m.check, m.ownership);
@@ -276,7 +301,7 @@ export function createMetrics(options: MetricsOptions = {}): SosMetrics {
       mirroredCounter('ldap_cache_hits_total', 'Own-domain lookups answered from the cache', r, [[{}, (s) => s.cacheHits]]);
       mirroredCounter('ldap_shared_lookups_total', 'Own-domain lookups that joined an identical one in flight', r, [[{}, (s) => s.sharedLookups]]);
       mirroredCounter('ldap_searches_total', 'LDAP searches sent to the server', r, [[{}, (s) => s.searches]]);
-      mirroredCounter('ldap_errors_total', 'Own-domain lookups that failed, by kind (timeout, error)', r, [
+      mirroredCounter('ldap_errors_total', 'Own-domain lookups that failed, each counted once by kind (timeout: no answer within LDAP_TIMEOUT_MS; error: any other failure)', r, [
         [{ kind: 'timeout' }, (s) => s.timeouts],
         [{ kind: 'error' }, (s) => s.errors],
       ]);

@@ -338,6 +338,26 @@ test('an MTA that gives up on a pending end of message (closes the connection) g
   }
 });
 
+test('a pending end of message cut at the shutdown drain deadline is logged as closed at the deadline, not as abandoned by the MTA', async () => {
+  const spf = new HeldSpf();
+  const h = await startApp('reject', { spf, assessmentTimeoutMs: 60_000 });
+  try {
+    const client = await session(h);
+    await client.mail('<a@fail.example>');
+    await client.rcpt('<r@dest.example>', [], { '{rcpt_host}': 'dest.example' });
+    client.send({ type: 'eob', data: Buffer.alloc(0) });
+    await until('the assessment to be waiting', () => spf.signals.length === 1);
+    await h.server.close({ deadlineMs: 50 });
+    await until('the closed line', () => h.lines.some((l) => l.includes('no verdict given')));
+    const lines = h.lines.join('');
+    assert.match(lines, /connection closed by the milter at the shutdown drain deadline \(SHUTDOWN_TIMEOUT_MS\): no verdict given domain=fail\.example/);
+    assert.doesNotMatch(lines, /abandoned by the MTA/);
+  } finally {
+    spf.release();
+    await h.server.close({ deadlineMs: 1000 });
+  }
+});
+
 test('thousands of recipients to an ignored next hop: still passed, the log line bounded', async () => {
   const client = await session(reject);
   const rcpts = Array.from({ length: 2000 }, (_, i) => ({ to: `<r${i}@one.example>`, host: '[relay.example]:25' }));

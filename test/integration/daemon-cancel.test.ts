@@ -86,6 +86,8 @@ async function startMilter(env: Record<string, string>): Promise<Milter> {
     MILTER_MODE: 'reject',
     DNS_TIMEOUT_MS: String(DNS_TIMEOUT_MS),
     METRICS_LISTEN: `127.0.0.1:${metricsPort}`,
+    // Counts are compared before and after each case: every scrape must render afresh.
+    METRICS_CACHE_MS: '0',
     LOG_LEVEL: 'debug',
     ...env,
   });

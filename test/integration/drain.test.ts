@@ -3,12 +3,13 @@
 // that or before SHUTDOWN_TIMEOUT_MS; /readyz turns unready at once; exit 0; socket file gone.
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
+import { createSocket } from 'node:dgram';
 import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { get } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { knotSkipReason, startKnot, type KnotInstance } from '../support/knot.js';
-import { E2E_ZONES_DIR, e2eRejectEnv, expectVerdict, startDaemonProcess, type DaemonProcess } from '../support/daemon-process.js';
+import { E2E_ZONES_DIR, e2eRejectEnv, expectVerdict, listeningPort, startDaemonProcess, type DaemonProcess } from '../support/daemon-process.js';
 import { MilterTestClient } from '../support/milter-client.js';
 import { freePort } from '../support/ports.js';
 
@@ -171,5 +172,43 @@ describe('drain on SIGTERM', { skip: knotSkipReason() ?? false }, () => {
     assert.equal(await daemon.waitExit(20_000), 0, daemon.tail());
     assert.ok(daemon.lines.some((l) => /second signal/.test(l.msg ?? '')));
     assert.equal(daemon.lines.find((l) => /shutdown deadline reached/.test(l.msg ?? ''))?.['closed'], 1);
+  });
+});
+
+describe('a message pending at the drain deadline', () => {
+  test('is logged as closed by the milter at the shutdown drain deadline, not as abandoned by the MTA; exit 0', async () => {
+    // A DNS server that takes every query and never answers: end of message waits for it.
+    const dns = createSocket('udp4');
+    let queries = 0;
+    dns.on('message', () => queries++);
+    await new Promise<void>((resolve) => dns.bind(0, '127.0.0.1', () => resolve()));
+    const daemon = await startDaemonProcess({
+      MILTER_SOCKET: 'inet:0@127.0.0.1',
+      DNS_SERVERS: `127.0.0.1:${dns.address().port}`,
+      // The assessment's own deadline (four lookups' worth) lies far beyond the drain deadline.
+      DNS_TIMEOUT_MS: '20000',
+      SHUTDOWN_TIMEOUT_MS: '1000',
+      LOG_LEVEL: 'info',
+    });
+    try {
+      const c = await MilterTestClient.connect({ port: await listeningPort(daemon), host: '127.0.0.1' }, 20_000);
+      await c.openSession();
+      await c.mail('<news@pending.example>', [], { i: 'QP1', '{mail_addr}': 'news@pending.example' });
+      await c.rcpt('<rcpt@example.net>', [], { i: 'QP1', '{rcpt_host}': 'mx.example.net', '{rcpt_addr}': 'rcpt@example.net' });
+      c.sendMacros('eob', { i: 'QP1' });
+      c.send({ type: 'eob', data: Buffer.alloc(0) });
+      for (let i = 0; i < 250 && queries === 0; i++) await sleep(20);
+      assert.ok(queries > 0, 'the SPF lookup reached the silent DNS server');
+      daemon.proc.kill('SIGTERM');
+      const line = await daemon.waitFor((l) => /no verdict given/.test(l.msg ?? ''), 15_000, 'the line of the message cut at the deadline');
+      assert.equal(line.msg, 'connection closed by the milter at the shutdown drain deadline (SHUTDOWN_TIMEOUT_MS): no verdict given');
+      assert.equal(line['domain'], 'pending.example');
+      assert.equal(await daemon.waitExit(15_000), 0, daemon.tail());
+      assert.ok(!daemon.lines.some((l) => /abandoned by the MTA/.test(l.msg ?? '')), daemon.tail());
+      await c.waitClosed(5000);
+    } finally {
+      await daemon.kill();
+      dns.close();
+    }
   });
 });

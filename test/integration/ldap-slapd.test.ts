@@ -3,9 +3,11 @@
  */
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
+import { createServer, type Socket } from 'node:net';
 import { fileURLToPath } from 'node:url';
 import { LdapDomainDirectory, type LdapDirectoryOptions } from '../../src/ldap/index.js';
 import { createLogger } from '../../src/log/index.js';
+import { createMetrics } from '../../src/ops/metrics.js';
 import { freePort, slapdUnavailableReason, startSlapd, type SlapdInstance } from '../support/slapd.js';
 
 const LDIF = fileURLToPath(new URL('../../../test/data/ldap/domains.ldif', import.meta.url));
@@ -150,7 +152,8 @@ describe('LDAP faults', { skip }, () => {
       assert.ok(Date.now() - started < BOUND_MS, 'answered within the bound');
       assert.equal(answer.source, 'error');
       assert.equal(answer.own, false);
-      assert.ok(lines.some((l) => l.includes('other-customer.example') && l.includes('"level":"warn"')), 'error logged');
+      assert.ok(lines.some((l) => l.includes('LDAP unavailable') && l.includes('"level":"warn"')), 'the outage logged');
+      assert.ok(lines.some((l) => l.includes('other-customer.example') && l.includes('"level":"debug"')), 'the failed lookup at debug level');
     } finally {
       await slapd.start();
     }
@@ -187,6 +190,43 @@ describe('LDAP faults', { skip }, () => {
     assert.ok(dir.stats().reconnects >= 1);
   });
 
+  test('slapd back after an outage: one warning for the outage, a lookup answered within seconds of the return, one line for the recovery', async () => {
+    const { logger, lines } = captureLogger();
+    // A background schedule far longer than the outage: only the lookups' probes can find the server back.
+    const dir = directory(slapd.url, { logger, backoff: { initialMs: 10_000, maxMs: 30_000 }, random: () => 1, cacheTtlSeconds: 0, negativeCacheTtlSeconds: 0 });
+    assert.deepEqual(await dir.isOwnDomain('customer.example'), { own: true, source: 'ldap' });
+    await slapd.stop();
+    let failed = 0;
+    try {
+      // Two seconds of messages, one every 200 ms: each lookup fails, the log says so once.
+      for (let i = 0; i < 10; i++) {
+        if ((await dir.isOwnDomain('customer.example')).source === 'error') failed++;
+        await new Promise((r) => setTimeout(r, 200));
+      }
+    } finally {
+      await slapd.start();
+    }
+    const back = Date.now();
+    assert.equal(failed, 10);
+    const warnings = lines.filter((l) => l.includes('"level":"warn"'));
+    assert.equal(warnings.length, 1, warnings.join(''));
+    assert.match(warnings[0]!, /LDAP unavailable/);
+    // Lookups every 200 ms; a probe goes out at most a second after the last attempt. Bounded
+    // generously for a loaded machine: the schedule alone would wait 10 s and more.
+    let answer = await dir.isOwnDomain('customer.example');
+    while (answer.source === 'error' && Date.now() - back < 4000) {
+      await new Promise((r) => setTimeout(r, 200));
+      answer = await dir.isOwnDomain('customer.example');
+    }
+    const afterMs = Date.now() - back;
+    assert.deepEqual(answer, { own: true, source: 'ldap' }, `no answer ${afterMs} ms after slapd returned`);
+    console.log(`# LDAP answered ${afterMs} ms after slapd returned`);
+    const recovered = lines.filter((l) => l.includes('LDAP answers again'));
+    assert.equal(recovered.length, 1);
+    assert.match(recovered[0]!, /"level":"info"/);
+    assert.equal(lines.filter((l) => l.includes('"level":"warn"')).length, 1, 'no further warning');
+  });
+
   test('down at start-up: the constructor does not throw and the directory connects later', async () => {
     await slapd.stop();
     const dir = directory(slapd.url);
@@ -201,5 +241,40 @@ describe('LDAP faults', { skip }, () => {
       answer = await dir.isOwnDomain('customer.example');
     }
     assert.deepEqual(answer, { own: true, source: 'ldap' });
+  });
+});
+
+describe('LDAP server that accepts and never answers', () => {
+  let server: ReturnType<typeof createServer>;
+  const held = new Set<Socket>();
+  let port = 0;
+  before(async () => {
+    server = createServer((sock) => {
+      held.add(sock);
+      sock.on('error', () => undefined);
+      sock.once('close', () => held.delete(sock));
+    });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', () => resolve()));
+    port = (server.address() as { port: number }).port;
+  });
+  after(async () => {
+    for (const s of held) s.destroy();
+    await new Promise<void>((resolve) => server.close(() => resolve()));
+  });
+
+  test('lookups that time out are counted as kind="timeout", not as errors', async () => {
+    const metrics = createMetrics({ defaultMetrics: false, scrapeMaxAgeMs: 0 });
+    // No background attempt within the test: each lookup makes its own (a probe) and waits it out.
+    const dir = directory(`ldap://127.0.0.1:${port}`, { timeoutMs: 300, backoff: { initialMs: 60_000, maxMs: 60_000 } });
+    metrics.watchLdap(() => dir.stats());
+    const first = await dir.isOwnDomain('customer.example');
+    assert.equal(first.source, 'error');
+    assert.match(first.error ?? '', /timed out|within 300 ms/);
+    // Past the probe period: the next lookup tries again and waits out the timeout too.
+    await new Promise((r) => setTimeout(r, 1100));
+    assert.equal((await dir.isOwnDomain('other-customer.example')).source, 'error');
+    const body = await metrics.scrape();
+    assert.match(body, /^sos_milter_ldap_errors_total\{kind="timeout"\} 2$/m);
+    assert.match(body, /^sos_milter_ldap_errors_total\{kind="error"\} 0$/m);
   });
 });

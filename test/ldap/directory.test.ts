@@ -10,6 +10,8 @@ class FakeServer {
   hang = false;
   wrongPassword = false;
   noStartTls = false;
+  /** Every search fails with this message (the connection stays up). */
+  searchError: string | undefined;
   startTlsCalls = 0;
   binds: { dn: string; password: string }[] = [];
   filters: string[] = [];
@@ -43,6 +45,7 @@ class FakeServer {
         server.filters.push(request.filter);
         if (server.hang) await server.waitForRelease();
         if (server.down) throw new Error('socket closed');
+        if (server.searchError !== undefined) throw new Error(server.searchError);
         const m = /^\(dc=(.*)\)$/.exec(request.filter);
         return m && server.domains.has(m[1]!) ? 1 : 0;
       },
@@ -192,6 +195,95 @@ test('server down: error answers, backoff without new attempts, recovery afterwa
     advance(1000);
     assert.deepEqual(await dir.isOwnDomain('other.example'), { own: false, source: 'ldap' });
     assert.equal(dir.stats().reconnects, 1);
+  } finally {
+    await dir.close();
+  }
+});
+
+/** JSON log lines of a debug-level logger, parsed. */
+function jsonLog(): { logger: ReturnType<typeof createLogger>; lines: Record<string, unknown>[] } {
+  const lines: Record<string, unknown>[] = [];
+  const logger = createLogger({ name: 'sos-milter', level: 'debug', format: 'json', destination: { write: (l: string) => lines.push(JSON.parse(l) as Record<string, unknown>) } });
+  return { logger, lines };
+}
+
+test('a long outage: lookups probe the server once per probeMs whatever the backoff schedule, and find it back at once', async () => {
+  const server = new FakeServer();
+  const { dir, advance } = directory(server, { connectNow: false, backoff: { initialMs: 1000, maxMs: 60_000, probeMs: 1000 } });
+  try {
+    server.down = true;
+    // Five minutes of an outage, a lookup every 200 ms: the schedule has grown to a minute long ago.
+    for (let i = 0; i < 1500; i++) {
+      assert.equal((await dir.isOwnDomain(`d${i}.example`)).source, 'error');
+      advance(200);
+    }
+    const attempts = dir.stats().connectAttempts;
+    assert.ok(attempts >= 299 && attempts <= 301, `one attempt a second, not one per lookup (${attempts})`);
+    server.down = false;
+    // The first lookup a probe period after the last attempt reconnects (at most 5 lookups of 200 ms).
+    let answer = await dir.isOwnDomain('customer.example');
+    for (let i = 0; i < 5 && answer.source === 'error'; i++) {
+      advance(200);
+      answer = await dir.isOwnDomain('customer.example');
+    }
+    assert.deepEqual(answer, { own: true, source: 'ldap' });
+  } finally {
+    await dir.close();
+  }
+});
+
+test('an outage logs one warning, a summary a minute and one line when LDAP answers again: not a line per lookup', async () => {
+  const server = new FakeServer();
+  const { logger, lines } = jsonLog();
+  const { dir, advance } = directory(server, { logger, outageSummaryEveryMs: 60_000 });
+  try {
+    assert.deepEqual(await dir.isOwnDomain('customer.example'), { own: true, source: 'ldap' });
+    server.down = true;
+    for (let i = 0; i < 130; i++) {
+      assert.equal((await dir.isOwnDomain(`d${i}.example`)).source, 'error');
+      advance(1000);
+    }
+    const warnings = lines.filter((l) => l['level'] === 'warn');
+    assert.deepEqual(
+      warnings.map((l) => l['msg']),
+      [
+        'LDAP unavailable: own-domain lookups fail and their domains count as not own until it answers again (one summary line a minute meanwhile)',
+        'LDAP still unavailable for 60 s, 60 lookups failed',
+        'LDAP still unavailable for 120 s, 120 lookups failed',
+      ],
+    );
+    assert.match(String(warnings[0]!['error']), /ECONNREFUSED/);
+    assert.equal(lines.filter((l) => l['level'] === 'debug' && l['msg'] === 'LDAP own-domain lookup failed (outage)').length, 130, 'each failed lookup at debug level');
+    server.down = false;
+    assert.deepEqual(await dir.isOwnDomain('customer2.example'), { own: false, source: 'ldap' });
+    const back = lines.filter((l) => l['level'] === 'info' && /^LDAP answers again/.test(String(l['msg'])));
+    assert.equal(back.length, 1);
+    assert.equal(back[0]!['failedLookups'], 130);
+    assert.equal(back[0]!['outageSeconds'], 130);
+    // A second outage starts with a warning of its own.
+    server.down = true;
+    await dir.isOwnDomain('d-again.example');
+    assert.equal(lines.filter((l) => l['level'] === 'warn').length, 4);
+  } finally {
+    await dir.close();
+  }
+});
+
+test('timeouts are counted as kind timeout only, other failures as error only', async () => {
+  const server = new FakeServer();
+  const { dir } = directory(server, { timeoutMs: 50, cacheTtlSeconds: 0, negativeCacheTtlSeconds: 0 });
+  try {
+    server.hang = true;
+    assert.equal((await dir.isOwnDomain('customer.example')).source, 'error');
+    server.unhang();
+    assert.deepEqual({ timeouts: dir.stats().timeouts, errors: dir.stats().errors }, { timeouts: 1, errors: 0 }, 'our deadline');
+    // ldapts's own per-operation timeout, when it comes first.
+    server.searchError = 'SearchRequest: Operation timed out';
+    assert.equal((await dir.isOwnDomain('customer.example')).source, 'error');
+    assert.deepEqual({ timeouts: dir.stats().timeouts, errors: dir.stats().errors }, { timeouts: 2, errors: 0 }, "ldapts's timeout");
+    server.searchError = 'Insufficient Access';
+    assert.equal((await dir.isOwnDomain('customer.example')).source, 'error');
+    assert.deepEqual({ timeouts: dir.stats().timeouts, errors: dir.stats().errors }, { timeouts: 2, errors: 1 }, 'a server error');
   } finally {
     await dir.close();
   }
