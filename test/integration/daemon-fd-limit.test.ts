@@ -75,7 +75,7 @@ describe('low open-files limit', { skip: knotSkipReason() ?? false }, () => {
     const socket = join(dir, 'fd.sock');
     const metricsPort = await freePort();
     daemon = await startDaemonProcess(
-      { MILTER_SOCKET: `unix:${socket}`, METRICS_LISTEN: `127.0.0.1:${metricsPort}`, ...e2eRejectEnv(knot.port) },
+      { MILTER_SOCKET: `unix:${socket}`, METRICS_LISTEN: `127.0.0.1:${metricsPort}`, METRICS_CACHE_MS: '0', ...e2eRejectEnv(knot.port) },
       15_000,
       { nofile: 64 },
     );
