@@ -6,7 +6,7 @@ import { runDaemon } from '../daemon/run.js';
 import { environmentHelp } from '../config/variables.js';
 import { runAuditCommand } from './audit-command.js';
 import { runCheckCommand } from './check-command.js';
-import { ExitCode } from './exit-codes.js';
+import { ExitCode } from '../app/exit-codes.js';
 import { runSpfCommand } from './spf-command.js';
 import { packageVersion } from '../config/version.js';
 

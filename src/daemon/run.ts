@@ -9,9 +9,9 @@ import { createLogger, flushLogger, type Logger, type LogDestination } from '../
 import { formatSocketSpec, MilterServer } from '../milter/index.js';
 import type { SosMetrics } from '../ops/metrics.js';
 import { startOpsServer } from '../ops/http-server.js';
-import { ExitCode } from '../cli/exit-codes.js';
+import { ExitCode } from '../app/exit-codes.js';
 import { HEAP_FLAGS, heapLimitWarning, missingHeapFlags } from './heap-sizing.js';
-import { assessmentTimeoutMs, createPolicyParts } from './policy-parts.js';
+import { assessmentTimeoutMs, createPolicyParts } from '../app/policy-parts.js';
 import { createSosMilterApp } from './sos-app.js';
 
 
