@@ -3,12 +3,12 @@
 import { domainToASCII } from 'node:url';
 import { parseArgs } from 'node:util';
 import { ConfigError, environmentHelp, loadConfig, type Config } from '../config/index.js';
-import { createPolicyParts } from '../daemon/policy-parts.js';
+import { createPolicyParts } from '../app/policy-parts.js';
 import { createLogger, flushLogger, type Logger } from '../log/index.js';
 import type { OwnDomainAnswer, OwnDomainPort } from '../policy/index.js';
 import { remedyText } from '../policy/index.js';
 import { createDomainJudge, lookupsUsed, terminalLine, terminalQuoted, type DomainReport, type DomainStatus } from './domain-report.js';
-import { ExitCode } from './exit-codes.js';
+import { ExitCode } from '../app/exit-codes.js';
 
 export const AUDIT_USAGE = 'usage: sos-milter audit [--json | --csv] [--concurrency N] [--only-broken]';
 

@@ -5,7 +5,7 @@ import { isIP } from 'node:net';
 import { parseArgs } from 'node:util';
 import { ConfigError, loadConfig } from '../config/index.js';
 import { environmentHelp } from '../config/variables.js';
-import { assessmentTimeoutMs, createPolicyParts } from '../daemon/policy-parts.js';
+import { assessmentTimeoutMs, createPolicyParts } from '../app/policy-parts.js';
 import { silentLogger } from '../log/index.js';
 import {
   assessEnvelope,
@@ -21,7 +21,7 @@ import {
   type Remedy,
 } from '../policy/index.js';
 import { createDomainJudge, lookupsUsed, terminalLine, type BudgetReport } from './domain-report.js';
-import { ExitCode } from './exit-codes.js';
+import { ExitCode } from '../app/exit-codes.js';
 
 export const CHECK_USAGE = 'usage: sos-milter check SENDER [--client IP] [--helo NAME] [--next-hop HOP]... [--json]';
 

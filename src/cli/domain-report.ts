@@ -4,7 +4,7 @@
  * and the lookup budget. Shared by `sos-milter check` and `sos-milter audit`.
  */
 import type { Config } from '../config/index.js';
-import { assessmentTimeoutMs, type PolicyParts } from '../daemon/policy-parts.js';
+import { assessmentTimeoutMs, type PolicyParts } from '../app/policy-parts.js';
 import type { LookupOptions, LookupResult, RecordTypeMap, Resolver, RRType } from '../dns/index.js';
 import {
   assessSender,

@@ -6,7 +6,7 @@ import { connect, isIP } from 'node:net';
 import { parseArgs } from 'node:util';
 import { ConfigError, ENV_VARIABLES, loadConfig, type Config, type HostPort } from '../config/index.js';
 import { formatSocketSpec } from '../milter/socket-spec.js';
-import { ExitCode } from './exit-codes.js';
+import { ExitCode } from '../app/exit-codes.js';
 
 export const HEALTH_USAGE = 'usage: sos-milter health [--ready] [--timeout MS]';
 

@@ -4,7 +4,7 @@
  * `sos-milter health` asks a running daemon whether it is healthy.
  */
 import { environmentHelp } from '../config/variables.js';
-import { ExitCode } from './exit-codes.js';
+import { ExitCode } from '../app/exit-codes.js';
 import { packageVersion } from '../config/version.js';
 
 // Each command is loaded when it runs: `health` runs every 30 s in a container and should not

@@ -4,9 +4,9 @@ import { parseArgs } from 'node:util';
 import { isIP } from 'node:net';
 import { ConfigError, loadConfig } from '../config/index.js';
 import { environmentHelp } from '../config/variables.js';
-import { createDnsParts, createSpfEvaluator } from '../daemon/policy-parts.js';
+import { createDnsParts, createSpfEvaluator } from '../app/policy-parts.js';
 import { DEFAULT_LIMITS, SpfInputError, type SpfCheck, type SpfResult, type SpfTrace, type SpfTraceNode } from '../spf/index.js';
-import { ExitCode } from './exit-codes.js';
+import { ExitCode } from '../app/exit-codes.js';
 
 export const SPF_USAGE = 'usage: sos-milter spf IP SENDER [--helo NAME] [--json]   (SENDER "" or "<>" is the null sender)';
 

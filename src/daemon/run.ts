@@ -9,10 +9,10 @@ import { formatSocketSpec, MilterServer } from '../milter/index.js';
 import type { SosMetrics } from '../ops/metrics.js';
 import type { Resolver } from '../dns/index.js';
 import { startOpsServer, type OpsServer } from '../ops/http-server.js';
-import { ExitCode } from '../cli/exit-codes.js';
+import { ExitCode } from '../app/exit-codes.js';
 import { connectionCapForFdLimit, FD_BUDGET, FdExhaustion, readOpenFileLimit } from './fd-limit.js';
 import { HEAP_FLAGS, heapLimitWarning, missingHeapFlags } from './heap-sizing.js';
-import { assessmentTimeoutMs, createPolicyParts } from './policy-parts.js';
+import { assessmentTimeoutMs, createPolicyParts } from '../app/policy-parts.js';
 import { createSosMilterApp } from './sos-app.js';
 
 

@@ -2,7 +2,9 @@
 import type { ActionName } from './constants.js';
 import type { ConnectInfo } from './commands.js';
 import type { Verdict } from './verdict.js';
-import type { EndReason } from './session.js';
+
+/** Why a connection ended, as the application's disconnect callback is told. */
+export type EndReason = 'quit' | 'eof' | 'timeout' | 'protocol-error' | 'limit' | 'shutdown' | 'error';
 
 /** Stages at which the application may ask for macros (they map to SMFIM_* numbers). */
 export type MacroStageName = 'connect' | 'helo' | 'envfrom' | 'envrcpt' | 'data' | 'eoh' | 'eom';

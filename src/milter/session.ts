@@ -3,7 +3,7 @@
  * a time in arrival order, and answers every command that expects a reply exactly once.
  * Transport-agnostic: the server wires it to a socket through SessionIO.
  */
-import { type CallbackResult, type MilterApplication, type MilterLogger, type ReplyingCallback, SILENT_LOGGER } from './application.js';
+import { type CallbackResult, type EndReason, type MilterApplication, type MilterLogger, type ReplyingCallback, SILENT_LOGGER } from './application.js';
 import { decodeCommand, type MtaCommand } from './commands.js';
 import { type MilterClock, SYSTEM_CLOCK } from './clock.js';
 import { Cmd, DEFAULT_MAX_QUEUED_PACKETS, DEFAULT_PROGRESS_INTERVAL_MS, ProtoFlag } from './constants.js';
@@ -86,7 +86,7 @@ export interface CachedNegotiation {
 /** Distinct offers cached per server; an MTA sends the same one every time, a hostile peer should not grow it. */
 const NEGOTIATION_CACHE_LIMIT = 16;
 
-export type EndReason = 'quit' | 'eof' | 'timeout' | 'protocol-error' | 'limit' | 'shutdown' | 'error';
+export type { EndReason };
 
 type QueueItem = { end: false; cmd: number; command: MtaCommand | MacroPacket; size: number } | { end: true; reason: EndReason; size: 0 };
 type Pending = Promise<void> | void;

@@ -21,7 +21,7 @@ import { freePort } from '../support/ports.js';
 // Three attempts per lookup, started DNS_TIMEOUT_MS / 3 apart, each listening until DNS_TIMEOUT_MS.
 const DNS_TIMEOUT_MS = 2000;
 const ATTEMPTS = 3;
-/** src/daemon/policy-parts.ts assessmentTimeoutMs() without LDAP. */
+/** src/app/policy-parts.ts assessmentTimeoutMs() without LDAP. */
 const DEADLINE_MS = 4 * DNS_TIMEOUT_MS;
 /** Below the retry spacing: every slow lookup is answered by its first attempt. */
 const SLOW_ANSWER_MS = 400;

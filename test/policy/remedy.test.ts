@@ -7,7 +7,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createDomainJudge } from '../../src/cli/domain-report.js';
 import { loadConfig } from '../../src/config/index.js';
-import { policySettings, type PolicyParts } from '../../src/daemon/policy-parts.js';
+import { policySettings, type PolicyParts } from '../../src/app/policy-parts.js';
 import { IgnoredNextHops, insertTerms, mechanismFromRegex } from '../../src/policy/index.js';
 import { SpfEvaluator } from '../../src/spf/index.js';
 import { ZoneResolver } from '../support/spf/zone-resolver.js';

@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { DnsHealthLog } from '../../src/daemon/dns-health-log.js';
+import { DnsHealthLog } from '../../src/app/dns-health-log.js';
 import type { ServerHealthChange } from '../../src/dns/index.js';
 import { captureLog } from '../support/log-capture.js';
 
