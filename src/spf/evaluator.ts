@@ -1,7 +1,20 @@
 import { DnsError, type LookupResult, type RecordTypeMap, type Resolver, type RRType, type TxtRecord } from '../dns/types.js';
 import { MAX_EXPLANATION_OCTETS, MAX_SPF_RECORD_OCTETS, recordOctets, startsSpfRecord, txtRecordCount } from '../dns/txt-bound.js';
-import type { MacroString, MechanismTerm, Qualifier, SpfRecord } from './ast.js';
-import { isDnsTerm } from './ast.js';
+import type {
+  CheckHostInput,
+  DnsQueryTrace,
+  EffectiveRecord,
+  EvaluationOptions,
+  MacroString,
+  MechanismTerm,
+  Qualifier,
+  RecordSelection,
+  SpfCheck,
+  SpfRecord,
+  SpfResult,
+  SpfTrace,
+  SpfTraceNode,
+} from './types.js';
 import {
   isQueryableName,
   isSameOrSubdomain,
@@ -16,7 +29,6 @@ import { type ExpansionBound, expandMacroString, type MacroValues, parseMacroStr
 import { EffectiveRecordMemo } from './effective-record-memo.js';
 import { MemoResolver } from './memo-resolver.js';
 import { parseRecordCached } from './record-cache.js';
-import type { DnsQueryTrace, SpfResult, SpfTrace, SpfTraceNode } from './trace.js';
 
 export interface SpfLimits {
   /** DNS-querying terms (include, a, mx, ptr, exists, redirect) per check_host(), across includes and redirects. */
@@ -43,41 +55,6 @@ export interface SpfEvaluatorOptions {
   receiverHost?: string;
   /** %{t}: clock in milliseconds since the epoch (Date.now by default). */
   now?: () => number;
-}
-
-export interface CheckHostInput {
-  ip: string;
-  /** MAIL FROM; '' for the null reverse-path (then postmaster@helo is checked). */
-  sender: string;
-  helo: string;
-  /** The <domain> to check; the sender's domain (or the HELO for a null sender) by default. */
-  domain?: string;
-}
-
-/** Per-call options: `signal` abandons the evaluation (it rejects with EvaluationAbortedError, code ABORTED). */
-export interface EvaluationOptions {
-  signal?: AbortSignal | undefined;
-}
-
-export interface SpfCheck {
-  result: SpfResult;
-  /** Set for fail results: the exp= text of the deciding record, or the default explanation. */
-  explanation?: string;
-  reason: string;
-  trace: SpfTrace;
-}
-
-export interface EffectiveRecord {
-  status: 'found' | 'none' | 'permerror' | 'temperror';
-  /** The domain whose record is effective (after redirects). */
-  domain: string;
-  /** That record's text as published (strings joined). */
-  text?: string;
-  record?: SpfRecord;
-  /** Queried domain first, then each redirect target. */
-  chain: { domain: string; text?: string }[];
-  /** Why none/permerror/temperror, or how the record was found. */
-  reason: string;
 }
 
 /** Ends evaluation with permerror or temperror (RFC 7208 §4.6.4, §5, §6). Not the caller's abort. */
@@ -108,11 +85,12 @@ interface DomainOutcome {
   reason: string;
 }
 
-/** `answer`: the TXT answer the selection was read from (absent when there was none to read). */
-export type RecordSelection =
-  | { status: 'found'; text: string; record: SpfRecord; answer?: LookupResult<TxtRecord> }
-  | { status: 'none' | 'permerror' | 'temperror'; text?: string; reason: string; answer?: LookupResult<TxtRecord> };
+/** Mechanisms and modifiers that cost one of the 10 DNS-querying terms (RFC 7208 §4.6.4). */
+function isDnsTerm(name: string): boolean {
+  return name === 'include' || name === 'a' || name === 'mx' || name === 'ptr' || name === 'exists' || name === 'redirect';
+}
 
+/** RFC 7208 §4.6.2: a matching mechanism's qualifier is the result. */
 const QUALIFIER_RESULT: Record<Qualifier, SpfResult> = { '+': 'pass', '-': 'fail', '~': 'softfail', '?': 'neutral' };
 
 export class SpfEvaluator {

@@ -1,4 +1,4 @@
-import type { MacroString, MacroToken } from './ast.js';
+import type { MacroString, MacroToken } from './types.js';
 import { SpfSyntaxError } from './errors.js';
 
 /**

@@ -1,4 +1,4 @@
-import type { MacroString, MechanismName, MechanismTerm, ModifierTerm, Qualifier, SpfRecord, SpfTerm } from './ast.js';
+import type { MacroString, MechanismName, MechanismTerm, ModifierTerm, Qualifier, SpfRecord, SpfTerm } from './types.js';
 import { SpfSyntaxError } from './errors.js';
 import { parseIpv4, parseIpv6 } from './ip.js';
 import { checkDomainEnd, parseMacroString } from './macro.js';
