@@ -1,12 +1,15 @@
 import { DnsError, type LookupResult, type RecordTypeMap, type Resolver, type RRType, type TxtRecord } from '../dns/types.js';
 import { MAX_EXPLANATION_OCTETS, MAX_SPF_RECORD_OCTETS, recordOctets, startsSpfRecord, txtRecordCount } from '../dns/txt-bound.js';
 import type {
+  AMechanism,
   CheckHostInput,
+  DnsMechanism,
   DnsQueryTrace,
   EffectiveRecord,
   EvaluationOptions,
   MacroString,
   MechanismTerm,
+  MxMechanism,
   Qualifier,
   RecordSelection,
   SpfCheck,
@@ -85,9 +88,9 @@ interface DomainOutcome {
   reason: string;
 }
 
-/** Mechanisms and modifiers that cost one of the 10 DNS-querying terms (RFC 7208 §4.6.4). */
-function isDnsTerm(name: string): boolean {
-  return name === 'include' || name === 'a' || name === 'mx' || name === 'ptr' || name === 'exists' || name === 'redirect';
+/** The mechanisms that cost one of the 10 DNS-querying terms (RFC 7208 §4.6.4; redirect= is counted where it is followed). */
+function isDnsMechanism(m: MechanismTerm): m is DnsMechanism {
+  return m.name !== 'all' && m.name !== 'ip4' && m.name !== 'ip6';
 }
 
 /** RFC 7208 §4.6.2: a matching mechanism's qualifier is the result. */
@@ -315,7 +318,7 @@ export class SpfEvaluator {
         if (sel.status !== 'found') throw new Halt(sel.status, sel.reason);
         const { record } = sel;
         for (const mech of record.mechanisms) {
-          if (isDnsTerm(mech.name)) this.countDnsTerm(c, mech.text, current);
+          if (isDnsMechanism(mech)) this.countDnsTerm(c, mech.text, current);
           if (!(await this.matches(c, current, mech, here))) continue;
           const result = QUALIFIER_RESULT[mech.qualifier];
           here.matched = mech.text;
@@ -364,19 +367,24 @@ export class SpfEvaluator {
     }
   }
 
+  /** Whether mechanism `m` of the record at `domain` matches the client (RFC 7208 §5). */
   private async matches(c: Check, domain: string, m: MechanismTerm, node: SpfTraceNode): Promise<boolean> {
     switch (m.name) {
+      // §5.1
       case 'all':
         return true;
+      // §5.6
       case 'ip4':
-        return c.ip.family === 4 && sameNetwork(c.ip.bytes, m.networkBytes as Uint8Array, m.cidr4 as number);
+        return c.ip.family === 4 && sameNetwork(c.ip.bytes, m.networkBytes, m.cidr4);
       case 'ip6':
-        return c.ip.family === 6 && sameNetwork(c.ip.bytes, m.networkBytes as Uint8Array, m.cidr6 as number);
+        return c.ip.family === 6 && sameNetwork(c.ip.bytes, m.networkBytes, m.cidr6);
+      // §5.3
       case 'a': {
         const target = await this.targetName(c, domain, m.domainSpec);
         const addrs = await this.addresses(c, target, true);
         return addrs !== null && this.anyInNetwork(c, addrs, m);
       }
+      // §5.4: more than 10 MX names is permerror; an exchange without addresses does not match.
       case 'mx': {
         const target = await this.targetName(c, domain, m.domainSpec);
         const mxs = (await this.query(c, target, 'MX', true)) ?? [];
@@ -389,6 +397,7 @@ export class SpfEvaluator {
         }
         return false;
       }
+      // §5.5
       case 'ptr': {
         const target = await this.targetName(c, domain, m.domainSpec);
         const names = await this.ptrNames(c, true);
@@ -398,11 +407,13 @@ export class SpfEvaluator {
         }
         return false;
       }
+      // §5.7
       case 'exists': {
         const target = await this.targetName(c, domain, m.domainSpec);
         const found = await this.query(c, target, 'A', true);
         return found !== null && found.length > 0;
       }
+      // §5.2: a pass matches; none is permerror; fail, softfail and neutral do not match.
       case 'include': {
         const target = await this.targetName(c, domain, m.domainSpec);
         const child: SpfTraceNode = { domain: target, via: 'include', term: m.text, children: [] };
@@ -414,8 +425,9 @@ export class SpfEvaluator {
     }
   }
 
-  private anyInNetwork(c: Check, addrs: string[], m: MechanismTerm): boolean {
-    const bits = c.ip.family === 4 ? (m.cidr4 as number) : (m.cidr6 as number);
+  /** a, mx: whether the client is in the network of one of `addrs` under the dual-cidr-length (RFC 7208 §5.6). */
+  private anyInNetwork(c: Check, addrs: string[], m: AMechanism | MxMechanism): boolean {
+    const bits = c.ip.family === 4 ? m.cidr4 : m.cidr6;
     for (const bytes of parsedAddresses(addrs, c.ip.family)) if (sameNetwork(c.ip.bytes, bytes, bits)) return true;
     return false;
   }

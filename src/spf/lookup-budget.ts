@@ -6,7 +6,7 @@
  * that, following include: and redirect= into their records, and says which term costs what.
  */
 import type { Resolver } from '../dns/index.js';
-import type { DnsQueryTrace, MechanismTerm, SpfRecord } from './types.js';
+import type { DnsMechanism, DnsQueryTrace, SpfRecord } from './types.js';
 import { DEFAULT_LIMITS, selectRecord } from './evaluator.js';
 import { parseRecord } from './parser.js';
 
@@ -80,7 +80,7 @@ async function isVoidTarget(walk: Walk, name: string, type: 'A' | 'MX'): Promise
   }
 }
 
-function literalTarget(term: MechanismTerm, domain: string): string | undefined {
+function literalTarget(term: DnsMechanism, domain: string): string | undefined {
   if (!term.domainSpec) return domain;
   return term.domainSpec.hasMacros ? undefined : term.domainSpec.text.replace(/\.$/, '');
 }

@@ -47,21 +47,68 @@ interface TermBase {
   position: number;
 }
 
-export interface MechanismTerm extends TermBase {
+interface MechanismBase<N extends MechanismName> extends TermBase {
   kind: 'mechanism';
-  name: MechanismName;
+  name: N;
   qualifier: Qualifier;
-  /** Target domain-spec of include/a/mx/ptr/exists, when written. */
-  domainSpec?: MacroString;
-  /** a/mx: IPv4 prefix length (32 when absent); ip4: network prefix length. */
-  cidr4?: number;
-  /** a/mx: IPv6 prefix length (128 when absent); ip6: network prefix length. */
-  cidr6?: number;
-  /** ip4/ip6: the network as written and as octets. */
-  network?: string;
-  networkBytes?: Uint8Array;
 }
 
+/** RFC 7208 §5.1: matches any client. */
+export type AllMechanism = MechanismBase<'all'>;
+
+/** RFC 7208 §5.2: the result of check_host() on the target; the domain-spec is required. */
+export interface IncludeMechanism extends MechanismBase<'include'> {
+  domainSpec: MacroString;
+}
+
+/** RFC 7208 §5.3 (a), §5.4 (mx): the target's addresses, compared under the dual-cidr-length. */
+interface AddressMechanism<N extends 'a' | 'mx'> extends MechanismBase<N> {
+  /** The target; the current <domain> when not written. */
+  domainSpec?: MacroString;
+  /** IPv4 prefix length, 32 when not written. */
+  cidr4: number;
+  /** IPv6 prefix length, 128 when not written. */
+  cidr6: number;
+}
+export type AMechanism = AddressMechanism<'a'>;
+export type MxMechanism = AddressMechanism<'mx'>;
+
+/** RFC 7208 §5.5: a validated PTR name of the client under the target. */
+export interface PtrMechanism extends MechanismBase<'ptr'> {
+  /** The target; the current <domain> when not written. */
+  domainSpec?: MacroString;
+}
+
+/** RFC 7208 §5.6: the client is in the network. */
+export interface Ip4Mechanism extends MechanismBase<'ip4'> {
+  /** The network as written and as 4 octets. */
+  network: string;
+  networkBytes: Uint8Array;
+  /** Prefix length, 32 when not written. */
+  cidr4: number;
+}
+
+/** RFC 7208 §5.6: the client is in the network. */
+export interface Ip6Mechanism extends MechanismBase<'ip6'> {
+  /** The network as written and as 16 octets. */
+  network: string;
+  networkBytes: Uint8Array;
+  /** Prefix length, 128 when not written. */
+  cidr6: number;
+}
+
+/** RFC 7208 §5.7: the target has an A record; the domain-spec is required. */
+export interface ExistsMechanism extends MechanismBase<'exists'> {
+  domainSpec: MacroString;
+}
+
+/** One mechanism (RFC 7208 §5), discriminated by `name`: each carries exactly the fields it needs. */
+export type MechanismTerm = AllMechanism | IncludeMechanism | AMechanism | MxMechanism | PtrMechanism | Ip4Mechanism | Ip6Mechanism | ExistsMechanism;
+
+/** The mechanisms that query DNS, each one of the 10 DNS-querying terms (RFC 7208 §4.6.4). */
+export type DnsMechanism = IncludeMechanism | AMechanism | MxMechanism | PtrMechanism | ExistsMechanism;
+
+/** RFC 7208 §6 (redirect=, exp=) and §6.3's unknown modifiers, which are ignored. */
 export interface ModifierTerm extends TermBase {
   kind: 'modifier';
   /** Lower-case modifier name (redirect, exp, or any unknown name). */
