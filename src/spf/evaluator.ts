@@ -245,6 +245,7 @@ export class SpfEvaluator {
     }
   }
 
+  /** check_host() (RFC 7208 §4): <ip>, <domain>, <sender>; §4.3 initial processing first. */
   private async run(input: CheckHostInput, resolver: Resolver, signal: AbortSignal | undefined): Promise<SpfCheck> {
     throwIfAborted(signal, input.sender);
     const ip = parseClientIp(input.ip);
@@ -305,7 +306,10 @@ export class SpfEvaluator {
     }
   }
 
-  /** check_host() on one domain and its redirect= chain; throws Halt for permerror/temperror. */
+  /**
+   * check_host() on one domain and its redirect= chain (RFC 7208 §4.6.2 first match wins, §4.7
+   * neutral when nothing matches, §6.1 redirect=); throws Halt for permerror/temperror.
+   */
   private async evalDomain(c: Check, domain: string, node: SpfTraceNode, wantExplanation: boolean): Promise<DomainOutcome> {
     // The trace nests one node per redirect under the node of the domain that redirected.
     const nodes: SpfTraceNode[] = [];
@@ -365,6 +369,7 @@ export class SpfEvaluator {
     }
   }
 
+  /** RFC 7208 §4.6.4: more than `dnsMechanisms` (10) DNS-querying terms is permerror. */
   private countDnsTerm(c: Check, term: string, domain: string): void {
     c.trace.dnsTerms++;
     if (c.trace.dnsTerms > this.limits.dnsMechanisms) {
@@ -467,7 +472,7 @@ export class SpfEvaluator {
     }
   }
 
-  /** %{p}: a validated name of the client, preferring <domain> itself, then a subdomain of it. */
+  /** %{p} (RFC 7208 §7.3): a validated name of the client, preferring <domain> itself, then a subdomain of it. */
   private async validatedName(c: Check, domain: string): Promise<string> {
     c.validatedNames ??= (async () => {
       const out: string[] = [];
@@ -480,6 +485,7 @@ export class SpfEvaluator {
     );
   }
 
+  /** Macro expansion (RFC 7208 §7.3) with %{d} the current domain. */
   private async expand(c: Check, domain: string, ms: MacroString, bound: ExpansionBound = 'domain'): Promise<string> {
     if (!ms.hasMacros) return expandMacroString(ms, c.values, bound);
     const values = { ...c.values, d: domain };
@@ -487,7 +493,7 @@ export class SpfEvaluator {
     return expandMacroString(ms, values, bound);
   }
 
-  /** The <target-name> of a term: its expanded domain-spec, or the current domain. */
+  /** The <target-name> of a term (RFC 7208 §4.8): its expanded domain-spec, or the current domain. */
   private async targetName(c: Check, domain: string, spec: MacroString | undefined): Promise<string> {
     if (!spec) return domain;
     return truncateName(stripTrailingDot(await this.expand(c, domain, spec)));
@@ -496,7 +502,7 @@ export class SpfEvaluator {
   /**
    * One logical lookup. Returns null (and asks nothing) for names no resolver can send: "no
    * match", never an error. Temporary DNS errors abort with temperror; callers that must skip
-   * them catch that. Void answers count against the limit when `countVoid`.
+   * them catch that. Void answers count against the limit when `countVoid` (RFC 7208 §4.6.4).
    */
   private async query<T extends RRType>(c: Check, name: string, type: T, countVoid: boolean): Promise<RecordTypeMap[T][] | null> {
     const answer = await this.answer(c, name, type, countVoid);
