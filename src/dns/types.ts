@@ -99,6 +99,14 @@ export function abortedError(qname: string, qtype: RRType): DnsError {
   return new DnsError('ABORTED', qname, qtype, 'abandoned by the caller');
 }
 
+/**
+ * Answer identity: a resolver that caches resolves `lookup` with the very LookupResult object
+ * (and so the very `records` array) it holds for the question, on every hit for as long as it
+ * keeps that entry, and `cachedAnswer` returns that same object. An answer never changes once
+ * handed out. Consumers may therefore memoise what they derive from an answer on its identity
+ * (the SPF evaluator keeps each TXT answer's parsed record in a WeakMap keyed on `records`, and
+ * its effective-record memo compares answers by identity) and must not mutate answers.
+ */
 export interface Resolver {
   lookup<T extends RRType>(name: string, type: T, options?: LookupOptions): Promise<LookupResult<RecordTypeMap[T]>>;
   /**

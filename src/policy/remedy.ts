@@ -6,7 +6,7 @@
  */
 import type { LookupBudget } from '../spf/lookup-budget.js';
 import { describeSpending } from '../spf/lookup-budget.js';
-import type { SpfRecord } from '../spf/ast.js';
+import type { SpfRecord } from '../spf/types.js';
 import { parseRecord } from '../spf/parser.js';
 import type { JudgedAssessment, SpfCheckMode } from './types.js';
 

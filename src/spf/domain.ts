@@ -78,7 +78,7 @@ export function isValidIdentityDomain(domain: string): boolean {
   return !numeric;
 }
 
-/** Case-insensitive: `name` equals `parent` or ends in ".parent". */
+/** Case-insensitive: `name` equals `parent` or ends in ".parent" (ptr and %{p}, RFC 7208 §5.5, §7.3). */
 export function isSameOrSubdomain(name: string, parent: string): boolean {
   const n = stripTrailingDot(name).toLowerCase();
   const p = stripTrailingDot(parent).toLowerCase();

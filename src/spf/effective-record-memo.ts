@@ -1,6 +1,6 @@
 import { LRUCache } from 'lru-cache';
 import type { LookupResult, Resolver, TxtRecord } from '../dns/types.js';
-import type { EffectiveRecord } from './evaluator.js';
+import type { EffectiveRecord } from './types.js';
 
 interface Memo {
   effective: EffectiveRecord;

@@ -1,18 +1,32 @@
 /** RFC 7208 SPF evaluation. Knows nothing of milters; DNS comes through the Resolver contract. */
-export {
-  SpfEvaluator,
-  DEFAULT_LIMITS,
-  DEFAULT_EXPLANATION,
-  splitSender,
-  type SpfLimits,
-  type SpfEvaluatorOptions,
-  type CheckHostInput,
-  type SpfCheck,
-  type EffectiveRecord,
-  type EvaluationOptions,
-} from './evaluator.js';
-export type { SpfResult, SpfTrace, SpfTraceNode, DnsQueryTrace } from './trace.js';
-export type { SpfRecord, SpfTerm, MechanismTerm, ModifierTerm, MechanismName, Qualifier, MacroString, MacroToken } from './ast.js';
+export { SpfEvaluator, DEFAULT_LIMITS, DEFAULT_EXPLANATION, splitSender, type SpfLimits, type SpfEvaluatorOptions } from './evaluator.js';
+export type {
+  CheckHostInput,
+  SpfCheck,
+  EffectiveRecord,
+  EvaluationOptions,
+  SpfResult,
+  SpfTrace,
+  SpfTraceNode,
+  DnsQueryTrace,
+  SpfRecord,
+  SpfTerm,
+  MechanismTerm,
+  AllMechanism,
+  IncludeMechanism,
+  AMechanism,
+  MxMechanism,
+  PtrMechanism,
+  Ip4Mechanism,
+  Ip6Mechanism,
+  ExistsMechanism,
+  DnsMechanism,
+  ModifierTerm,
+  MechanismName,
+  Qualifier,
+  MacroString,
+  MacroToken,
+} from './types.js';
 export { parseRecord, isSpfRecord } from './parser.js';
 export { SpfSyntaxError, SpfInputError, EvaluationAbortedError } from './errors.js';
 export { MemoResolver } from './memo-resolver.js';

@@ -152,7 +152,7 @@ export function parseClientIp(input: string): IpAddress | null {
   return { family: 6, bytes: v6, text: formatIpv6(v6) };
 }
 
-/** Whether the first `bits` bits of `a` and `b` (same length) agree. */
+/** Whether the first `bits` bits of `a` and `b` (same length) agree: CIDR matching (RFC 7208 §5.6). */
 export function sameNetwork(a: Uint8Array, b: Uint8Array, bits: number): boolean {
   if (a.length !== b.length) return false;
   const whole = bits >> 3;
@@ -163,7 +163,7 @@ export function sameNetwork(a: Uint8Array, b: Uint8Array, bits: number): boolean
   return (a[whole] & mask) === (b[whole] & mask);
 }
 
-/** The %{i} form: dotted quad, or 32 dot-separated upper-case nibbles for IPv6. */
+/** The %{i} form (RFC 7208 §7.3): dotted quad, or 32 dot-separated upper-case nibbles for IPv6. */
 export function ipMacroValue(ip: IpAddress): string {
   if (ip.family === 4) return ip.text;
   const nibbles: string[] = [];
@@ -171,7 +171,7 @@ export function ipMacroValue(ip: IpAddress): string {
   return nibbles.join('.').toUpperCase();
 }
 
-/** The name queried for PTR records of `ip`. */
+/** The name queried for PTR records of `ip` (in-addr.arpa / ip6.arpa, RFC 7208 §5.5). */
 export function reverseName(ip: IpAddress): string {
   if (ip.family === 4) {
     const b = ip.bytes;

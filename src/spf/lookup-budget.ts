@@ -6,10 +6,9 @@
  * that, following include: and redirect= into their records, and says which term costs what.
  */
 import type { Resolver } from '../dns/index.js';
-import type { MechanismTerm, SpfRecord } from './ast.js';
+import type { DnsMechanism, DnsQueryTrace, SpfRecord } from './types.js';
 import { DEFAULT_LIMITS, selectRecord } from './evaluator.js';
 import { parseRecord } from './parser.js';
-import type { DnsQueryTrace } from './trace.js';
 
 /** One DNS-querying term and what it costs, itself included. */
 export interface BudgetTerm {
@@ -81,7 +80,7 @@ async function isVoidTarget(walk: Walk, name: string, type: 'A' | 'MX'): Promise
   }
 }
 
-function literalTarget(term: MechanismTerm, domain: string): string | undefined {
+function literalTarget(term: DnsMechanism, domain: string): string | undefined {
   if (!term.domainSpec) return domain;
   return term.domainSpec.hasMacros ? undefined : term.domainSpec.text.replace(/\.$/, '');
 }

@@ -1,4 +1,4 @@
-import type { MacroString, MacroToken } from './ast.js';
+import type { MacroString, MacroToken } from './types.js';
 import { SpfSyntaxError } from './errors.js';
 
 /**
@@ -60,7 +60,7 @@ export function parseMacroString(text: string, syntax: MacroSyntax, basePos = 0)
   return { text, tokens, hasMacros, usesPtr, endsWithMacro };
 }
 
-/** The inside of %{…}: letter, optional digits, optional "r", delimiters. */
+/** The inside of %{…} (RFC 7208 §7.1 macro-expand): letter, optional digits, optional "r", delimiters. */
 function parseMacroExpand(body: string, syntax: MacroSyntax, pos: number): MacroToken {
   if (body.length === 0) throw new SpfSyntaxError('empty macro', pos);
   const letterChar = body[0];
@@ -142,6 +142,7 @@ function literalOf(ms: MacroString): string {
   return out;
 }
 
+/** RFC 7208 §7.3: split on the delimiters, reverse, keep the right-hand parts, join with "."; escape when upper-case. */
 function transform(value: string, t: Extract<MacroToken, { kind: 'macro' }>): string {
   let result = value;
   if (t.keep !== 0 || t.reverse || t.delimiters !== '.') {

@@ -1,4 +1,4 @@
-import type { MacroString, MechanismName, MechanismTerm, ModifierTerm, Qualifier, SpfRecord, SpfTerm } from './ast.js';
+import type { MacroString, MechanismTerm, ModifierTerm, Qualifier, SpfRecord, SpfTerm } from './types.js';
 import { SpfSyntaxError } from './errors.js';
 import { parseIpv4, parseIpv6 } from './ip.js';
 import { checkDomainEnd, parseMacroString } from './macro.js';
@@ -136,46 +136,50 @@ function splitDualCidr(rest: string): { spec: string; c4?: string; c6?: string }
   return { spec: s, c4, c6 };
 }
 
-const MECHANISMS: ReadonlySet<string> = new Set(['all', 'include', 'a', 'mx', 'ptr', 'ip4', 'ip6', 'exists']);
-
+/** RFC 7208 §5: each mechanism with exactly the arguments its ABNF allows (§12). */
 function parseMechanism(text: string, name: string, qualifier: Qualifier, rest: string, pos: number, restPos: number): MechanismTerm {
-  if (!MECHANISMS.has(name)) throw new SpfSyntaxError(`unknown mechanism '${name}'`, pos);
-  const m: MechanismTerm = { kind: 'mechanism', name: name as MechanismName, qualifier, text, position: pos };
-  switch (m.name) {
+  switch (name) {
     case 'all':
       if (rest !== '') throw new SpfSyntaxError(`all: unexpected '${rest}'`, restPos);
-      break;
+      return { kind: 'mechanism', name, qualifier, text, position: pos };
     case 'include':
-    case 'exists':
+    case 'exists': {
       if (rest[0] !== ':') throw new SpfSyntaxError(`${name}: requires ":" domain-spec`, restPos);
-      m.domainSpec = parseDomainSpec(rest.slice(1), restPos + 1, name);
-      break;
+      const domainSpec = parseDomainSpec(rest.slice(1), restPos + 1, name);
+      return { kind: 'mechanism', name, qualifier, text, position: pos, domainSpec };
+    }
     case 'ptr':
-      m.domainSpec = optionalDomainSpec(rest, restPos, name);
-      break;
+      return { kind: 'mechanism', name, qualifier, text, position: pos, domainSpec: optionalDomainSpec(rest, restPos, name) };
     case 'a':
     case 'mx': {
+      // §5.6: dual-cidr-length, 32 and 128 when not written.
       const { spec, c4, c6 } = splitDualCidr(rest);
-      m.domainSpec = optionalDomainSpec(spec, restPos, name);
-      m.cidr4 = c4 === undefined ? 32 : parseCidr(c4, 32, pos, name);
-      m.cidr6 = c6 === undefined ? 128 : parseCidr(c6, 128, pos, name);
-      break;
+      const domainSpec = optionalDomainSpec(spec, restPos, name);
+      const cidr4 = c4 === undefined ? 32 : parseCidr(c4, 32, pos, name);
+      const cidr6 = c6 === undefined ? 128 : parseCidr(c6, 128, pos, name);
+      return { kind: 'mechanism', name, qualifier, text, position: pos, domainSpec, cidr4, cidr6 };
     }
-    case 'ip4':
+    case 'ip4': {
+      const { network, networkBytes, length } = parseNetwork(name, rest, pos, restPos);
+      return { kind: 'mechanism', name, qualifier, text, position: pos, network, networkBytes, cidr4: length };
+    }
     case 'ip6': {
-      if (rest[0] !== ':') throw new SpfSyntaxError(`${name}: requires ":" and a network`, restPos);
-      const slash = rest.indexOf('/');
-      const net = slash === -1 ? rest.slice(1) : rest.slice(1, slash);
-      const bytes = name === 'ip4' ? parseIpv4(net) : parseIpv6(net);
-      if (!bytes) throw new SpfSyntaxError(`${name}: invalid network '${net}'`, restPos + 1);
-      m.network = net;
-      m.networkBytes = bytes;
-      const max = name === 'ip4' ? 32 : 128;
-      const len = slash === -1 ? max : parseCidr(rest.slice(slash + 1), max, pos, name);
-      if (name === 'ip4') m.cidr4 = len;
-      else m.cidr6 = len;
-      break;
+      const { network, networkBytes, length } = parseNetwork(name, rest, pos, restPos);
+      return { kind: 'mechanism', name, qualifier, text, position: pos, network, networkBytes, cidr6: length };
     }
+    default:
+      throw new SpfSyntaxError(`unknown mechanism '${name}'`, pos);
   }
-  return m;
+}
+
+/** `rest` of ip4/ip6 (RFC 7208 §5.6): ":" network [ "/" prefix length ], the length at most 32 or 128. */
+function parseNetwork(name: 'ip4' | 'ip6', rest: string, pos: number, restPos: number): { network: string; networkBytes: Uint8Array; length: number } {
+  if (rest[0] !== ':') throw new SpfSyntaxError(`${name}: requires ":" and a network`, restPos);
+  const slash = rest.indexOf('/');
+  const network = slash === -1 ? rest.slice(1) : rest.slice(1, slash);
+  const networkBytes = name === 'ip4' ? parseIpv4(network) : parseIpv6(network);
+  if (!networkBytes) throw new SpfSyntaxError(`${name}: invalid network '${network}'`, restPos + 1);
+  const max = name === 'ip4' ? 32 : 128;
+  const length = slash === -1 ? max : parseCidr(rest.slice(slash + 1), max, pos, name);
+  return { network, networkBytes, length };
 }

@@ -1,5 +1,5 @@
 import { LRUCache } from 'lru-cache';
-import type { SpfRecord } from './ast.js';
+import type { SpfRecord } from './types.js';
 import { SpfSyntaxError } from './errors.js';
 import { parseRecord } from './parser.js';
 

@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { isSpfRecord, parseRecord, SpfSyntaxError } from '../../src/spf/index.js';
+import { isSpfRecord, parseRecord, SpfSyntaxError, type AMechanism } from '../../src/spf/index.js';
 
 test('isSpfRecord: v=spf1 then a space or the end, any case', () => {
   assert.equal(isSpfRecord('v=spf1'), true);
@@ -31,12 +31,13 @@ test('terms expose kind, qualifier, name and text', () => {
   );
   assert.equal(r.hasAll, true);
   assert.equal(r.redirect?.value.text, 'other.example.com');
-  const mx = r.mechanisms[1];
+  const [a, mx] = r.mechanisms;
+  assert.ok(mx.name === 'mx' && a.name === 'a');
   assert.equal(mx.domainSpec?.text, 'mx.example.com');
   assert.equal(mx.cidr4, 24);
   assert.equal(mx.cidr6, 64);
-  assert.equal(r.mechanisms[0].cidr4, 32);
-  assert.equal(r.mechanisms[0].cidr6, 128);
+  assert.equal(a.cidr4, 32);
+  assert.equal(a.cidr6, 128);
   assert.ok(r.mechanisms.some((m) => m.name === 'all' && m.qualifier === '-'));
 });
 
@@ -46,12 +47,19 @@ test('mechanism and modifier names are case-insensitive', () => {
   assert.equal(r.redirect?.name, 'redirect');
 });
 
+/** The first mechanism of `text`, which must be an `a`. */
+function onlyA(text: string): AMechanism {
+  const m = parseRecord(text).mechanisms[0];
+  assert.ok(m.name === 'a');
+  return m;
+}
+
 test('dual CIDR lengths: a//33 is ip6 33, a/24//64 both, slashes inside a domain-spec stay', () => {
-  assert.equal(parseRecord('v=spf1 a//33').mechanisms[0].cidr6, 33);
-  const colon = parseRecord('v=spf1 a:foo:bar/baz.example.com').mechanisms[0];
+  assert.equal(onlyA('v=spf1 a//33').cidr6, 33);
+  const colon = onlyA('v=spf1 a:foo:bar/baz.example.com');
   assert.equal(colon.domainSpec?.text, 'foo:bar/baz.example.com');
   assert.equal(colon.cidr4, 32);
-  assert.equal(parseRecord('v=spf1 a:%{d}/24').mechanisms[0].cidr4, 24);
+  assert.equal(onlyA('v=spf1 a:%{d}/24').cidr4, 24);
 });
 
 const bad: [string, string][] = [
@@ -124,9 +132,11 @@ test('valid corner cases: unknown modifiers, trailing spaces, IDN top labels, ma
   assert.equal(parseRecord('v=spf1 default=+').terms[0].name, 'default');
   assert.equal(parseRecord('v=spf1 -all ').terms.length, 1);
   assert.equal(parseRecord('v=spf1').terms.length, 0);
-  assert.equal(parseRecord('v=spf1 a:foo.example.xn--zckzah -all').mechanisms[0].domainSpec?.text, 'foo.example.xn--zckzah');
+  assert.equal(onlyA('v=spf1 a:foo.example.xn--zckzah -all').domainSpec?.text, 'foo.example.xn--zckzah');
   assert.equal(parseRecord('v=spf1 a:%{H}.bar').mechanisms.length, 1);
   assert.equal(parseRecord('v=spf1 exists:%{l}%-').mechanisms.length, 1);
-  assert.equal(parseRecord('v=spf1 include:o.spf.example.com.').mechanisms[0].domainSpec?.text, 'o.spf.example.com.');
+  const include = parseRecord('v=spf1 include:o.spf.example.com.').mechanisms[0];
+  assert.ok(include.name === 'include');
+  assert.equal(include.domainSpec.text, 'o.spf.example.com.');
   assert.equal(parseRecord('v=spf1 ip6:::FFFF:1.2.3.4 ip4:0.0.0.0/0').mechanisms.length, 2);
 });

@@ -2,7 +2,7 @@ import { readFile } from 'node:fs/promises';
 import { parseAllDocuments } from 'yaml';
 import type { Resolver } from '../../../src/dns/types.js';
 import { SpfEvaluator } from '../../../src/spf/evaluator.js';
-import type { SpfResult } from '../../../src/spf/trace.js';
+import type { SpfResult } from '../../../src/spf/types.js';
 import { type ZoneData, ZoneResolver } from './zone-resolver.js';
 
 /**
