@@ -1,0 +1,133 @@
+/**
+ * The history in one SQLite file, through better-sqlite3 (synchronous, prebuilt or built
+ * at install; see README "Audit history" for why not node:sqlite). WAL journal, synchronous
+ * FULL: a committed run survives a crash of the process and of the machine.
+ *
+ * One audit at a time per file: the shipped schedulers never overlap runs (systemd oneshot
+ * service, CronJob concurrencyPolicy Forbid); a second writer waits for the first's commit
+ * (busy timeout) and then reads the states that commit left.
+ */
+import { mkdirSync } from 'node:fs';
+import { dirname } from 'node:path';
+import type BetterSqlite3 from 'better-sqlite3';
+import { DryRunRollback, HistoryError, planRun, SCHEMA_VERSION, type HistoryStore, type RunCommit, type RunInput } from './store.js';
+import { rowToEntry, type OutboxRow } from './outbox-row.js';
+import type { KnownState } from './types.js';
+
+const SCHEMA = `
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS runs (
+  id INTEGER PRIMARY KEY, started_at TEXT NOT NULL, finished_at TEXT NOT NULL,
+  domains INTEGER NOT NULL, broken INTEGER NOT NULL, newly_broken INTEGER NOT NULL, fixed INTEGER NOT NULL, unknown INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS domains (
+  id INTEGER PRIMARY KEY, name TEXT NOT NULL UNIQUE, broken INTEGER NOT NULL, status TEXT NOT NULL,
+  since TEXT NOT NULL, last_run INTEGER NOT NULL, record TEXT, suggested TEXT);
+CREATE TABLE IF NOT EXISTS results (
+  run_id INTEGER NOT NULL, domain_id INTEGER NOT NULL, status INTEGER NOT NULL, result TEXT NOT NULL, change INTEGER NOT NULL,
+  PRIMARY KEY (run_id, domain_id)) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS outbox (
+  id INTEGER PRIMARY KEY, run_id INTEGER NOT NULL, domain TEXT NOT NULL, channel TEXT NOT NULL, recipient TEXT NOT NULL,
+  kind TEXT NOT NULL, payload TEXT NOT NULL, state TEXT NOT NULL DEFAULT 'pending', attempts INTEGER NOT NULL DEFAULT 0,
+  last_error TEXT, created_at TEXT NOT NULL, sent_at TEXT);
+CREATE INDEX IF NOT EXISTS outbox_state ON outbox (state, id);
+`;
+
+export async function openSqliteHistory(path: string, keepRuns: number): Promise<HistoryStore> {
+  let Database: typeof BetterSqlite3;
+  try {
+    Database = (await import('better-sqlite3')).default;
+  } catch (e) {
+    throw new HistoryError(`the SQLite driver (better-sqlite3) cannot be loaded: ${(e as Error).message}`, { cause: e });
+  }
+  let db: BetterSqlite3.Database;
+  try {
+    mkdirSync(dirname(path), { recursive: true });
+    db = new Database(path, { timeout: 60_000 });
+    db.pragma('journal_mode = WAL');
+    db.pragma('synchronous = FULL');
+    db.exec(SCHEMA);
+    const version = db.prepare<[], { value: string }>("SELECT value FROM meta WHERE key = 'schema'").get();
+    if (version === undefined) db.prepare("INSERT INTO meta (key, value) VALUES ('schema', ?)").run(String(SCHEMA_VERSION));
+    else if (Number(version.value) !== SCHEMA_VERSION) throw new Error(`schema version ${version.value}, this sos-milter reads ${SCHEMA_VERSION}`);
+  } catch (e) {
+    throw new HistoryError(`cannot open the audit history ${JSON.stringify(path)}: ${(e as Error).message}`, { cause: e });
+  }
+
+  const knownStmt = db.prepare<[], { name: string; broken: number; status: KnownState['status']; since: string }>('SELECT name, broken, status, since FROM domains');
+  const insertRun = db.prepare('INSERT INTO runs (started_at, finished_at, domains, broken, newly_broken, fixed, unknown) VALUES (?, ?, ?, ?, ?, ?, ?)');
+  const idsStmt = db.prepare<[], { id: number; name: string }>('SELECT id, name FROM domains');
+  const insertDomain = db.prepare<[string, number, string, string, number, string | null, string | null]>(
+    'INSERT INTO domains (name, broken, status, since, last_run, record, suggested) VALUES (?, ?, ?, ?, ?, ?, ?)',
+  );
+  const updateDomain = db.prepare<[number, string, string, number, string | null, string | null, string]>(
+    'UPDATE domains SET broken = ?, status = ?, since = ?, last_run = ?, record = ?, suggested = ? WHERE name = ?',
+  );
+  const insertResult = db.prepare('INSERT INTO results (run_id, domain_id, status, result, change) VALUES (?, ?, ?, ?, ?)');
+  const insertOutbox = db.prepare("INSERT INTO outbox (run_id, domain, channel, recipient, kind, payload, created_at) VALUES (?, ?, ?, ?, ?, ?, ?)");
+  const pruneResults = db.prepare('DELETE FROM results WHERE run_id <= ?');
+  const pruneOutbox = db.prepare("DELETE FROM outbox WHERE state <> 'pending' AND run_id <= ?");
+  const pendingStmt = db.prepare<[number], OutboxRow>("SELECT * FROM outbox WHERE state = 'pending' ORDER BY id LIMIT ?");
+  const pendingCountStmt = db.prepare<[], { n: number }>("SELECT count(*) AS n FROM outbox WHERE state = 'pending'");
+  const sentStmt = db.prepare("UPDATE outbox SET state = 'sent', attempts = attempts + 1, sent_at = ?, last_error = NULL WHERE id = ?");
+  const failedStmt = db.prepare('UPDATE outbox SET state = ?, attempts = attempts + 1, last_error = ? WHERE id = ?');
+
+  const commit = db.transaction((input: RunInput, dryRun: boolean): RunCommit => {
+    const known = new Map<string, KnownState>();
+    for (const r of knownStmt.iterate()) known.set(r.name, { broken: r.broken === 1, status: r.status, since: r.since });
+    const plan = planRun(input, known);
+    const c = plan.changes;
+    const broken = input.outcomes.filter((o) => o.status !== 'pass').length;
+    const runId = Number(
+      insertRun.run(input.startedAt.toISOString(), input.finishedAt.toISOString(), input.outcomes.length, broken, c.newlyBroken.length, c.fixed.length, c.unknown.length).lastInsertRowid,
+    );
+    for (const s of plan.states) {
+      if (s.isNew) insertDomain.run(s.domain, s.broken ? 1 : 0, s.status, s.since, runId, s.record, s.suggested);
+      else updateDomain.run(s.broken ? 1 : 0, s.status, s.since, runId, s.record, s.suggested, s.domain);
+    }
+    const ids = new Map<string, number>();
+    for (const r of idsStmt.iterate()) ids.set(r.name, r.id);
+    for (const r of plan.results) {
+      const id = ids.get(r.domain);
+      // A first-seen domain with an unknown outcome has no state row yet: nothing to keep for it.
+      if (id !== undefined) insertResult.run(runId, id, r.status, r.result, r.change);
+    }
+    const created = input.finishedAt.toISOString();
+    for (const n of plan.outbox) insertOutbox.run(runId, n.domain, n.channel, n.recipient, n.kind, n.payload, created);
+    if (runId > keepRuns) {
+      pruneResults.run(runId - keepRuns);
+      pruneOutbox.run(runId - keepRuns);
+    }
+    const result = { runId, changes: plan.changes, queued: plan.outbox.length, outbox: plan.outbox };
+    if (dryRun) throw new DryRunRollback(result);
+    return result;
+  });
+
+  const guard = <T>(what: string, f: () => T): T => {
+    try {
+      return f();
+    } catch (e) {
+      throw new HistoryError(`audit history ${JSON.stringify(path)}: ${what} failed: ${(e as Error).message}`, { cause: e });
+    }
+  };
+
+  return {
+    kind: 'sqlite',
+    location: path,
+    commitRun: (input, options) =>
+      Promise.resolve(
+        guard('recording the run', () => {
+          try {
+            return commit.immediate(input, options?.dryRun === true);
+          } catch (e) {
+            if (e instanceof DryRunRollback) return e.result;
+            throw e;
+          }
+        }),
+      ),
+    pending: (limit) => Promise.resolve(guard('reading the outbox', () => pendingStmt.all(limit).map(rowToEntry))),
+    pendingCount: () => Promise.resolve(guard('reading the outbox', () => pendingCountStmt.get()!.n)),
+    markSent: (id, at) => Promise.resolve(void guard('marking a notification sent', () => sentStmt.run(at.toISOString(), id))),
+    markFailed: (id, error, final) => Promise.resolve(void guard('marking a notification failed', () => failedStmt.run(final ? 'failed' : 'pending', error.slice(0, 1000), id))),
+    close: () => Promise.resolve(void db.close()),
+  };
+}
