@@ -84,6 +84,7 @@ test('three runs: exact change sets, one notification per change, none for uncha
       await again.close();
     }
   });
+});
 
 test('a dry run reports the changes and writes nothing', async () => {
   await withStore(async (store) => {
