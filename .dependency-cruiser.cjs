@@ -14,10 +14,12 @@ const LAYERS = {
   policy: ['spf', 'dns', 'log'],
   config: ['dns', 'milter', 'spf', 'policy', 'log'],
   ldap: ['config', 'policy', 'log'],
+  history: [],
+  notify: ['history', 'log'],
   ops: ['config', 'dns', 'ldap', 'milter', 'spf', 'policy', 'log'],
   app: ['config', 'dns', 'ldap', 'milter', 'ops', 'spf', 'policy', 'log'],
   daemon: ['app', 'config', 'dns', 'ldap', 'milter', 'ops', 'spf', 'policy', 'log'],
-  cli: ['app', 'daemon', 'config', 'dns', 'ldap', 'milter', 'ops', 'spf', 'policy', 'log'],
+  cli: ['app', 'daemon', 'history', 'notify', 'config', 'dns', 'ldap', 'milter', 'ops', 'spf', 'policy', 'log'],
 };
 
 const layerRules = Object.entries(LAYERS).map(([layer, allowed]) => ({

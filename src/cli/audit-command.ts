@@ -2,15 +2,18 @@
 // LDAP judged as the daemon would judge a message from it, with the remedy for each that fails.
 import { domainToASCII } from 'node:url';
 import { parseArgs } from 'node:util';
-import { ConfigError, environmentHelp, loadConfig, type Config } from '../config/index.js';
+import { ConfigError, environmentHelp, loadAuditHistoryConfig, loadConfig, type AuditHistoryConfig, type Config } from '../config/index.js';
 import { createPolicyParts } from '../app/policy-parts.js';
 import { createLogger, flushLogger, type Logger } from '../log/index.js';
 import type { OwnDomainAnswer, OwnDomainPort } from '../policy/index.js';
 import { remedyText } from '../policy/index.js';
 import { createDomainJudge, lookupsUsed, terminalLine, terminalQuoted, type DomainReport, type DomainStatus } from './domain-report.js';
 import { ExitCode } from '../app/exit-codes.js';
+import { changeCounts, changeLines, deliverySummary, metricsText, openHistory, publishMetrics, recordRun, type HistoryRunResult } from './audit-history.js';
+import type { HistoryStore } from '../history/store.js';
+import { errorMessage } from '../log/error-message.js';
 
-export const AUDIT_USAGE = 'usage: sos-milter audit [--json | --csv] [--concurrency N] [--only-broken]';
+export const AUDIT_USAGE = 'usage: sos-milter audit [--json | --csv] [--concurrency N] [--only-broken] [--history PATH|URL [--changes-only] [--dry-run]]';
 
 
 const DEFAULT_CONCURRENCY = 16;
@@ -29,6 +32,11 @@ and 2 void lookups), or why none exists.
   --csv             CSV with a header row; the summary goes to stderr
   --concurrency N   domains judged at once (default ${DEFAULT_CONCURRENCY}, at most ${MAX_CONCURRENCY})
   --only-broken     list only domains that do not pass (the summary still counts all)
+  --history PATH    remember each run in PATH (SQLite file) or a postgresql:// URL (AUDIT_HISTORY):
+                    the report adds newly broken, fixed, still broken (since when) and unchanged,
+                    and each change is notified once (AUDIT_WEBHOOK_URL, AUDIT_SMTP_URL)
+  --changes-only    with --history: list only the domains that newly broke or were fixed
+  --dry-run         with --history: print what would be sent; the history is left unchanged
   -h, --help        show this help
 
 A progress bar is drawn on stderr when stdout and stderr are terminals.
@@ -46,6 +54,9 @@ interface AuditArgs {
   format: Format;
   concurrency: number;
   onlyBroken: boolean;
+  history: string | undefined;
+  changesOnly: boolean;
+  dryRun: boolean;
 }
 
 export interface AuditIo {
@@ -65,6 +76,9 @@ function parse(argv: string[]): AuditArgs | 'help' {
       csv: { type: 'boolean', default: false },
       concurrency: { type: 'string' },
       'only-broken': { type: 'boolean', default: false },
+      history: { type: 'string' },
+      'changes-only': { type: 'boolean', default: false },
+      'dry-run': { type: 'boolean', default: false },
       help: { type: 'boolean', short: 'h', default: false },
     },
   });
@@ -78,7 +92,15 @@ function parse(argv: string[]): AuditArgs | 'help' {
     }
     concurrency = Number(values.concurrency);
   }
-  return { format: values.json ? 'json' : values.csv ? 'csv' : 'table', concurrency, onlyBroken: values['only-broken'] === true };
+  if (values.history !== undefined && values.history.trim() === '') throw new Error('--history: empty; give a file path or a postgresql:// URL');
+  return {
+    format: values.json ? 'json' : values.csv ? 'csv' : 'table',
+    concurrency,
+    onlyBroken: values['only-broken'] === true,
+    history: values.history,
+    changesOnly: values['changes-only'] === true,
+    dryRun: values['dry-run'] === true,
+  };
 }
 
 /** Draws `[#####.....] 512/5000 domains` on one line of a terminal, at most every 100 ms. */
@@ -125,7 +147,8 @@ function budgetText(r: DomainReport): string {
 }
 
 /** JSON lines: plain values only, the remedy as an object. */
-function jsonLine(r: DomainReport): string {
+function jsonLine(r: DomainReport, history?: HistoryRunResult): string {
+  const change = history?.byDomain.get(r.domain);
   return JSON.stringify({
     domain: r.domain,
     status: r.status,
@@ -136,6 +159,7 @@ function jsonLine(r: DomainReport): string {
     reason: r.reason,
     remedy: r.remedy.kind === 'none' ? null : r.remedy.kind === 'record' ? { kind: 'record', record: r.remedy.record, change: r.remedy.change, note: r.remedy.note } : r.remedy,
     lookups: r.budget ?? null,
+    ...(history ? { change: change?.kind ?? null, since: change?.since ?? null } : {}),
   });
 }
 
@@ -146,7 +170,8 @@ function csvField(value: string): string {
   return /[",\r\n]/.test(value) ? `"${value.replace(/"/g, '""')}"` : value;
 }
 
-function csvLine(r: DomainReport): string {
+function csvLine(r: DomainReport, history?: HistoryRunResult): string {
+  const change = history?.byDomain.get(r.domain);
   return [
     r.domain,
     r.status,
@@ -159,6 +184,7 @@ function csvLine(r: DomainReport): string {
     r.remedy.kind === 'record' ? r.remedy.record : '',
     r.budget ? `${r.budget.used}/${r.budget.limit}` : '',
     r.budget?.warning ?? '',
+    ...(history ? [change?.kind ?? '', change?.since ?? ''] : []),
   ]
     .map(csvField)
     .join(',');
@@ -225,8 +251,10 @@ export async function runAuditCommand(argv: string[], env: NodeJS.ProcessEnv, io
     return ExitCode.OK;
   }
   let config: Config;
+  let hconf: AuditHistoryConfig;
   try {
     config = loadConfig(env);
+    hconf = loadAuditHistoryConfig(env);
   } catch (e) {
     if (!(e instanceof ConfigError)) throw e;
     err.write(`sos-milter audit: configuration error: ${e.message}\n`);
@@ -236,17 +264,40 @@ export async function runAuditCommand(argv: string[], env: NodeJS.ProcessEnv, io
     err.write('sos-milter audit: LDAP_ENABLED is not set; the audit reads the own domains from LDAP (see --help)\n');
     return ExitCode.INCOMPLETE;
   }
+  const historyLocation = args.history ?? hconf.history;
+  if ((args.changesOnly || args.dryRun) && historyLocation === undefined) {
+    err.write(`sos-milter audit: --changes-only and --dry-run need --history (or AUDIT_HISTORY)\n${AUDIT_USAGE}\n`);
+    return ExitCode.USAGE;
+  }
   const started = process.hrtime.bigint();
+  const startedAt = new Date();
   const logger = auditLogger(config, err);
+  // Opened before the long part: an unwritable path or an unreachable database ends the audit at once.
+  let store: HistoryStore | undefined;
+  if (historyLocation !== undefined) {
+    try {
+      store = await openHistory(historyLocation, { keepRuns: hconf.keepRuns });
+    } catch (e) {
+      err.write(`sos-milter audit: ${errorMessage(e)}\n`);
+      await publishMetrics(hconf, metricsText({ byStatus: { pass: 0, fail: 0, unjudged: 0 }, seconds: 0, finishedAt: new Date(), complete: false }), logger);
+      flushLogger(logger);
+      return ExitCode.INCOMPLETE;
+    }
+  }
   const parts = createPolicyParts(config, logger);
   const directory = parts.directory!;
   const bar = new ProgressBar(err, io.progress ?? (Boolean((out as { isTTY?: boolean }).isTTY) && Boolean((err as { isTTY?: boolean }).isTTY)));
   try {
     const listed = new Set<string>();
+    const contacts = new Map<string, string[]>();
     try {
-      for await (const page of directory.listOwnDomains({ filter: config.ldap.auditFilter, attribute: config.ldap.domainAttribute })) {
+      for await (const page of directory.listOwnDomainContacts({ filter: config.ldap.auditFilter, attribute: config.ldap.domainAttribute, contactAttribute: hconf.mail?.contactAttribute })) {
         // Judged as the daemon sees a sender domain: in A-labels (IDNA), as DNS needs them.
-        for (const domain of page) listed.add(domainToASCII(domain) || domain);
+        for (const { domain, contacts: values } of page) {
+          const name = domainToASCII(domain) || domain;
+          listed.add(name);
+          if (values.length > 0) contacts.set(name, [...(contacts.get(name) ?? []), ...values]);
+        }
       }
     } catch (e) {
       err.write(`sos-milter audit: cannot list the own domains from LDAP: ${(e as Error).message}\n`);
@@ -282,22 +333,46 @@ export async function runAuditCommand(argv: string[], env: NodeJS.ProcessEnv, io
       summary.byStatus[r.status]++;
       summary.byResult[r.result] = (summary.byResult[r.result] ?? 0) + 1;
     }
-    const shown = args.onlyBroken ? reports.filter((r) => r.status !== 'pass') : reports;
+    let history: HistoryRunResult | undefined;
+    if (store) {
+      try {
+        history = await recordRun(store, hconf, { startedAt, reports, contacts, dryRun: args.dryRun }, logger);
+      } catch (e) {
+        err.write(`sos-milter audit: ${errorMessage(e)}\n`);
+        await publishMetrics(hconf, metricsText({ byStatus: summary.byStatus, seconds: summary.seconds, finishedAt: new Date(), complete: false }), logger);
+        return ExitCode.INCOMPLETE;
+      }
+    }
+    let shown = args.onlyBroken ? reports.filter((r) => r.status !== 'pass') : reports;
+    if (history && args.changesOnly) shown = shown.filter((r) => ['newly-broken', 'fixed'].includes(history.byDomain.get(r.domain)?.kind ?? ''));
+    const historySummary = history ? { changes: changeCounts(history.commit.changes), ...(history.delivery ? { notifications: deliverySummary(history.delivery) } : {}), ...(history.refusedContacts.length ? { contacts_refused: history.refusedContacts.map((c) => ({ domain: c.domain, reason: c.reason })) } : {}), ...(args.dryRun ? { dry_run: true } : {}) } : {};
     if (args.format === 'json') {
-      for (const r of shown) out.write(`${jsonLine(r)}\n`);
-      out.write(`${JSON.stringify({ summary })}\n`);
+      for (const r of shown) out.write(`${jsonLine(r, history)}\n`);
+      out.write(`${JSON.stringify({ summary: { ...summary, ...historySummary } })}\n`);
     } else if (args.format === 'csv') {
-      out.write(`${CSV_HEADER.join(',')}\r\n`);
-      for (const r of shown) out.write(`${csvLine(r)}\r\n`);
+      out.write(`${[...CSV_HEADER, ...(history ? ['change', 'since'] : [])].join(',')}\r\n`);
+      for (const r of shown) out.write(`${csvLine(r, history)}\r\n`);
       err.write(`${summaryLine(summary)}\n`);
+      if (history) err.write(`${changeLines(history, args.changesOnly).join('\n')}\n`);
     } else {
       if (shown.length > 0) out.write(`${tableLines(shown).join('\n')}\n\n`);
+      if (history) out.write(`${changeLines(history, args.changesOnly).join('\n')}\n`);
       out.write(`${summaryLine(summary)}\n`);
+    }
+    if (history && args.dryRun) {
+      const sink = args.format === 'table' ? out : err;
+      sink.write(`--dry-run: nothing recorded, nothing sent; ${history.wouldSend.length} notification(s) would be sent${history.wouldSend.length ? ':' : '.'}\n`);
+      for (const w of history.wouldSend) sink.write(`${w}\n`);
+    }
+    if (!args.dryRun) {
+      const pending = store ? await store.pendingCount().catch(() => undefined) : undefined;
+      await publishMetrics(hconf, metricsText({ byStatus: summary.byStatus, seconds: Number(process.hrtime.bigint() - started) / 1e9, finishedAt: new Date(), complete: true, result: history, pending }), logger);
     }
     return summary.byStatus.pass === summary.domains ? ExitCode.OK : ExitCode.FAILURE;
   } finally {
     bar.clear();
     await directory.close();
+    await store?.close();
     flushLogger(logger);
   }
 }

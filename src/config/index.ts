@@ -8,3 +8,4 @@ export { parseMilterSocket, type MilterSocketSpec } from './socket.js';
 export type { LdapUri, SpfViolationResult } from './lists.js';
 export type { HostPort } from './parse.js';
 export { ENV_VARIABLES, environmentHelp, type EnvVariable, type EnvReader } from './variables.js';
+export { loadAuditHistoryConfig, type AuditHistoryConfig, type AuditMailConfig, type AuditWebhookConfig } from './audit-history.js';

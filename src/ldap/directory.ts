@@ -52,6 +52,14 @@ export interface ListDomainsOptions {
   /** Attribute holding the domain name; undefined: the value of the entry's RDN. */
   attribute?: string | undefined;
   pageSize?: number;
+  /** Also read this attribute (e.g. `mail`, AUDIT_CONTACT_ATTRIBUTE): the contacts of each listed domain. */
+  contactAttribute?: string | undefined;
+}
+
+/** A listed own domain with the values of the contact attribute of its entry (unchecked: LDAP holds anything). */
+export interface ListedDomain {
+  domain: string;
+  contacts: string[];
 }
 
 export interface LdapDirectoryStats {
@@ -182,6 +190,34 @@ export class LdapDomainDirectory {
       })) {
         this.counters.searches++;
         yield page.flatMap((entry) => domainsOfEntry(entry, attribute)).map(normaliseDomain).filter((d) => d !== '');
+      }
+    } catch (err) {
+      if (!conn.client.isConnected) this.dropConnection(conn, reason(err));
+      throw new LdapSearchError(`listing own domains on ${conn.uri} failed: ${reason(err)}`, { cause: err, timedOut: isLdaptsTimeout(err) });
+    }
+  }
+
+  /** listOwnDomains with each domain's contacts, read from the same entries in the same paged search. */
+  async *listOwnDomainContacts(options: ListDomainsOptions): AsyncGenerator<ListedDomain[]> {
+    const conn = await this.connection();
+    const attribute = options.attribute;
+    const contact = options.contactAttribute;
+    const attributes = [attribute, contact].filter((a): a is string => a !== undefined);
+    try {
+      for await (const page of conn.client.listEntries(this.options.searchBase, {
+        filter: options.filter,
+        attributes: attributes.length === 0 ? ['1.1'] : attributes,
+        pageSize: options.pageSize ?? 200,
+        timeLimit: Math.max(1, Math.ceil(this.options.timeoutMs / 1000)),
+      })) {
+        this.counters.searches++;
+        yield page.flatMap((entry) => {
+          const contacts = contact === undefined ? [] : (entry.attributes[contact.toLowerCase()] ?? []);
+          return domainsOfEntry(entry, attribute)
+            .map(normaliseDomain)
+            .filter((d) => d !== '')
+            .map((domain) => ({ domain, contacts }));
+        });
       }
     } catch (err) {
       if (!conn.client.isConnected) this.dropConnection(conn, reason(err));

@@ -1,5 +1,5 @@
 export { escapeFilterValue, buildFilter } from './escape.js';
-export { LdapDomainDirectory, type OwnDomainAnswer, type LdapDirectoryOptions, type LdapDirectoryStats, type ListDomainsOptions } from './directory.js';
+export { LdapDomainDirectory, type OwnDomainAnswer, type LdapDirectoryOptions, type LdapDirectoryStats, type ListDomainsOptions, type ListedDomain } from './directory.js';
 export { type LdapErrorCode, type LdapWrapOptions, LdapError, LdapConnectError, LdapUnavailableError, LdapTimeoutError, LdapSearchError, LdapClosedError, LdapTlsError } from './errors.js';
 export { ldaptsClientFactory, type LdapClient, type LdapClientFactory, type LdapSearchRequest, type LdapListRequest, type LdapListedEntry, type LdapTlsOptions } from './client.js';
 export { backoffDelay, type BackoffOptions } from './backoff.js';
