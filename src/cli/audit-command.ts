@@ -260,14 +260,14 @@ export async function runAuditCommand(argv: string[], env: NodeJS.ProcessEnv, io
     err.write(`sos-milter audit: configuration error: ${e.message}\n`);
     return ExitCode.INCOMPLETE;
   }
-  if (!config.ldap) {
-    err.write('sos-milter audit: LDAP_ENABLED is not set; the audit reads the own domains from LDAP (see --help)\n');
-    return ExitCode.INCOMPLETE;
-  }
   const historyLocation = args.history ?? hconf.history;
   if ((args.changesOnly || args.dryRun) && historyLocation === undefined) {
     err.write(`sos-milter audit: --changes-only and --dry-run need --history (or AUDIT_HISTORY)\n${AUDIT_USAGE}\n`);
     return ExitCode.USAGE;
+  }
+  if (!config.ldap) {
+    err.write('sos-milter audit: LDAP_ENABLED is not set; the audit reads the own domains from LDAP (see --help)\n');
+    return ExitCode.INCOMPLETE;
   }
   const started = process.hrtime.bigint();
   const startedAt = new Date();

@@ -7,7 +7,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { ENV_VARIABLES, loadConfig, type EnvReader } from '../../src/config/index.js';
+import { ENV_VARIABLES, loadAuditHistoryConfig, loadConfig, type EnvReader } from '../../src/config/index.js';
 import { runAuditCommand } from '../../src/cli/audit-command.js';
 import { captureOutput } from '../support/capture.js';
 import { MAIN_JS } from '../support/paths.js';
@@ -81,6 +81,12 @@ test('the configuration reads no variable the table (and so the help) lacks', ()
       LDAP_BINDPW: 'pw',
       SPF_CHECK: 'evaluate',
       OUTBOUND_IPS: '192.0.2.1',
+      // Set so that every AUDIT_* branch is read.
+      AUDIT_WEBHOOK_URL: 'https://hooks.test/x',
+      AUDIT_WEBHOOK_SECRET: 'sixteen-characters-at-least',
+      AUDIT_SMTP_URL: 'smtp://relay.test',
+      AUDIT_MAIL_FROM: 'hygiene@esp.test',
+      AUDIT_CONTACT_ATTRIBUTE: 'mail',
     } as NodeJS.ProcessEnv,
     {
       get(target, key) {
@@ -90,6 +96,7 @@ test('the configuration reads no variable the table (and so the help) lacks', ()
     },
   );
   loadConfig(env);
+  loadAuditHistoryConfig(env);
   const known = new Set(ENV_VARIABLES.map((v) => v.name));
   assert.deepEqual([...read].filter((name) => !known.has(name)), []);
   // And the table holds nothing the configuration never reads (spf reads DNS_* itself).
@@ -103,7 +110,7 @@ test('the daemon stops with exit 78 for a missing LDAP_TLS_CA_FILE, naming it', 
 });
 
 test('audit usage errors exit 64', async () => {
-  for (const argv of [['--json', '--csv'], ['--concurrency', '0'], ['--concurrency', 'x'], ['--concurrency', '1000'], ['extra'], ['--bogus']]) {
+  for (const argv of [['--changes-only'], ['--dry-run'], ['--history', ''], ['--json', '--csv'], ['--concurrency', '0'], ['--concurrency', 'x'], ['--concurrency', '1000'], ['extra'], ['--bogus']]) {
     const { code, text } = await captureOutput((err) => runAuditCommand(argv, {}, { out: err, err }));
     assert.equal(code, 64, `${argv.join(' ')}: ${text}`);
     assert.match(text, /usage: sos-milter audit/);
