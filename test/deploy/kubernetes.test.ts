@@ -6,7 +6,8 @@ import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { readdirSync, readFileSync } from 'node:fs';
 import { parseAllDocuments } from 'yaml';
-import { ConfigMap, Secret, Service } from 'kubernetes-models/v1';
+import { ConfigMap, PersistentVolumeClaim, Secret, Service } from 'kubernetes-models/v1';
+import { CronJob } from 'kubernetes-models/batch/v1';
 import { Deployment } from 'kubernetes-models/apps/v1';
 import { PodDisruptionBudget } from 'kubernetes-models/policy/v1';
 import { HorizontalPodAutoscaler } from 'kubernetes-models/autoscaling/v2';
@@ -32,6 +33,8 @@ const MODELS: Record<string, new (data: never) => { validate(): void }> = {
   'v1/ConfigMap': ConfigMap,
   'v1/Secret': Secret,
   'v1/Service': Service,
+  'v1/PersistentVolumeClaim': PersistentVolumeClaim,
+  'batch/v1/CronJob': CronJob,
   'apps/v1/Deployment': Deployment,
   'policy/v1/PodDisruptionBudget': PodDisruptionBudget,
   'autoscaling/v2/HorizontalPodAutoscaler': HorizontalPodAutoscaler,
@@ -118,4 +121,23 @@ test('Service, PodDisruptionBudget and HorizontalPodAutoscaler select the Deploy
   assert.deepEqual((get(byKind('Service'), 'spec.ports') as Obj[]).map((p) => p.port), [8020, 9100]);
   assert.equal(get(byKind('HorizontalPodAutoscaler'), 'spec.scaleTargetRef.name'), get(byKind('Deployment'), 'metadata.name'));
   assert.ok(Number(get(byKind('HorizontalPodAutoscaler'), 'spec.minReplicas')) >= 2, 'two replicas at least, so the PDB allows a drain');
+});
+
+test('the audit CronJob: one run at a time, the history on its volume, every variable it is given is one the audit reads', async () => {
+  const cron = byKind('CronJob');
+  assert.equal(get(cron, 'spec.concurrencyPolicy'), 'Forbid');
+  const pod = podSpecOf(cron)!;
+  assert.deepEqual(restrictedViolations(pod, { imageUser: IMAGE_USER }), []);
+  const container = (pod.containers as Obj[])[0]!;
+  const args = container.args as string[];
+  const history = args[args.indexOf('--history') + 1]!;
+  const mount = (container.volumeMounts as Obj[])[0]!;
+  assert.ok(history.startsWith(`${String(mount.mountPath)}/`), 'the history file is on the mounted volume');
+  const claim = ((pod.volumes as Obj[])[0]!.persistentVolumeClaim as Obj).claimName;
+  assert.ok(objects.some(({ o }) => o.kind === 'PersistentVolumeClaim' && get(o, 'metadata.name') === claim));
+  const { ENV_VARIABLES } = await import('../../src/config/index.js');
+  const audit = new Set(ENV_VARIABLES.filter((v) => v.readers.includes('audit')).map((v) => v.name));
+  const auditConfig = objects.find(({ o }) => o.kind === 'ConfigMap' && get(o, 'metadata.name') === 'sos-milter-audit')!.o;
+  const auditSecret = objects.find(({ o }) => o.kind === 'Secret' && get(o, 'metadata.name') === 'sos-milter-audit')!.o;
+  for (const name of [...Object.keys(auditConfig.data as Obj), ...Object.keys(auditSecret.stringData as Obj)]) assert.ok(audit.has(name), `${name} is read by the audit`);
 });

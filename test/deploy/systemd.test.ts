@@ -85,3 +85,27 @@ test('the unit starts before the Postfix instance Debian runs and logs to the ma
   const stopSeconds = Number(values('TimeoutStopSec')[0]);
   assert.ok(stopSeconds * 1000 > 10_000, 'TimeoutStopSec above the default SHUTDOWN_TIMEOUT_MS');
 });
+
+test('systemd-analyze verify accepts the audit service and its timer; the unit is hardened and oneshot', { skip: analyzeMissing() }, () => {
+  const dir = mkdtempSync(join(tmpdir(), 'sos-audit-unit-'));
+  try {
+    for (const name of ['sos-milter-audit.service', 'sos-milter-audit.timer']) {
+      let text = readFileSync(repoPath(`deploy/systemd/${name}`), 'utf8');
+      if (!existsSync('/usr/bin/node')) text = text.replaceAll('/usr/bin/node ', `${process.execPath} `);
+      writeFileSync(join(dir, name), text);
+    }
+    const r = spawnSync('systemd-analyze', ['verify', join(dir, 'sos-milter-audit.timer'), join(dir, 'sos-milter-audit.service')], { encoding: 'utf8' });
+    assert.equal(r.status, 0, r.stderr);
+    assert.equal(r.stderr.trim(), '', 'no warnings');
+    const sec = spawnSync('systemd-analyze', ['security', '--offline=yes', '--no-pager', join(dir, 'sos-milter-audit.service')], { encoding: 'utf8' });
+    const m = /Overall exposure level for .*: (\d+\.\d+)/.exec(sec.stdout);
+    assert.ok(m && Number(m[1]) <= MAX_EXPOSURE, sec.stdout.slice(-400));
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+  const unit = readFileSync(repoPath('deploy/systemd/sos-milter-audit.service'), 'utf8');
+  assert.match(unit, /^Type=oneshot$/m, 'never two runs at once');
+  assert.match(unit, /^SuccessExitStatus=1$/m, 'a broken domain is a finding, not a unit failure');
+  assert.match(unit, /audit --history \/var\/lib\/sos-milter-audit\/audit\.sqlite$/m);
+  assert.match(unit, /^StateDirectory=sos-milter-audit$/m);
+});
