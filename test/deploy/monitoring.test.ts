@@ -142,6 +142,22 @@ describe('a live scrape of the daemon', { skip: knotSkipReason() ?? slapdUnavail
     }
     session.close();
     exposition = await (await fetch(`${base}/metrics`)).text();
+    // The audit's metrics come from its own run (textfile or Pushgateway), rendered by the same code.
+    const { metricsText } = await import('../../src/cli/audit-history.js');
+    exposition += metricsText({
+      byStatus: { pass: 1, fail: 1, unjudged: 0 },
+      seconds: 1,
+      finishedAt: new Date(),
+      complete: true,
+      pending: 0,
+      result: {
+        commit: { runId: 1, changes: { newlyBroken: [], fixed: [], stillBroken: [], unchanged: [], unknown: [] }, queued: 0, outbox: [] },
+        delivery: { sent: { webhook: 0, email: 0 }, failed: [], deferred: 0, channelDown: {} },
+        refusedContacts: [],
+        byDomain: new Map(),
+        wouldSend: [],
+      },
+    });
   });
   after(async () => {
     if (child && child.exitCode === null) {
