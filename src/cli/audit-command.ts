@@ -345,7 +345,7 @@ export async function runAuditCommand(argv: string[], env: NodeJS.ProcessEnv, io
     }
     let shown = args.onlyBroken ? reports.filter((r) => r.status !== 'pass') : reports;
     if (history && args.changesOnly) shown = shown.filter((r) => ['newly-broken', 'fixed'].includes(history.byDomain.get(r.domain)?.kind ?? ''));
-    const historySummary = history ? { changes: changeCounts(history.commit.changes), ...(history.delivery ? { notifications: deliverySummary(history.delivery) } : {}), ...(history.refusedContacts.length ? { contacts_refused: history.refusedContacts.map((c) => ({ domain: c.domain, reason: c.reason })) } : {}), ...(args.dryRun ? { dry_run: true } : {}) } : {};
+    const historySummary = history ? { changes: changeCounts(history.commit.changes), history_write_seconds: Math.round(history.writeSeconds * 1000) / 1000, ...(history.delivery ? { notifications: deliverySummary(history.delivery) } : {}), ...(history.refusedContacts.length ? { contacts_refused: history.refusedContacts.map((c) => ({ domain: c.domain, reason: c.reason })) } : {}), ...(args.dryRun ? { dry_run: true } : {}) } : {};
     if (args.format === 'json') {
       for (const r of shown) out.write(`${jsonLine(r, history)}\n`);
       out.write(`${JSON.stringify({ summary: { ...summary, ...historySummary } })}\n`);

@@ -47,6 +47,8 @@ export interface HistoryRunResult {
   byDomain: Map<string, DomainChange>;
   /** --dry-run: the notifications that would be sent, rendered. */
   wouldSend: string[];
+  /** Wall time of the history transaction (read states, write the run), seconds. */
+  writeSeconds: number;
 }
 
 function senders(hconf: AuditHistoryConfig): Promise<Partial<Record<Channel, Sender>>> {
@@ -91,7 +93,9 @@ export async function recordRun(
     }
     return list;
   };
+  const writeStarted = process.hrtime.bigint();
   const commit = await store.commitRun({ startedAt: run.startedAt, finishedAt: new Date(), outcomes, recipients }, { dryRun: run.dryRun });
+  const writeSeconds = Number(process.hrtime.bigint() - writeStarted) / 1e9;
   for (const c of refusedContacts) logger.warn({ domain: c.domain, contact: c.value, reason: c.reason }, 'audit: contact address refused, no mail to it');
   const byDomain = new Map<string, DomainChange>();
   for (const set of Object.values(commit.changes) as DomainChange[][]) for (const c of set) byDomain.set(c.domain, c);
@@ -108,7 +112,7 @@ export async function recordRun(
         wouldSend.push(`would mail ${e.recipient} through ${hconf.mail?.url ?? '(no relay)'}:\nSubject: ${m.subject}\n\n${m.text}`);
       }
     }
-    return { commit, delivery: undefined, refusedContacts, byDomain, wouldSend };
+    return { commit, delivery: undefined, refusedContacts, byDomain, wouldSend, writeSeconds };
   }
 
   const channels = await senders(hconf);
@@ -122,7 +126,7 @@ export async function recordRun(
         else logger.warn({ ...fields, error }, outcome === 'given-up' ? 'audit: notification given up' : 'audit: notification failed, kept for the next run');
       },
     });
-    return { commit, delivery, refusedContacts, byDomain, wouldSend };
+    return { commit, delivery, refusedContacts, byDomain, wouldSend, writeSeconds };
   } finally {
     for (const s of Object.values(channels)) s.close?.();
   }

@@ -1,8 +1,8 @@
 /**
  * The history in PostgreSQL, for several replicas sharing one history, through `pg`. The same
- * tables as SQLite. Each run's commit and the delivery of the outbox hold a session advisory
- * lock, so two audits (say, a CronJob retried while the last run still delivers) never read
- * the same states or deliver the same notification: the second waits.
+ * tables as SQLite. An audit holds a session advisory lock from opening the history until it
+ * closes it, so two audits (two replicas, or a CronJob retried while the last run still
+ * delivers) never read the same states or deliver the same notification: the second waits.
  */
 import type { Client as PgClient } from 'pg';
 import { HistoryError, planRun, redactLocation, SCHEMA_VERSION, type HistoryStore, type RunCommit, type RunInput } from './store.js';

@@ -156,6 +156,7 @@ describe('a live scrape of the daemon', { skip: knotSkipReason() ?? slapdUnavail
         refusedContacts: [],
         byDomain: new Map(),
         wouldSend: [],
+        writeSeconds: 0,
       },
     });
   });
