@@ -11,7 +11,8 @@ import { buildSymbolLists } from './negotiation.js';
 import type { SymbolList } from './responses.js';
 import { type MilterClock, SYSTEM_CLOCK } from './clock.js';
 import { type RateLimit, RateLimitedLog } from './rate-limited-log.js';
-import { type CachedNegotiation, type EndReason, levelEnabled, MilterSession, type SessionCounters } from './session.js';
+import { NegotiationCache } from './negotiation-cache.js';
+import { type EndReason, levelEnabled, MilterSession, type SessionCounters } from './session.js';
 import { parseSocketSpec, type SocketSpec } from './socket-spec.js';
 import { prepareUnixSocketPath, removeUnixSocket } from './unix-socket.js';
 
@@ -166,7 +167,7 @@ export class MilterServer {
   private cutNow = false;
   private socketIno: number | undefined;
   private readonly allClosedWaiters: (() => void)[] = [];
-  private readonly negotiationCache = new Map<string, CachedNegotiation>();
+  private readonly negotiations: NegotiationCache;
 
   constructor(
     private readonly app: MilterApplication,
@@ -179,6 +180,7 @@ export class MilterServer {
     // Validate the declared macros now, so a bad name fails at startup, not per connection.
     this.symbolLists = buildSymbolLists(app.macros);
     this.maxPayload = opts.maxPayload ?? DEFAULT_MAX_PAYLOAD;
+    this.negotiations = new NegotiationCache(app, this.symbolLists, this.maxPayload);
     const d = MILTER_SERVER_DEFAULTS;
     this.idleTimeoutMs = opts.idleTimeoutMs ?? d.idleTimeoutMs;
     this.packetTimeoutMs = opts.packetTimeoutMs ?? d.packetTimeoutMs;
@@ -305,7 +307,7 @@ export class MilterServer {
         noise: this.noise,
         symbolLists: this.symbolLists,
         counters: this.counters,
-        negotiationCache: this.negotiationCache,
+        negotiations: this.negotiations,
         progressIntervalMs: this.opts.progressIntervalMs,
         clock: this.clock,
       },
