@@ -1,4 +1,4 @@
-/** What sessions count, into a store the server shares between them. */
+/** The milter's counts, in one store per server; sessions count into the part they own. */
 
 export interface SessionCounters {
   protocolErrors: number;
@@ -10,6 +10,34 @@ export interface SessionCounters {
   progressPackets: number;
 }
 
+/** What the server counts itself; MilterServerStats documents each. */
+export interface ServerCounters extends SessionCounters {
+  connectionsTotal: number;
+  connectionsRefused: number;
+  acceptFdExhausted: number;
+  acceptErrors: number;
+  idleTimeouts: number;
+  packetTimeouts: number;
+  writeOverflows: number;
+  bufferedBudgetCloses: number;
+  shutdownCloses: number;
+}
+
 export function newSessionCounters(): SessionCounters {
   return { protocolErrors: 0, messages: 0, callbackErrors: 0, queueOverflows: 0, progressPackets: 0 };
+}
+
+export function newServerCounters(): ServerCounters {
+  return {
+    ...newSessionCounters(),
+    connectionsTotal: 0,
+    connectionsRefused: 0,
+    acceptFdExhausted: 0,
+    acceptErrors: 0,
+    idleTimeouts: 0,
+    packetTimeouts: 0,
+    writeOverflows: 0,
+    bufferedBudgetCloses: 0,
+    shutdownCloses: 0,
+  };
 }
