@@ -5,7 +5,7 @@
  */
 import { test, after, before } from 'node:test';
 import assert from 'node:assert/strict';
-import { createLogger } from '../../src/log/index.js';
+import { captureLog } from '../support/log-capture.js';
 import { MilterServer, ProtoFlag, type BoundAddress } from '../../src/milter/index.js';
 import { IgnoredNextHops, type CancelOptions, type OwnDomainPort, type PolicySettings, type SpfPort } from '../../src/policy/index.js';
 import { SpfEvaluator, type SpfResult } from '../../src/spf/index.js';
@@ -44,8 +44,7 @@ interface AppExtra {
 }
 
 async function startApp(mode: 'test' | 'reject', extra: AppExtra = {}): Promise<Harness> {
-  const lines: string[] = [];
-  const logger = createLogger({ name: 'sos-milter', level: 'debug', format: 'text', destination: { write: (l) => lines.push(l) } });
+  const { logger, lines } = captureLog('text');
   const settings: PolicySettings = {
     mode,
     check: extra.check ?? 'regex',

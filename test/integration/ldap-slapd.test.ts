@@ -6,9 +6,9 @@ import assert from 'node:assert/strict';
 import { createServer, type Socket } from 'node:net';
 import { fileURLToPath } from 'node:url';
 import { LdapDomainDirectory, type LdapDirectoryOptions } from '../../src/ldap/index.js';
-import { createLogger } from '../../src/log/index.js';
 import { createMetrics } from '../../src/ops/metrics.js';
 import { freePort, slapdUnavailableReason, startSlapd, type SlapdInstance } from '../support/slapd.js';
+import { captureLog } from '../support/log-capture.js';
 
 const LDIF = fileURLToPath(new URL('../../../test/data/ldap/domains.ldif', import.meta.url));
 const BASE = 'ou=domains,dc=example,dc=test';
@@ -30,12 +30,6 @@ function directory(url: string | string[], extra: Partial<LdapDirectoryOptions> 
   });
   open.push(dir);
   return dir;
-}
-
-function captureLogger() {
-  const lines: string[] = [];
-  const logger = createLogger({ name: 'sos-milter', level: 'debug', format: 'json', destination: { write: (l: string) => lines.push(l) } });
-  return { logger, lines };
 }
 
 after(async () => {
@@ -92,7 +86,7 @@ describe('LDAP own-domain lookup against slapd', { skip }, () => {
   });
 
   test('wrong password: error answer, logged without the password', async () => {
-    const { logger, lines } = captureLogger();
+    const { logger, lines } = captureLog('json');
     const dir = directory(slapd.url, { bindDn: MILTER_DN, bindPw: 'wrong-Pa55', logger });
     const answer = await dir.isOwnDomain('customer.example');
     assert.equal(answer.own, false);
@@ -141,7 +135,7 @@ describe('LDAP faults', { skip }, () => {
   const BOUND_MS = 1000 + 3000;
 
   test('slapd stopped: cached answers still served, new lookups answer with an error in bounded time', async () => {
-    const { logger, lines } = captureLogger();
+    const { logger, lines } = captureLog('json');
     const dir = directory(slapd.url, { logger });
     assert.deepEqual(await dir.isOwnDomain('customer.example'), { own: true, source: 'ldap' });
     await slapd.stop();
@@ -191,7 +185,7 @@ describe('LDAP faults', { skip }, () => {
   });
 
   test('slapd back after an outage: one warning for the outage, a lookup answered within seconds of the return, one line for the recovery', async () => {
-    const { logger, lines } = captureLogger();
+    const { logger, lines } = captureLog('json');
     // A background schedule far longer than the outage: only the lookups' probes can find the server back.
     const dir = directory(slapd.url, { logger, backoff: { initialMs: 10_000, maxMs: 30_000 }, random: () => 1, cacheTtlSeconds: 0, negativeCacheTtlSeconds: 0 });
     assert.deepEqual(await dir.isOwnDomain('customer.example'), { own: true, source: 'ldap' });
