@@ -13,6 +13,7 @@ import { ZoneResolver } from '../support/spf/zone-resolver.js';
 import { compileSpfRegex } from '../../src/config/index.js';
 import { createSosMilterApp } from '../../src/daemon/sos-app.js';
 import { MilterTestClient, POSTFIX_OFFER } from '../support/milter-client.js';
+import { sleep } from '../support/wait.js';
 
 const zone = {
   'fail.example': [{ TXT: 'v=spf1 ip4:198.51.100.0/24 -all' }],
@@ -275,7 +276,7 @@ async function until(what: string, ok: () => boolean, timeoutMs = 5000): Promise
   const end = Date.now() + timeoutMs;
   while (!ok()) {
     if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 10));
+    await sleep(10);
   }
 }
 

@@ -9,6 +9,7 @@ import { join } from 'node:path';
 import { dockerfileUser } from './pod-security.js';
 import { freePort } from '../support/postfix.js';
 import { repoPath } from '../support/paths.js';
+import { sleep } from '../support/wait.js';
 
 const dockerfile = readFileSync(repoPath('Dockerfile'), 'utf8');
 /** Instructions with continuation lines joined. */
@@ -73,7 +74,7 @@ test('the build stage compiles src only, and what it builds starts and serves /h
       let status = 0;
       while (status !== 200 && Date.now() < deadline && child.exitCode === null) {
         status = await fetch(`http://127.0.0.1:${port}/healthz`).then((r) => r.status, () => 0);
-        if (status !== 200) await new Promise((r) => setTimeout(r, 100));
+        if (status !== 200) await sleep(100);
       }
       assert.equal(status, 200, `/healthz of the image's build (exit ${child.exitCode})`);
     } finally {

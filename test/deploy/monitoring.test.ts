@@ -12,6 +12,7 @@ import { freePort } from '../support/postfix.js';
 import { POLICY_DNS, POLICY_LDAP, PostfixLikeSession } from '../support/scenario-runner.js';
 import { slapdUnavailableReason, startSlapd, type SlapdInstance } from '../support/slapd.js';
 import { repoPath, MAIN_JS } from '../support/paths.js';
+import { sleep } from '../support/wait.js';
 
 const DASHBOARD = repoPath('deploy/monitoring/grafana-dashboard.json');
 const RULES = repoPath('deploy/monitoring/prometheus-alerts.yaml');
@@ -132,7 +133,7 @@ describe('a live scrape of the daemon', { skip: knotSkipReason() ?? slapdUnavail
       const ready = await fetch(`${base}/readyz`).then((r) => r.ok, () => false);
       if (ready) break;
       assert.ok(Date.now() < deadline && child.exitCode === null, `daemon not ready within ${START_TIMEOUT_MS} ms (exit ${child.exitCode})`);
-      await new Promise((r) => setTimeout(r, 100));
+      await sleep(100);
     }
     // Real traffic, so that labelled counters and histograms carry samples: a pass, a foreign
     // and an own violation, a fail-open (no record), a DNS timeout.

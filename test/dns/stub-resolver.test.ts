@@ -5,6 +5,7 @@ import * as packet from 'dns-packet';
 import { StubResolver } from '../../src/dns/stub-resolver.js';
 import { DnsError } from '../../src/dns/types.js';
 import { reply, soa, startFakeDns, type FakeDnsServer, type Handler } from './fake-dns-server.js';
+import { sleep } from '../support/wait.js';
 
 async function withServer(handler: Handler, fn: (s: FakeDnsServer) => Promise<void>): Promise<void> {
   const server = await startFakeDns(handler);
@@ -322,13 +323,13 @@ test('an aborted lookup rejects with ABORTED at once and sends nothing more', as
       const resolver = stub(s, 3000, 2);
       const controller = new AbortController();
       const pending = resolver.lookup('hang.test', 'TXT', { signal: controller.signal });
-      await new Promise((r) => setTimeout(r, 100));
+      await sleep(100);
       const started = Date.now();
       controller.abort();
       await assert.rejects(pending, (e: unknown) => e instanceof DnsError && e.code === 'ABORTED' && !e.temporary);
       assert.ok(Date.now() - started < 100);
       assert.equal(s.received.length, 1);
-      await new Promise((r) => setTimeout(r, 1200)); // past the moment of the first retry (1000 ms)
+      await sleep(1200); // past the moment of the first retry (1000 ms)
       assert.equal(s.received.length, 1, 'no retry after the abort');
       assert.equal(resolver.stats.aborted, 1);
       await assert.rejects(resolver.lookup('x.test', 'TXT', { signal: controller.signal }), isDnsError('ABORTED'));
@@ -359,7 +360,7 @@ async function until(cond: () => boolean, what: string, boundMs = 5000): Promise
   const end = Date.now() + boundMs;
   while (!cond()) {
     if (Date.now() > end) assert.fail(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 10));
+    await sleep(10);
   }
 }
 

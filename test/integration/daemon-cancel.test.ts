@@ -17,6 +17,7 @@ import { listeningPort, startDaemonProcess, type DaemonProcess, type LogLine } f
 import { MilterTestClient } from '../support/milter-client.js';
 import { startDnsPathProxy, type DnsPathProxy } from '../support/dns-path-proxy.js';
 import { freePort } from '../support/ports.js';
+import { sleep } from '../support/wait.js';
 
 // Three attempts per lookup, started DNS_TIMEOUT_MS / 3 apart, each listening until DNS_TIMEOUT_MS.
 const DNS_TIMEOUT_MS = 2000;
@@ -61,8 +62,6 @@ const SLOW_ZONE = [
   ).flat(),
   '',
 ].join('\n');
-
-const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
 async function waitUntil(cond: () => boolean, timeoutMs: number, what: string): Promise<void> {
   const until = Date.now() + timeoutMs;

@@ -10,11 +10,11 @@ import { E2E_ZONES_DIR, e2eRejectEnv, expectVerdict, listeningPort, startDaemonP
 import { MilterTestClient } from '../support/milter-client.js';
 import { encodeCommand } from '../support/milter-codec.js';
 import { closed, rawConnect as connectRaw, trickle } from '../support/raw-peer.js';
+import { sleep } from '../support/wait.js';
 
 const PACKET_TIMEOUT_MS = 1000;
 const MAX_BUFFERED_BYTES = 1024 * 1024;
 const RSS_CEILING_MIB = 192;
-const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
 const EMPTY_D = Buffer.from([0, 0, 0, 1, 0x44]);
 

@@ -8,6 +8,7 @@ import { knotSkipReason, startKnot, type KnotInstance } from '../support/knot.js
 import { CachingResolver } from '../../src/dns/cache.js';
 import { StubResolver } from '../../src/dns/stub-resolver.js';
 import { EvaluationAbortedError, SpfEvaluator } from '../../src/spf/index.js';
+import { sleep } from '../support/wait.js';
 
 // Three attempts, 1000 ms apart, each listening until 3000 ms.
 const DNS_TIMEOUT_MS = 3000;
@@ -27,8 +28,6 @@ const ZONE = [
   'control TXT "v=spf1 include:d.hang.test include:e.hang.test -all"',
   '',
 ].join('\n');
-
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 describe('a deadline cancels its DNS queries, counted at Knot', { skip: knotSkipReason(), timeout: 60_000 }, () => {
   let knot: KnotInstance;

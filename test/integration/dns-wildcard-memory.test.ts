@@ -14,6 +14,7 @@ import { knotSkipReason, startKnot, type KnotInstance } from '../support/knot.js
 import { MilterTestClient, POSTFIX_OFFER } from '../support/milter-client.js';
 import { MAIN_JS } from '../support/paths.js';
 import { freePort } from '../support/ports.js';
+import { sleep } from '../support/wait.js';
 
 const MESSAGES = Number(process.env.SOS_WILDCARD_MESSAGES ?? 10_000);
 const CONNECTIONS = 8;
@@ -113,7 +114,7 @@ describe('10,000 senders under a 50 KB wildcard, through Knot and the daemon', {
       if (ready?.status === 200) break;
       assert.ok(child.exitCode === null, `daemon exited: ${stderr}`);
       assert.ok(Date.now() < deadline, `daemon not ready: ${stderr}`);
-      await new Promise((r) => setTimeout(r, 100));
+      await sleep(100);
     }
   });
 

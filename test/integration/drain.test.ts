@@ -12,8 +12,7 @@ import { knotSkipReason, startKnot, type KnotInstance } from '../support/knot.js
 import { E2E_ZONES_DIR, e2eRejectEnv, expectVerdict, listeningPort, startDaemonProcess, type DaemonProcess } from '../support/daemon-process.js';
 import { MilterTestClient } from '../support/milter-client.js';
 import { freePort } from '../support/ports.js';
-
-const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+import { sleep } from '../support/wait.js';
 
 function readyz(port: number): Promise<number> {
   return new Promise((resolve) => {

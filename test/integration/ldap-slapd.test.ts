@@ -9,6 +9,7 @@ import { LdapDomainDirectory, type LdapDirectoryOptions } from '../../src/ldap/i
 import { createMetrics } from '../../src/ops/metrics.js';
 import { freePort, slapdUnavailableReason, startSlapd, type SlapdInstance } from '../support/slapd.js';
 import { captureLog } from '../support/log-capture.js';
+import { sleep } from '../support/wait.js';
 
 const LDIF = fileURLToPath(new URL('../../../test/data/ldap/domains.ldif', import.meta.url));
 const BASE = 'ou=domains,dc=example,dc=test';
@@ -177,7 +178,7 @@ describe('LDAP faults', { skip }, () => {
     await slapd.start();
     let answer = await dir.isOwnDomain('other-customer.example');
     for (let i = 0; i < 40 && answer.source === 'error'; i++) {
-      await new Promise((r) => setTimeout(r, 100));
+      await sleep(100);
       answer = await dir.isOwnDomain('other-customer.example');
     }
     assert.deepEqual(answer, { own: true, source: 'ldap' });
@@ -195,7 +196,7 @@ describe('LDAP faults', { skip }, () => {
       // Two seconds of messages, one every 200 ms: each lookup fails, the log says so once.
       for (let i = 0; i < 10; i++) {
         if ((await dir.isOwnDomain('customer.example')).source === 'error') failed++;
-        await new Promise((r) => setTimeout(r, 200));
+        await sleep(200);
       }
     } finally {
       await slapd.start();
@@ -209,7 +210,7 @@ describe('LDAP faults', { skip }, () => {
     // generously for a loaded machine: the schedule alone would wait 10 s and more.
     let answer = await dir.isOwnDomain('customer.example');
     while (answer.source === 'error' && Date.now() - back < 4000) {
-      await new Promise((r) => setTimeout(r, 200));
+      await sleep(200);
       answer = await dir.isOwnDomain('customer.example');
     }
     const afterMs = Date.now() - back;
@@ -231,7 +232,7 @@ describe('LDAP faults', { skip }, () => {
     }
     let answer = await dir.isOwnDomain('customer.example');
     for (let i = 0; i < 40 && answer.source === 'error'; i++) {
-      await new Promise((r) => setTimeout(r, 100));
+      await sleep(100);
       answer = await dir.isOwnDomain('customer.example');
     }
     assert.deepEqual(answer, { own: true, source: 'ldap' });
@@ -265,7 +266,7 @@ describe('LDAP server that accepts and never answers', () => {
     assert.equal(first.source, 'error');
     assert.match(first.error ?? '', /timed out|within 300 ms/);
     // Past the probe period: the next lookup tries again and waits out the timeout too.
-    await new Promise((r) => setTimeout(r, 1100));
+    await sleep(1100);
     assert.equal((await dir.isOwnDomain('other-customer.example')).source, 'error');
     const body = await metrics.scrape();
     assert.match(body, /^sos_milter_ldap_errors_total\{kind="timeout"\} 2$/m);

@@ -20,6 +20,7 @@ import {
   type MessageResult,
   type ScenarioDaemon,
 } from '../support/scenario-runner.js';
+import { sleep } from '../support/wait.js';
 
 const DNS_TIMEOUT_MS = 400;
 const LDAP_TIMEOUT_MS = 500;
@@ -29,7 +30,6 @@ const ANSWER_BOUND_MS = 4 * DNS_TIMEOUT_MS + LDAP_TIMEOUT_MS + 5000;
 const RECOVERY_BOUND_MS = 60_000;
 const REGEX = '.*include:_spf\\.esp\\.sos\\.test(\\s|$)';
 const skip = knotSkipReason() ?? slapdUnavailableReason() ?? undefined;
-const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
 interface Played {
   result: MessageResult;

@@ -14,6 +14,7 @@ import { knotSkipReason, startKnot, type KnotInstance } from '../support/knot.js
 import { postfixUnavailableReason, startPostfix, type PostfixInstance } from '../support/postfix.js';
 import { SmtpClient } from '../support/smtp-client.js';
 import { startSmtpSink, type DeliveredMessage, type SmtpSink } from '../support/smtp-sink.js';
+import { sleep } from '../support/wait.js';
 
 const skip = postfixUnavailableReason() ?? knotSkipReason() ?? false;
 
@@ -118,7 +119,7 @@ describe('progress packets keep Postfix waiting for a slow verdict', { skip, tim
       const found = log.find(pred);
       if (found) return found;
       if (Date.now() > deadline) throw new Error(`no log line ${what}`);
-      await new Promise((r) => setTimeout(r, 50));
+      await sleep(50);
     }
   }
 

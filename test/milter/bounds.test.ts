@@ -10,8 +10,7 @@ import { MilterTestClient } from '../support/milter-client.js';
 import { ManualClock } from '../support/manual-clock.js';
 import { recordingLogger, withServer } from '../support/milter-server.js';
 import { closed, rawConnect as connectRaw, trickle } from '../support/raw-peer.js';
-
-const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+import { sleep } from '../support/wait.js';
 
 /** EOM answers after `eomDelayMs` (a pending callback), everything else at once. */
 function app(eomDelayMs = 0): MilterApplication {

@@ -6,6 +6,7 @@ import assert from 'node:assert/strict';
 import { connect, type Socket } from 'node:net';
 import { listeningPort, startDaemonProcess, type DaemonProcess } from '../support/daemon-process.js';
 import { freePort } from '../support/ports.js';
+import { sleep } from '../support/wait.js';
 
 const daemons: DaemonProcess[] = [];
 after(async () => {
@@ -46,7 +47,7 @@ describe('ops endpoints of the daemon', () => {
     const half = await open(metricsPort);
     // Without the blank line that ends the headers: the server waits for the rest.
     half.sock.write('GET /metrics HTTP/1.1\r\nHost: x\r\n');
-    for (let i = 0; i < 100 && !/\r\n\r\nok\n$/.test(keepAlive.received()); i++) await new Promise((r) => setTimeout(r, 20));
+    for (let i = 0; i < 100 && !/\r\n\r\nok\n$/.test(keepAlive.received()); i++) await sleep(20);
     assert.match(keepAlive.received(), /^HTTP\/1\.1 200/);
 
     daemon.proc.kill('SIGTERM');
