@@ -10,7 +10,8 @@ test('sleep resolves after about the time asked', async () => {
 
 test('waitFor returns the first value that satisfies the wait, sync or async probe', async () => {
   let n = 0;
-  assert.equal(await waitFor(() => ++n >= 3 && n, { timeoutMs: 1000, intervalMs: 1, what: 'three probes' }), 3);
+  const three: number = await waitFor(() => ++n >= 3 && n, { timeoutMs: 1000, intervalMs: 1, what: 'three probes' });
+  assert.equal(three, 3);
   let m = 0;
   assert.equal(await waitFor(async () => ++m, { timeoutMs: 1000, intervalMs: 1, what: 'four', until: (v) => v === 4 }), 4);
   // A value satisfied at once is returned without a pause.
@@ -27,6 +28,10 @@ test('waitFor times out with an error naming what it waited for and the last obs
   );
   assert.ok(Date.now() - started >= 100, 'not before the timeout');
   await assert.rejects(waitFor(() => false, { timeoutMs: 0, what: 'nothing' }), /waiting for nothing; last observed: false$/);
+  await assert.rejects(
+    waitFor(() => 503, { timeoutMs: 0, what: '/readyz', until: (s) => s === 200, describe: (s) => `status ${s}, daemon still running` }),
+    /waiting for \/readyz; last observed: status 503, daemon still running$/,
+  );
 });
 
 test('waitFor probes once per interval and passes on an error thrown by the probe', async () => {

@@ -10,7 +10,11 @@ export interface WaitOptions<T> {
   what: string;
   /** When a probed value is the one waited for (default: truthy). */
   until?: (value: T) => boolean;
+  /** Shows the last observed value in the error on timeout (default: as JSON); may add context. */
+  describe?: (last: T) => string;
 }
+
+type Truthy<T> = Exclude<T, false | 0 | '' | null | undefined>;
 
 /**
  * Probes `probe` (sync or async) until its value satisfies `until` (default: truthy), and returns
@@ -18,8 +22,10 @@ export interface WaitOptions<T> {
  * passed and a last probe still fails, throws an error naming `what` and the last observed value.
  * An error thrown by `probe` ends the wait with that error.
  */
+export function waitFor<T>(probe: () => T | Promise<T>, options: WaitOptions<T> & { until: (value: T) => boolean }): Promise<T>;
+export function waitFor<T>(probe: () => T | Promise<T>, options: Omit<WaitOptions<T>, 'until'>): Promise<Truthy<T>>;
 export async function waitFor<T>(probe: () => T | Promise<T>, options: WaitOptions<T>): Promise<T> {
-  const { timeoutMs, intervalMs = 20, what, until = (v: T) => Boolean(v) } = options;
+  const { timeoutMs, intervalMs = 20, what, until = (v: T) => Boolean(v), describe = asJson } = options;
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     const value = await probe();
@@ -29,7 +35,7 @@ export async function waitFor<T>(probe: () => T | Promise<T>, options: WaitOptio
   }
 }
 
-function describe(value: unknown): string {
+function asJson(value: unknown): string {
   try {
     return JSON.stringify(value) ?? String(value);
   } catch {
