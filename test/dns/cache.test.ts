@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { CachingResolver, entryBytes } from '../../src/dns/cache.js';
 import { DnsError, type LookupResult, type RecordTypeMap, type Resolver, type RRType } from '../../src/dns/types.js';
-import { sleep } from '../support/wait.js';
+import { sleep, waitFor } from '../support/wait.js';
 
 type Script = (name: string, type: RRType) => LookupResult<unknown> | DnsError;
 
@@ -259,8 +259,7 @@ test('expired entries are dropped by the purge timer without being asked for', a
   await sleep(60);
   assert.equal(cache.stats().entries, 50, 'nothing expired yet');
   c.advance(1.001);
-  const deadline = Date.now() + 5000;
-  while (cache.stats().entries > 0 && Date.now() < deadline) await sleep(20);
+  await waitFor(() => cache.stats().entries, { timeoutMs: 5000, what: 'the purge of every entry', until: (n) => n === 0 });
   assert.deepEqual([cache.stats().entries, cache.stats().bytes, cache.stats().expired], [0, 0, 50]);
   assert.equal(cache.purgeExpired(), 0);
   cache.close();

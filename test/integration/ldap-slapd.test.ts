@@ -9,7 +9,7 @@ import { LdapDomainDirectory, type LdapDirectoryOptions } from '../../src/ldap/i
 import { createMetrics } from '../../src/ops/metrics.js';
 import { freePort, slapdUnavailableReason, startSlapd, type SlapdInstance } from '../support/slapd.js';
 import { captureLog } from '../support/log-capture.js';
-import { sleep } from '../support/wait.js';
+import { sleep, waitFor } from '../support/wait.js';
 
 const LDIF = fileURLToPath(new URL('../../../test/data/ldap/domains.ldif', import.meta.url));
 const BASE = 'ou=domains,dc=example,dc=test';
@@ -176,11 +176,7 @@ describe('LDAP faults', { skip }, () => {
     await slapd.stop();
     assert.equal((await dir.isOwnDomain('foreign.example')).source, 'error');
     await slapd.start();
-    let answer = await dir.isOwnDomain('other-customer.example');
-    for (let i = 0; i < 40 && answer.source === 'error'; i++) {
-      await sleep(100);
-      answer = await dir.isOwnDomain('other-customer.example');
-    }
+    const answer = await waitFor(() => dir.isOwnDomain('other-customer.example'), { timeoutMs: 4000, intervalMs: 100, what: 'an LDAP answer', until: (a) => a.source !== 'error' });
     assert.deepEqual(answer, { own: true, source: 'ldap' });
     assert.ok(dir.stats().reconnects >= 1);
   });
@@ -208,11 +204,13 @@ describe('LDAP faults', { skip }, () => {
     assert.match(warnings[0]!, /LDAP unavailable/);
     // Lookups every 200 ms; a probe goes out at most a second after the last attempt. Bounded
     // generously for a loaded machine: the schedule alone would wait 10 s and more.
-    let answer = await dir.isOwnDomain('customer.example');
-    while (answer.source === 'error' && Date.now() - back < 4000) {
-      await sleep(200);
-      answer = await dir.isOwnDomain('customer.example');
-    }
+    const answer = await waitFor(() => dir.isOwnDomain('customer.example'), {
+      timeoutMs: 4000 - (Date.now() - back),
+      intervalMs: 200,
+      what: 'an LDAP answer within 4000 ms of slapd returning',
+      until: (a) => a.source !== 'error',
+      describe: (a) => `${JSON.stringify(a)} ${Date.now() - back} ms after slapd returned`,
+    });
     const afterMs = Date.now() - back;
     assert.deepEqual(answer, { own: true, source: 'ldap' }, `no answer ${afterMs} ms after slapd returned`);
     console.log(`# LDAP answered ${afterMs} ms after slapd returned`);
@@ -230,11 +228,7 @@ describe('LDAP faults', { skip }, () => {
     } finally {
       await slapd.start();
     }
-    let answer = await dir.isOwnDomain('customer.example');
-    for (let i = 0; i < 40 && answer.source === 'error'; i++) {
-      await sleep(100);
-      answer = await dir.isOwnDomain('customer.example');
-    }
+    const answer = await waitFor(() => dir.isOwnDomain('customer.example'), { timeoutMs: 4000, intervalMs: 100, what: 'an LDAP answer', until: (a) => a.source !== 'error' });
     assert.deepEqual(answer, { own: true, source: 'ldap' });
   });
 });
