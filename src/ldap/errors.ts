@@ -23,3 +23,10 @@ export class LdapClosedError extends LdapError {}
 
 /** StartTLS or the TLS handshake failed (untrusted certificate, wrong host name, no StartTLS). */
 export class LdapTlsError extends LdapError {}
+
+/**
+ * This process could not open the connection (EMFILE/ENFILE: too many open files), or the lookup
+ * was refused because the last attempt could not: no server was asked, so the answer says
+ * nothing about the domain. A local fault, which the policy does not read as "not own".
+ */
+export class LdapLocalResourceError extends LdapError {}
