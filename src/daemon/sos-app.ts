@@ -203,9 +203,9 @@ export function createSosMilterApp(opts: SosAppOptions): MilterApplication {
     if (outcome.action === 'tempfail' && outcome.cause === 'local-fault') {
       log.error(
         { domain: assessment.domain, result: assessment.result, reason: assessment.reason, client: facts.client, latencyMs: latencyMs(state) },
-        `SPF policy of 5321_from_domain=${assessment.domain} could not be looked up for want of a local resource (too many open files): message deferred with 451 4.3.0, not passed unjudged`,
+        `SPF policy of 5321_from_domain=${assessment.domain} could not be judged for want of a local resource (too many open files): message deferred with 451 4.3.0, not passed unjudged`,
       );
-      metrics?.judged({ action: 'tempfail', check: assessment.check, ownership: 'not-asked', result: assessment.result });
+      metrics?.judged({ action: 'tempfail', check: assessment.check, ownership: assessment.ownership, result: assessment.result });
       return Verdict.reply(451, '4.3.0', opts.tmpfailMessage);
     }
     if (outcome.action === 'tempfail') {

@@ -9,6 +9,7 @@ import type {
   OwnDomainAnswer,
   OwnDomainPort,
   Ownership,
+  PassAssessment,
   PolicySettings,
   SpfCheckMode,
   SpfPort,
@@ -232,18 +233,35 @@ async function assessByEvaluation(input: AssessInput, deps: AssessDeps, settings
     };
   }
 
-  const owner = await ownership(deps, input.domain);
+  const answer = deps.ownDomains && (await deps.ownDomains.isOwnDomain(input.domain));
+  const owner = answer ? ownerAnswer(answer) : NOT_ASKED;
   const eff = await deps.spf.effectiveRecord(input.domain, options);
   const judged = { ...found, record: eff.text, recordDomain: eff.domain, ...owner };
   const worst = outbound.reduce((a, b) => (RESULT_SEVERITY[b.result] > RESULT_SEVERITY[a.result] ? b : a));
-  if (owner.ownership !== 'own') {
-    if (worst.result === 'none' || worst.result === 'permerror') {
-      return { kind: 'fail-open', ...judged, result: worst.result, reason: `${worst.result}: ${worst.reason}` };
+  if (owner.ownership === 'own') return judgeOwnDomain(judged, eff, outbound, worst, settings);
+  if (answer?.localFault) {
+    // The directory was never asked (no file descriptor): were the domain ours, would it be a
+    // violation? Then "not own" would pass it unjudged; it is a local fault (a tempfail in reject mode).
+    const asOwn = judgeOwnDomain(judged, eff, outbound, worst, settings);
+    if (asOwn.kind === 'violation') {
+      const reason = `own-domain lookup failed for want of a local resource (${owner.ownershipError}); as an own domain: ${asOwn.reason}`;
+      return { kind: 'fail-open', ...judged, result: 'temperror', reason, localFault: true };
     }
-    return { kind: 'pass', ...judged, result: worst.result, reason: `no outbound address gives a violating result (worst: ${worst.result})` };
   }
+  if (worst.result === 'none' || worst.result === 'permerror') {
+    return { kind: 'fail-open', ...judged, result: worst.result, reason: `${worst.result}: ${worst.reason}` };
+  }
+  return { kind: 'pass', ...judged, result: worst.result, reason: `no outbound address gives a violating result (worst: ${worst.result})` };
+}
 
-  // Own domains must publish a record that carries the documented statements and passes for every relay.
+/** Own domains must publish a record that carries the documented statements and passes for every relay. */
+function judgeOwnDomain(
+  judged: Omit<PassAssessment, 'kind' | 'result' | 'reason'>,
+  eff: EffectiveRecord,
+  outbound: readonly OutboundResult[],
+  worst: OutboundResult,
+  settings: PolicySettings,
+): JudgedAssessment {
   if (eff.status === 'temperror') {
     return { kind: 'fail-open', ...judged, result: 'temperror', reason: `own domain, record lookup failed: ${eff.reason}`, ...(eff.localFault ? { localFault: true as const } : {}) };
   }

@@ -37,6 +37,12 @@ export interface OwnDomainAnswer {
   own: boolean;
   source: 'ldap' | 'cache' | 'error';
   error?: string;
+  /**
+   * error only: the directory was never asked, for want of a resource on this host (no file
+   * descriptor for the connection). Says nothing about the domain: the policy does not read
+   * it as "not own" where that would pass a message (see FailOpenAssessment.localFault).
+   */
+  localFault?: true;
 }
 
 /** What the policy asks of the directory of own (customer) domains. */

@@ -12,6 +12,8 @@ import { SpfEvaluator, type SpfResult } from '../../src/spf/index.js';
 import { ZoneResolver } from '../support/spf/zone-resolver.js';
 import { compileSpfRegex } from '../../src/config/index.js';
 import { createSosMilterApp } from '../../src/daemon/sos-app.js';
+import { FdExhaustion } from '../../src/daemon/fd-limit.js';
+import { LdapDomainDirectory, type LdapClient } from '../../src/ldap/index.js';
 import { MilterTestClient, POSTFIX_OFFER } from '../support/milter-client.js';
 import { waitFor } from '../support/wait.js';
 
@@ -21,6 +23,8 @@ const zone = {
   'soft.example': [{ TXT: 'v=spf1 ip4:198.51.100.0/24 ~all' }],
   'own-broken.example': [{ TXT: 'v=spf1 mx -all' }],
   'own-broken.example.mx': [],
+  // Passes for the relay; lacks the include SPF_REGEX asks of own domains.
+  'own-nostatement.example': [{ TXT: 'v=spf1 ip4:192.0.2.0/24 -all' }],
   '_spf.esp.example': [{ TXT: 'v=spf1 ip4:192.0.2.0/24 -all' }],
 };
 
@@ -42,6 +46,7 @@ interface AppExtra {
   check?: 'regex' | 'evaluate';
   spf?: SpfPort;
   assessmentTimeoutMs?: number;
+  ownDomains?: OwnDomainPort;
 }
 
 async function startApp(mode: 'test' | 'reject', extra: AppExtra = {}): Promise<Harness> {
@@ -60,7 +65,7 @@ async function startApp(mode: 'test' | 'reject', extra: AppExtra = {}): Promise<
     tmpfailMessage: 'Service temporarily not available! Please try again later.',
     ignoredNextHops: new IgnoredNextHops(extra.ignored ?? []),
     spf: extra.spf ?? new SpfEvaluator({ resolver: new ZoneResolver(zone) }),
-    ownDomains,
+    ownDomains: extra.ownDomains ?? ownDomains,
     logger,
     assessmentTimeoutMs: extra.assessmentTimeoutMs ?? 2000,
   });
@@ -271,6 +276,54 @@ class HeldSpf implements SpfPort {
     return this.inner.checkHostForIps(sender, helo, ips);
   }
 }
+
+test('evaluate, reject mode: an own-domain lookup whose LDAP connection found no file descriptor defers the message (451 4.3.0), logged and counted', async () => {
+  // The daemon's wiring: the real directory, its connection failing as net.connect does under EMFILE, watched by FdExhaustion.
+  const emfile = (): Error => Object.assign(new Error('connect EMFILE 127.0.0.1:389 - Local (undefined:undefined)'), { code: 'EMFILE', syscall: 'connect' });
+  const noDescriptor: LdapClient = {
+    isConnected: false,
+    startTls: () => Promise.reject(emfile()),
+    bind: () => Promise.reject(emfile()),
+    countEntries: () => Promise.reject(new Error('not connected')),
+    listEntries: () => {
+      throw new Error('not connected');
+    },
+    unbind: () => Promise.resolve(),
+  };
+  const directory = new LdapDomainDirectory({
+    uris: ['ldap://127.0.0.1'],
+    searchBase: 'dc=example',
+    queryFilter: '(dc=%d)',
+    cacheTtlSeconds: 300,
+    negativeCacheTtlSeconds: 60,
+    timeoutMs: 1000,
+    connectNow: false,
+    createClient: () => noDescriptor,
+  });
+  const { logger: fdLog, lines: fdLines } = captureLog({ name: 'sos-milter', level: 'debug', format: 'text' });
+  const fd = new FdExhaustion(fdLog);
+  const h = await startApp('reject', { check: 'evaluate', ownDomains: fd.watchOwnDomains(directory) });
+  try {
+    const client = await session(h);
+    const deferred = await play(client, { from: '<a@own-nostatement.example>', queueId: 'L1' });
+    // Ownership changes nothing for a record that would pass even as an own domain: no deferral.
+    const passed = await play(client, { from: '<b@good.example>', queueId: 'L2' });
+    client.quit();
+    assert.equal(deferred.final?.type, 'replyCode');
+    assert.equal((deferred.final as { text: string }).text, '451 4.3.0 Service temporarily not available! Please try again later.');
+    assert.equal(passed.final?.type, 'continue');
+    const log = h.lines.join('');
+    assert.match(log, /SPF policy of 5321_from_domain=own-nostatement\.example could not be judged for want of a local resource \(too many open files\): message deferred with 451 4\.3\.0/);
+    assert.match(log, /own-domain lookup failed for want of a local resource/);
+    assert.doesNotMatch(log, /judged domain=own-nostatement\.example .*action=pass/);
+    assert.equal(fd.counts.ldap, 2, 'both lookups found no descriptor');
+    assert.match(fdLines.join(''), /too many open files \(EMFILE\): the LDAP lookup could not open a connection/);
+  } finally {
+    fd.flush();
+    await directory.close();
+    await h.server.close({ deadlineMs: 1000 });
+  }
+});
 
 test('the deadline cancels the SPF work behind it and the message fails open', async () => {
   const spf = new HeldSpf();

@@ -16,6 +16,7 @@ import { waitFor } from '../support/wait.js';
 
 const DASHBOARD = repoPath('deploy/monitoring/grafana-dashboard.json');
 const RULES = repoPath('deploy/monitoring/prometheus-alerts.yaml');
+const RULE_TESTS = repoPath('deploy/monitoring/prometheus-alerts.test.yaml');
 const START_TIMEOUT_MS = 15_000;
 
 const promtoolMissing = (): string | false => {
@@ -93,9 +94,26 @@ test('promtool check rules accepts the alert rules', { skip: promtoolMissing() }
   const r = spawnSync('promtool', ['check', 'rules', RULES], { encoding: 'utf8' });
   assert.equal(r.status, 0, r.stdout + r.stderr);
   const alerts = (parseYaml(readFileSync(RULES, 'utf8')) as { groups: { rules: { alert: string }[] }[] }).groups.flatMap((g) => g.rules.map((x) => x.alert));
-  for (const name of ['SosMilterDown', 'SosMilterFailOpenRateHigh', 'SosMilterLdapDisconnected', 'SosMilterDnsTimeouts', 'SosMilterRejectRatioJump']) {
+  for (const name of [
+    'SosMilterDown',
+    'SosMilterFailOpenRateHigh',
+    'SosMilterLdapDisconnected',
+    'SosMilterDnsTimeouts',
+    'SosMilterDnsServerDown',
+    'SosMilterFdExhausted',
+    'SosMilterRejectRatioJump',
+  ]) {
     assert.ok(alerts.includes(name), name);
   }
+});
+
+test('promtool test rules: a dead DNS server fires DnsServerDown, not DnsTimeouts through its probes; fd exhaustion fires at once', { skip: promtoolMissing() }, () => {
+  const r = spawnSync('promtool', ['test', 'rules', RULE_TESTS], { encoding: 'utf8' });
+  assert.equal(r.status, 0, r.stdout + r.stderr);
+  assert.match(r.stdout, /SUCCESS/);
+  // Every alert about the new failure modes has a case.
+  const cases = readFileSync(RULE_TESTS, 'utf8');
+  for (const name of ['SosMilterDnsTimeouts', 'SosMilterDnsServerDown', 'SosMilterFdExhausted']) assert.match(cases, new RegExp(`alertname: ${name}$`, 'm'));
 });
 
 describe('a live scrape of the daemon', { skip: knotSkipReason() ?? slapdUnavailableReason() ?? false }, () => {

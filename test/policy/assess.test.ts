@@ -8,6 +8,8 @@ import type { OwnDomainPort, PolicySettings, SpfPort } from '../../src/policy/ty
 import { SpfEvaluator, parseRecord, type SpfResult } from '../../src/spf/index.js';
 import { ZoneResolver } from '../support/spf/zone-resolver.js';
 import { compileSpfRegex } from '../../src/config/index.js';
+import { decideOutcome, type DecisionSettings } from '../../src/policy/decide.js';
+import { IgnoredNextHops, RecipientHops } from '../../src/policy/next-hops.js';
 
 const zone = {
   'restrict.example': [{ TXT: 'v=spf1 ip4:198.51.100.1 -all' }],
@@ -47,6 +49,10 @@ function settings(check: 'regex' | 'evaluate', mode: 'test' | 'reject' = 'test',
     outboundIps: ['192.0.2.10', '2001:db8::10'],
     violationResults: new Set(results),
   };
+}
+
+function decision(mode: 'test' | 'reject'): DecisionSettings {
+  return { mode, ignoredNextHops: new IgnoredNextHops([]), milterName: 'sos-milter', rejectMessage: 'no' };
 }
 
 async function assess(domain: string, s: PolicySettings, withLdap = true) {
@@ -147,6 +153,48 @@ test('evaluate check: own domains must pass for every relay and carry the docume
 
   const foreignSame = await assess('own-nostatement.example', settings('evaluate', 'reject'), false);
   assert.equal(foreignSame.kind === 'violation', false, 'without LDAP the same record is fine');
+});
+
+test('evaluate check: an own-domain lookup that found no file descriptor is a local fault, never "not own", where ownership would decide', async () => {
+  // The directory answers as LdapDomainDirectory does when the connection could not be opened.
+  const noDescriptor: OwnDomainPort = {
+    async isOwnDomain() {
+      return { own: false, source: 'error', error: 'LdapLocalResourceError: no LDAP connection could be opened (too many open files): ldap://x: connect EMFILE', localFault: true };
+    },
+  };
+  const spf = new SpfEvaluator({ resolver: new ZoneResolver(zone) });
+  const judge = (domain: string, s: PolicySettings) => assessSender({ sender: `user@${domain}`, domain, helo: 'client.example' }, { spf, ownDomains: noDescriptor }, s);
+  const decisive = { queueId: 'Q1', client: '203.0.113.9', recipients: new RecipientHops() };
+
+  // As an own domain this record is a violation (no include SPF_REGEX asks for); as a foreign one it passes.
+  const faulted = await judge('own-nostatement.example', settings('evaluate', 'reject'));
+  assert.equal(faulted.kind, 'fail-open');
+  assert.equal(faulted.kind === 'fail-open' && faulted.localFault, true);
+  assert.equal(faulted.result, 'temperror');
+  assert.equal(faulted.ownership, 'unknown');
+  assert.match(faulted.reason, /^own-domain lookup failed for want of a local resource \(.*EMFILE\); as an own domain: .*SPF_REGEX/);
+  const outcome = decideOutcome(faulted, decisive, decision('reject'), 'm1');
+  assert.equal(outcome.action, 'tempfail');
+  assert.equal(outcome.action === 'tempfail' && outcome.cause, 'local-fault');
+  // Test mode defers nothing: it passes, as any unjudged message does.
+  assert.equal(decideOutcome(await judge('own-nostatement.example', settings('evaluate', 'test')), decisive, decision('test'), 'm2').action, 'pass');
+
+  // A record that would pass even as an own domain passes: ownership would change nothing.
+  const good = await judge('own-good.example', settings('evaluate', 'reject'));
+  assert.equal(good.kind, 'pass');
+  assert.equal(good.ownership, 'unknown');
+  // A violation for the relays is one whatever the ownership: LDAP is not even asked in reject mode.
+  assert.equal((await judge('restrict.example', settings('evaluate', 'reject'))).kind, 'violation');
+
+  // An LDAP failure that is the server's (not this host's) keeps failing open to "not own".
+  const down: OwnDomainPort = {
+    async isOwnDomain() {
+      return { own: false, source: 'error', error: 'LdapUnavailableError: no LDAP server reachable' };
+    },
+  };
+  const remote = await assessSender({ sender: 'user@own-nostatement.example', domain: 'own-nostatement.example', helo: 'h' }, { spf, ownDomains: down }, settings('evaluate', 'reject'));
+  assert.equal(remote.kind, 'pass');
+  assert.equal(remote.ownership, 'unknown');
 });
 
 test('each kind carries exactly its terms: violation a detail, fail-open a result that cannot be judged', async () => {
