@@ -26,7 +26,7 @@ export interface CancelOptions {
 
 /** What the policy asks of the SPF evaluator. */
 export interface SpfPort {
-  /** A fired `signal` rejects with an error whose `code` is 'ABORTED' and stops the DNS work behind it. */
+  /** A fired `signal` rejects with EvaluationAbortedError (src/spf) and stops the DNS work behind it. */
   effectiveRecord(domain: string, options?: CancelOptions): Promise<EffectiveRecord>;
   /** effectiveRecord's answer when it is known without waiting (all its DNS answers cached), else undefined. */
   effectiveRecordNow?(domain: string): EffectiveRecord | undefined;

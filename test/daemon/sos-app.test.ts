@@ -4,6 +4,7 @@
  * integration scenarios; this file pins the wiring: macros, verdicts, header, log phrases.
  */
 import { test, after, before } from 'node:test';
+import { getEventListeners } from 'node:events';
 import assert from 'node:assert/strict';
 import { captureLog } from '../support/log-capture.js';
 import { MilterServer, ProtoFlag, type BoundAddress } from '../../src/milter/index.js';
@@ -337,6 +338,49 @@ test('the deadline cancels the SPF work behind it and the message fails open', a
     assert.equal(spf.signals[0]!.aborted, true, 'the signal handed to the SPF port is aborted at the deadline');
     assert.match(h.lines.join(''), /not judged \(fail open\): no verdict within 150 ms/);
     assert.match(h.lines.join(''), /judged domain=fail\.example .*result=temperror action=pass/);
+  } finally {
+    spf.release();
+    await h.server.close({ deadlineMs: 1000 });
+  }
+});
+
+test('an SPF port that fails unexpectedly: logged as an error, the message fails open with the reason, the work told to stop', async () => {
+  const signals: AbortSignal[] = [];
+  const broken: SpfPort = {
+    effectiveRecord: (_domain, options) => (options?.signal && signals.push(options.signal), Promise.reject(new Error('port broken'))),
+    checkHostForIps: () => Promise.reject(new Error('port broken')),
+  };
+  const h = await startApp('reject', { spf: broken });
+  try {
+    const client = await session(h);
+    const reply = await play(client, { from: '<a@fail.example>' });
+    client.quit();
+    assert.equal(reply.final?.type, 'continue');
+    const log = h.lines.join('');
+    assert.match(log, /SPF assessment failed unexpectedly/);
+    assert.match(log, /not judged \(fail open\): internal error: port broken/);
+    assert.equal(signals[0]?.aborted, true, 'the failed assessment\'s signal is aborted, its controller not reused');
+  } finally {
+    await h.server.close({ deadlineMs: 1000 });
+  }
+});
+
+test('an assessment that settles by itself leaves no listener on its signal, which the next message may reuse', async () => {
+  const spf = new HeldSpf();
+  const h = await startApp('reject', { spf });
+  try {
+    const client = await session(h);
+    const first = play(client, { from: '<a@fail.example>' });
+    await until('the first assessment to ask the SPF port', () => spf.signals.length === 1);
+    spf.release();
+    assert.equal((await first).final?.type, 'replyCode');
+    const second = play(client, { from: '<b@fail.example>' });
+    await until('the second assessment to ask the SPF port', () => spf.signals.length === 2);
+    spf.release();
+    assert.equal((await second).final?.type, 'replyCode');
+    client.quit();
+    for (const signal of spf.signals) assert.equal(getEventListeners(signal, 'abort').length, 0);
+    assert.equal(spf.signals[1], spf.signals[0], 'the controller of a settled assessment is reused');
   } finally {
     spf.release();
     await h.server.close({ deadlineMs: 1000 });

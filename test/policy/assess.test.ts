@@ -1,10 +1,10 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { getEventListeners } from 'node:events';
-import { assessEnvelope, assessFromCache, assessSender, hasRestrictiveAll } from '../../src/policy/assess.js';
+import { assessEnvelope, assessSender, hasRestrictiveAll, type AssessDeps, type AssessInput } from '../../src/policy/assess.js';
 import { CachingResolver } from '../../src/dns/cache.js';
 import { parseEnvelopeSender } from '../../src/policy/sender.js';
-import type { OwnDomainPort, PolicySettings, SpfPort } from '../../src/policy/types.js';
+import type { JudgedAssessment, OwnDomainPort, PolicySettings, SpfPort } from '../../src/policy/types.js';
 import { SpfEvaluator, parseRecord, type SpfResult } from '../../src/spf/index.js';
 import { ZoneResolver } from '../support/spf/zone-resolver.js';
 import { compileSpfRegex } from '../../src/config/index.js';
@@ -238,6 +238,19 @@ test('a signal reaches the SPF port, and its abort settles the assessment at onc
   assert.equal((await assessSender({ sender: 'u@x.example', domain: 'x.example', helo: '' }, { spf: hanging }, settings('regex'), { signal: already })).reason, 'gone');
 });
 
+test('a failing SPF port rejects the assessment, with or without a signal: the caller decides what it makes of it', async () => {
+  const broken: SpfPort = {
+    effectiveRecord: () => Promise.reject(new Error('port broken')),
+    checkHostForIps: () => Promise.reject(new Error('port broken')),
+  };
+  for (const check of ['regex', 'evaluate'] as const) {
+    for (const signal of [undefined, new AbortController().signal]) {
+      await assert.rejects(async () => assessSender({ sender: 'u@x.example', domain: 'x.example', helo: '' }, { spf: broken }, settings(check), { signal }), /port broken/);
+      if (signal) assert.equal(getEventListeners(signal, 'abort').length, 0, `${check}: no listener left after the failure`);
+    }
+  }
+});
+
 test('a signal that outlives the assessment keeps no listener from it', async () => {
   const spf = new SpfEvaluator({ resolver: new ZoneResolver(zone) });
   const controller = new AbortController();
@@ -247,7 +260,19 @@ test('a signal that outlives the assessment keeps no listener from it', async ()
   }
 });
 
-test('assessFromCache: with warm caches it gives exactly the assessment the lookup path gives, or leaves it to that path', async () => {
+/**
+ * assessSender's answer when it gives one at once (no promise), else undefined. The work a
+ * promise stands for is stopped at once, so that asking warms no cache.
+ */
+function answeredAtOnce(input: AssessInput, deps: AssessDeps, s: PolicySettings): JudgedAssessment | undefined {
+  const probe = new AbortController();
+  const run = assessSender(input, deps, s, { signal: probe.signal });
+  if (!(run instanceof Promise)) return run;
+  probe.abort('only asked whether the answer is cached');
+  return undefined;
+}
+
+test('assessSender with warm caches answers at once, exactly as the lookup path does, or leaves it to that path', async () => {
   const domains = Object.keys(zone).filter((d) => !d.startsWith('_') && d !== 'timeout.example').concat(['nothing-here.example']);
   for (const mode of ['test', 'reject'] as const) {
     const s = settings('regex', mode);
@@ -255,9 +280,9 @@ test('assessFromCache: with warm caches it gives exactly the assessment the look
     const deps = { spf, ownDomains };
     for (const domain of domains) {
       const input = { sender: `user@${domain}`, domain, helo: 'client.example' };
-      assert.equal(assessFromCache(input, deps, s), undefined, `${domain}: nothing is cached yet`);
+      assert.equal(answeredAtOnce(input, deps, s), undefined, `${domain}: nothing is cached yet`);
       const looked = await assessSender(input, deps, s);
-      const known = assessFromCache(input, deps, s);
+      const known = answeredAtOnce(input, deps, s);
       if (known !== undefined) {
         assert.deepEqual(known, looked, `${domain} (${mode})`);
         continue;
@@ -269,8 +294,8 @@ test('assessFromCache: with warm caches it gives exactly the assessment the look
       assert.ok(why !== 'ownership' || mode === 'test', `${domain}: only test mode asks ownership`);
     }
     const always = ['ours.example', 'soft.example', 'split.example', 'two.example', 'spf10.example', 'nothing-here.example'];
-    for (const domain of always) assert.notEqual(assessFromCache({ sender: `user@${domain}`, domain, helo: 'client.example' }, deps, s), undefined, domain);
-    if (mode === 'reject') assert.equal(assessFromCache({ sender: 'user@restrict.example', domain: 'restrict.example', helo: 'client.example' }, deps, s)?.kind, 'violation');
+    for (const domain of always) assert.notEqual(answeredAtOnce({ sender: `user@${domain}`, domain, helo: 'client.example' }, deps, s), undefined, domain);
+    if (mode === 'reject') assert.equal(answeredAtOnce({ sender: 'user@restrict.example', domain: 'restrict.example', helo: 'client.example' }, deps, s)?.kind, 'violation');
   }
   // A directory that can answer from its cache: test mode judges violations at once as well.
   const answered = new Map<string, boolean>();
@@ -291,12 +316,12 @@ test('assessFromCache: with warm caches it gives exactly the assessment the look
     const deps = { spf, ownDomains: cachingOwnDomains };
     const looked = await assessSender(input, deps, s);
     assert.deepEqual([looked.kind, looked.ownership], ['violation', ownership]);
-    assert.deepEqual(assessFromCache(input, deps, s), looked, domain);
-    assert.equal(assessFromCache(input, { spf }, s)?.ownership, 'not-asked', `${domain}: without LDAP nothing is asked`);
+    assert.deepEqual(answeredAtOnce(input, deps, s), looked, domain);
+    assert.equal(answeredAtOnce(input, { spf }, s)?.ownership, 'not-asked', `${domain}: without LDAP nothing is asked`);
   }
 
   const evaluate = new SpfEvaluator({ resolver: new CachingResolver(new ZoneResolver(zone)) });
   const input = { sender: 'user@ours.example', domain: 'ours.example', helo: 'client.example' };
   await assessSender(input, { spf: evaluate }, settings('evaluate'));
-  assert.equal(assessFromCache(input, { spf: evaluate }, settings('evaluate')), undefined, 'check_host() per relay is always looked up');
+  assert.equal(answeredAtOnce(input, { spf: evaluate }, settings('evaluate')), undefined, 'check_host() per relay is always looked up');
 });
