@@ -6,7 +6,7 @@
  */
 import { isIP } from 'node:net';
 import type { Logger } from '../log/index.js';
-import { messageLogger } from '../log/index.js';
+import { errorMessage, messageLogger } from '../log/index.js';
 import { Verdict, type EndReason, type MilterApplication, type MilterContext } from '../milter/index.js';
 import type { SosMetrics } from '../ops/metrics.js';
 import { AbortControllers, Deadlines } from './cancellation.js';
@@ -182,7 +182,7 @@ export function createSosMilterApp(opts: SosAppOptions): MilterApplication {
         state.log.error({ err }, 'SPF assessment failed unexpectedly');
         // Work may still run behind the failure: stop it; a fired controller is not reused.
         controller.abort('assessment failed');
-        settle(state, failOpen(sender.domain, settings.check, `internal error: ${err instanceof Error ? err.message : String(err)}`));
+        settle(state, failOpen(sender.domain, settings.check, `internal error: ${errorMessage(err)}`));
       },
     );
   }

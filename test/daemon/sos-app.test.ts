@@ -371,11 +371,11 @@ test('an assessment that settles by itself leaves no listener on its signal, whi
   try {
     const client = await session(h);
     const first = play(client, { from: '<a@fail.example>' });
-    await until('the first assessment to ask the SPF port', () => spf.signals.length === 1);
+    await waitFor(() => spf.signals.length === 1, { timeoutMs: 5000, what: 'the first assessment to ask the SPF port' });
     spf.release();
     assert.equal((await first).final?.type, 'replyCode');
     const second = play(client, { from: '<b@fail.example>' });
-    await until('the second assessment to ask the SPF port', () => spf.signals.length === 2);
+    await waitFor(() => spf.signals.length === 2, { timeoutMs: 5000, what: 'the second assessment to ask the SPF port' });
     spf.release();
     assert.equal((await second).final?.type, 'replyCode');
     client.quit();
