@@ -3,7 +3,7 @@ import { domainToASCII } from 'node:url';
 import type { LdapDomainDirectory, ListDomainsOptions } from '../ldap/index.js';
 import type { Logger } from '../log/index.js';
 import type { OwnDomainAnswer, OwnDomainPort } from '../policy/index.js';
-import { mapBounded } from '../app/bounded-map.js';
+import { mapBounded } from '../lib/bounded-map.js';
 import type { DomainJudge, DomainReport } from './domain-report.js';
 
 /** Every own domain the directory lists, in A-labels (IDNA) as the daemon sees a sender domain. */

@@ -5,7 +5,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { getEventListeners } from 'node:events';
-import { mapBounded } from '../../src/app/bounded-map.js';
+import { mapBounded } from '../../src/lib/bounded-map.js';
 
 /** A work function whose calls wait until the test settles them, by item. */
 function heldWork<T>() {
