@@ -4,9 +4,11 @@
  * (milter) and the SPF evaluator (spf) know nothing of each other; the policy decides from
  * plain values and knows neither the protocol nor the environment (config); the composition
  * root (app) wires parts for the daemon and the other commands alike; cli sits on top.
+ * src/lib holds small generic helpers (no imports) every layer may use.
  * test/lint/layers.test.ts shows both rules failing on a deliberate violation.
  */
 const LAYERS = {
+  lib: [],
   log: [],
   dns: ['log'],
   milter: ['log'],
@@ -24,10 +26,10 @@ const LAYERS = {
 
 const layerRules = Object.entries(LAYERS).map(([layer, allowed]) => ({
   name: `layer-${layer}`,
-  comment: `src/${layer} may import only from ${allowed.length ? allowed.map((d) => `src/${d}`).join(', ') : 'itself'}`,
+  comment: `src/${layer} may import only from ${[...allowed, 'lib'].map((d) => `src/${d}`).join(', ')}`,
   severity: 'error',
   from: { path: `^src/${layer}/` },
-  to: { path: '^src/', pathNot: [`^src/${layer}/`, ...allowed.map((dep) => `^src/${dep}/`)] },
+  to: { path: '^src/', pathNot: [`^src/${layer}/`, '^src/lib/', ...allowed.map((dep) => `^src/${dep}/`)] },
 }));
 
 module.exports = {

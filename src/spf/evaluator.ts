@@ -1,5 +1,7 @@
 import { DnsError, type LookupResult, type RecordTypeMap, type Resolver, type RRType, type TxtRecord } from '../dns/types.js';
 import { MAX_EXPLANATION_OCTETS, MAX_SPF_RECORD_OCTETS, recordOctets, startsSpfRecord, txtRecordCount } from '../dns/txt-bound.js';
+import { mapBounded } from '../lib/bounded-map.js';
+import { errorMessage } from '../log/index.js';
 import type {
   AMechanism,
   CheckHostInput,
@@ -138,22 +140,11 @@ export class SpfEvaluator {
     const signal = options.signal;
     throwIfAborted(signal, sender);
     const shared = new MemoResolver(this.resolver);
-    const out = new Map<string, SpfCheck>();
     // Evaluate a few at a time: answers are shared through the memo, and a long list of
     // relays must not turn into a burst of parallel upstream queries.
-    const queue = [...new Set(ips)];
-    const worker = async () => {
-      for (let ip = queue.shift(); ip !== undefined; ip = queue.shift()) {
-        out.set(ip, await this.run({ ip, sender, helo }, shared, signal));
-      }
-    };
-    await Promise.all(Array.from({ length: Math.min(8, queue.length) }, worker));
-    const ordered = new Map<string, SpfCheck>();
-    for (const ip of ips) {
-      const check = out.get(ip);
-      if (check) ordered.set(ip, check);
-    }
-    return ordered;
+    const unique = [...new Set(ips)];
+    const checks = await mapBounded(unique, 8, (ip) => this.run({ ip, sender, helo }, shared, signal));
+    return new Map(unique.map((ip, i) => [ip, checks[i]!]));
   }
 
   /**
@@ -310,7 +301,7 @@ export class SpfEvaluator {
       if (e instanceof Halt) return finish({ result: e.result, reason: e.reason, localFault: e.localFault });
       if (e instanceof EvaluationAbortedError) throw e;
       // No other exception escapes: an unexpected failure (e.g. a resolver bug) is a temporary error.
-      return finish({ result: 'temperror', reason: `internal error: ${e instanceof Error ? e.message : String(e)}` });
+      return finish({ result: 'temperror', reason: `internal error: ${errorMessage(e)}` });
     }
   }
 
