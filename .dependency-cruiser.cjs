@@ -1,7 +1,8 @@
 /**
  * The layers of src/ and the rule against import cycles, checked by `npm run lint`
  * (README, "Development"). A layer may import only the layers listed for it; the protocol
- * (milter) and the SPF evaluator (spf) know nothing of each other; the policy decides from
+ * (milter) and the SPF evaluator (spf) know nothing of each other, nor does the Sender Rewriting
+ * Scheme and its socketmap server (srs) know of either; the policy decides from
  * plain values and knows neither the protocol nor the environment (config); the composition
  * root (app) wires parts for the daemon and the other commands alike; cli sits on top.
  * test/lint/layers.test.ts shows both rules failing on a deliberate violation.
@@ -10,6 +11,7 @@ const LAYERS = {
   log: [],
   dns: ['log'],
   milter: ['log'],
+  srs: ['log'],
   spf: ['dns', 'log'],
   policy: ['spf', 'dns', 'log'],
   config: ['dns', 'milter', 'spf', 'policy', 'log'],
