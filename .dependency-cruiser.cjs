@@ -19,7 +19,7 @@ const LAYERS = {
   ops: ['config', 'dns', 'ldap', 'milter', 'spf', 'policy', 'log'],
   app: ['config', 'dns', 'ldap', 'milter', 'ops', 'spf', 'policy', 'log'],
   daemon: ['app', 'config', 'dns', 'ldap', 'milter', 'ops', 'spf', 'policy', 'log'],
-  cli: ['app', 'daemon', 'config', 'dns', 'ldap', 'milter', 'ops', 'spf', 'policy', 'log'],
+  cli: ['app', 'daemon', 'config', 'dns', 'ldap', 'milter', 'ops', 'spf', 'srs', 'policy', 'log'],
 };
 
 const layerRules = Object.entries(LAYERS).map(([layer, allowed]) => ({
