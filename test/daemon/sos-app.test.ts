@@ -5,7 +5,7 @@
  */
 import { test, after, before } from 'node:test';
 import assert from 'node:assert/strict';
-import { createLogger } from '../../src/log/index.js';
+import { captureLog } from '../support/log-capture.js';
 import { MilterServer, ProtoFlag, type BoundAddress } from '../../src/milter/index.js';
 import { IgnoredNextHops, type CancelOptions, type OwnDomainPort, type PolicySettings, type SpfPort } from '../../src/policy/index.js';
 import { SpfEvaluator, type SpfResult } from '../../src/spf/index.js';
@@ -13,6 +13,7 @@ import { ZoneResolver } from '../support/spf/zone-resolver.js';
 import { compileSpfRegex } from '../../src/config/index.js';
 import { createSosMilterApp } from '../../src/daemon/sos-app.js';
 import { MilterTestClient, POSTFIX_OFFER } from '../support/milter-client.js';
+import { waitFor } from '../support/wait.js';
 
 const zone = {
   'fail.example': [{ TXT: 'v=spf1 ip4:198.51.100.0/24 -all' }],
@@ -44,8 +45,7 @@ interface AppExtra {
 }
 
 async function startApp(mode: 'test' | 'reject', extra: AppExtra = {}): Promise<Harness> {
-  const lines: string[] = [];
-  const logger = createLogger({ name: 'sos-milter', level: 'debug', format: 'text', destination: { write: (l) => lines.push(l) } });
+  const { logger, lines } = captureLog('text');
   const settings: PolicySettings = {
     mode,
     check: extra.check ?? 'regex',
@@ -272,14 +272,6 @@ class HeldSpf implements SpfPort {
   }
 }
 
-async function until(what: string, ok: () => boolean, timeoutMs = 5000): Promise<void> {
-  const end = Date.now() + timeoutMs;
-  while (!ok()) {
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 10));
-  }
-}
-
 test('the deadline cancels the SPF work behind it and the message fails open', async () => {
   const spf = new HeldSpf();
   const h = await startApp('reject', { spf, assessmentTimeoutMs: 150 });
@@ -306,7 +298,7 @@ test('ABORT before end of message cancels the assessment', async () => {
     await client.mail('<a@fail.example>');
     await client.rcpt('<r@dest.example>', [], { '{rcpt_host}': 'dest.example' });
     client.abort();
-    await until('the abort to reach the assessment', () => spf.signals[0]?.aborted === true);
+    await waitFor(() => spf.signals[0]?.aborted === true, { timeoutMs: 5000, intervalMs: 10, what: 'the abort to reach the assessment' });
     client.quit();
     assert.doesNotMatch(h.lines.join(''), /judged domain=/);
   } finally {
@@ -323,11 +315,11 @@ test('an MTA that gives up on a pending end of message (closes the connection) g
     await client.mail('<a@fail.example>');
     await client.rcpt('<r@dest.example>', [], { '{rcpt_host}': 'dest.example' });
     client.send({ type: 'eob', data: Buffer.alloc(0) });
-    await until('the assessment to be waiting', () => spf.signals.length === 1);
+    await waitFor(() => spf.signals.length === 1, { timeoutMs: 5000, intervalMs: 10, what: 'the assessment to be waiting' });
     // Sendmail at its own timeout (T=E:) closes the filter's socket.
     client.close();
-    await until('the close to reach the assessment', () => spf.signals[0]!.aborted);
-    await until('the abandoned line', () => h.lines.some((l) => l.includes('abandoned by the MTA')));
+    await waitFor(() => spf.signals[0]!.aborted, { timeoutMs: 5000, intervalMs: 10, what: 'the close to reach the assessment' });
+    await waitFor(() => h.lines.some((l) => l.includes('abandoned by the MTA')), { timeoutMs: 5000, intervalMs: 10, what: 'the abandoned line' });
     const lines = h.lines.join('');
     assert.match(lines, /abandoned by the MTA \(connection closed by the MTA\): no verdict given domain=fail\.example/);
     assert.doesNotMatch(lines, /: judged domain=fail\.example/);
@@ -346,9 +338,9 @@ test('a pending end of message cut at the shutdown drain deadline is logged as c
     await client.mail('<a@fail.example>');
     await client.rcpt('<r@dest.example>', [], { '{rcpt_host}': 'dest.example' });
     client.send({ type: 'eob', data: Buffer.alloc(0) });
-    await until('the assessment to be waiting', () => spf.signals.length === 1);
+    await waitFor(() => spf.signals.length === 1, { timeoutMs: 5000, intervalMs: 10, what: 'the assessment to be waiting' });
     await h.server.close({ deadlineMs: 50 });
-    await until('the closed line', () => h.lines.some((l) => l.includes('no verdict given')));
+    await waitFor(() => h.lines.some((l) => l.includes('no verdict given')), { timeoutMs: 5000, intervalMs: 10, what: 'the closed line' });
     const lines = h.lines.join('');
     assert.match(lines, /connection closed by the milter at the shutdown drain deadline \(SHUTDOWN_TIMEOUT_MS\): no verdict given domain=fail\.example/);
     assert.doesNotMatch(lines, /abandoned by the MTA/);

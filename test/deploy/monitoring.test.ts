@@ -12,6 +12,7 @@ import { freePort } from '../support/postfix.js';
 import { POLICY_DNS, POLICY_LDAP, PostfixLikeSession } from '../support/scenario-runner.js';
 import { slapdUnavailableReason, startSlapd, type SlapdInstance } from '../support/slapd.js';
 import { repoPath, MAIN_JS } from '../support/paths.js';
+import { waitFor } from '../support/wait.js';
 
 const DASHBOARD = repoPath('deploy/monitoring/grafana-dashboard.json');
 const RULES = repoPath('deploy/monitoring/prometheus-alerts.yaml');
@@ -127,13 +128,14 @@ describe('a live scrape of the daemon', { skip: knotSkipReason() ?? slapdUnavail
       stdio: ['ignore', 'ignore', 'inherit'],
     });
     const base = `http://127.0.0.1:${metricsPort}`;
-    const deadline = Date.now() + START_TIMEOUT_MS;
-    for (;;) {
-      const ready = await fetch(`${base}/readyz`).then((r) => r.ok, () => false);
-      if (ready) break;
-      assert.ok(Date.now() < deadline && child.exitCode === null, `daemon not ready within ${START_TIMEOUT_MS} ms (exit ${child.exitCode})`);
-      await new Promise((r) => setTimeout(r, 100));
-    }
+    await waitFor(
+      async () => {
+        const ready = await fetch(`${base}/readyz`).then((r) => r.ok, () => false);
+        assert.ok(ready || child!.exitCode === null, `daemon exited before it was ready (exit ${child!.exitCode})`);
+        return ready;
+      },
+      { timeoutMs: START_TIMEOUT_MS, intervalMs: 100, what: 'the daemon to be ready (/readyz)' },
+    );
     // Real traffic, so that labelled counters and histograms carry samples: a pass, a foreign
     // and an own violation, a fail-open (no record), a DNS timeout.
     const session = await PostfixLikeSession.open({ port: milterPort, host: '127.0.0.1' });

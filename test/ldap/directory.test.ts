@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { LdapDomainDirectory, backoffDelay, firstRdnValue, type LdapClient, type LdapDirectoryOptions } from '../../src/ldap/index.js';
-import { createLogger } from '../../src/log/index.js';
+import { captureJsonLog, captureLog } from '../support/log-capture.js';
 
 /** A scripted in-memory LDAP server: which domains exist, and how it misbehaves. */
 class FakeServer {
@@ -200,13 +200,6 @@ test('server down: error answers, backoff without new attempts, recovery afterwa
   }
 });
 
-/** JSON log lines of a debug-level logger, parsed. */
-function jsonLog(): { logger: ReturnType<typeof createLogger>; lines: Record<string, unknown>[] } {
-  const lines: Record<string, unknown>[] = [];
-  const logger = createLogger({ name: 'sos-milter', level: 'debug', format: 'json', destination: { write: (l: string) => lines.push(JSON.parse(l) as Record<string, unknown>) } });
-  return { logger, lines };
-}
-
 test('a long outage: lookups probe the server once per probeMs whatever the backoff schedule, and find it back at once', async () => {
   const server = new FakeServer();
   const { dir, advance } = directory(server, { connectNow: false, backoff: { initialMs: 1000, maxMs: 60_000, probeMs: 1000 } });
@@ -234,7 +227,7 @@ test('a long outage: lookups probe the server once per probeMs whatever the back
 
 test('an outage logs one warning, a summary a minute and one line when LDAP answers again: not a line per lookup', async () => {
   const server = new FakeServer();
-  const { logger, lines } = jsonLog();
+  const { logger, lines } = captureJsonLog();
   const { dir, advance } = directory(server, { logger, outageSummaryEveryMs: 60_000 });
   try {
     assert.deepEqual(await dir.isOwnDomain('customer.example'), { own: true, source: 'ldap' });
@@ -370,8 +363,7 @@ test('a bind password over plain ldap:// to a remote host is warned about; Start
     [['ldaps://ldap.example'], false, false],
     [['ldap://127.0.0.1:389'], false, false],
   ] as const) {
-    const lines: string[] = [];
-    const logger = createLogger({ name: 't', level: 'info', format: 'json', destination: { write: (l: string) => lines.push(l) } });
+    const { logger, lines } = captureLog({ name: 't', level: 'info', format: 'json' });
     const { dir } = directory(new FakeServer(), { uris: [...uris], startTls, bindDn: 'uid=m', bindPw: 'pw', logger, connectNow: false });
     assert.equal(lines.some((l) => l.includes('in the clear')), warned, `${uris.join()} starttls=${startTls}`);
     await dir.close();
