@@ -6,6 +6,7 @@ import { parseSrsConfig } from '../config/srs.js';
 import { environmentHelp } from '../config/variables.js';
 import { Srs } from '../srs/index.js';
 import { ExitCode } from '../app/exit-codes.js';
+import { errorMessage } from '../log/index.js';
 
 export const SRS_USAGE = 'usage: sos-milter srs encode SENDER | decode ADDRESS [--json]';
 
@@ -35,7 +36,7 @@ export async function runSrsCommand(argv: string[], env: NodeJS.ProcessEnv, out:
       options: { json: { type: 'boolean', default: false }, help: { type: 'boolean', short: 'h', default: false } },
     });
   } catch (e) {
-    out.write(`sos-milter srs: ${(e as Error).message}\n${SRS_USAGE}\n`);
+    out.write(`sos-milter srs: ${errorMessage(e)}\n${SRS_USAGE}\n`);
     return ExitCode.USAGE;
   }
   if (parsed.values.help) {

@@ -30,21 +30,21 @@ export function srsRequested(env: Env): boolean {
 }
 
 export function parseSrsSecrets(raw: string | undefined): string[] {
-  if (isUnset(raw)) throw new ConfigError('SRS_SECRETS', 'is required for SRS (rewrite mode, the srsdecode socketmap, sos-milter srs); give one or more secrets, comma-separated, the first signs');
+  if (isUnset(raw)) throw new ConfigError('MISSING', 'SRS_SECRETS', 'is required for SRS (rewrite mode, the srsdecode socketmap, sos-milter srs); give one or more secrets, comma-separated, the first signs');
   const secrets = raw.split(',').map((s) => s.trim());
   secrets.forEach((secret, i) => {
     if (secret.length < SRS_SECRET_MIN_LENGTH) {
-      throw new ConfigError('SRS_SECRETS', `secret #${i + 1} has ${secret.length} characters; each needs at least ${SRS_SECRET_MIN_LENGTH} (e.g. openssl rand -base64 24)`);
+      throw new ConfigError('INVALID', 'SRS_SECRETS', `secret #${i + 1} has ${secret.length} characters; each needs at least ${SRS_SECRET_MIN_LENGTH} (e.g. openssl rand -base64 24)`);
     }
-    if (/\s/.test(secret)) throw new ConfigError('SRS_SECRETS', `secret #${i + 1} contains white space`);
+    if (/\s/.test(secret)) throw new ConfigError('INVALID', 'SRS_SECRETS', `secret #${i + 1} contains white space`);
   });
   return secrets;
 }
 
 export function parseSrsDomain(raw: string | undefined): string {
-  if (isUnset(raw)) throw new ConfigError('SRS_DOMAIN', 'is required for SRS: the domain whose SPF record authorizes the relays, under which senders are rewritten');
+  if (isUnset(raw)) throw new ConfigError('MISSING', 'SRS_DOMAIN', 'is required for SRS: the domain whose SPF record authorizes the relays, under which senders are rewritten');
   const domain = raw.trim().replace(/\.$/, '').toLowerCase();
-  if (!DOMAIN.test(domain)) throw new ConfigError('SRS_DOMAIN', `${show(raw)} is not a domain name (letters, digits, hyphens, at least two labels)`);
+  if (!DOMAIN.test(domain)) throw new ConfigError('INVALID', 'SRS_DOMAIN', `${show(raw)} is not a domain name (letters, digits, hyphens, at least two labels)`);
   return domain;
 }
 
@@ -52,9 +52,9 @@ export function parseSrsConfig(env: Env): SrsConfig {
   const domain = parseSrsDomain(env.SRS_DOMAIN);
   const secrets = parseSrsSecrets(env.SRS_SECRETS);
   const headerName = isUnset(env.SRS_HEADER_NAME) ? 'X-SOS-Milter' : env.SRS_HEADER_NAME.trim();
-  if (!HEADER_NAME.test(headerName)) throw new ConfigError('SRS_HEADER_NAME', `${show(headerName)} is not a header field name (printable ASCII without ":" or space, at most 64)`);
+  if (!HEADER_NAME.test(headerName)) throw new ConfigError('INVALID', 'SRS_HEADER_NAME', `${show(headerName)} is not a header field name (printable ASCII without ":" or space, at most 64)`);
   const headerValue = isUnset(env.SRS_HEADER_VALUE) ? 'rewritten' : env.SRS_HEADER_VALUE.trim();
-  if (!/^[\x20-\x7e]{1,200}$/.test(headerValue)) throw new ConfigError('SRS_HEADER_VALUE', `${show(headerValue)} must be printable ASCII on one line, at most 200 characters`);
+  if (!/^[\x20-\x7e]{1,200}$/.test(headerValue)) throw new ConfigError('INVALID', 'SRS_HEADER_VALUE', `${show(headerValue)} must be printable ASCII on one line, at most 200 characters`);
   return {
     domain,
     secrets,

@@ -13,7 +13,7 @@
  * one socket read.
  */
 import net from 'node:net';
-import type { Logger } from '../log/index.js';
+import { errorMessage, type Logger } from '../log/index.js';
 import { netstringOverhead, readNetstring, writeNetstring } from './netstring.js';
 
 export type SocketmapReply =
@@ -76,7 +76,7 @@ export class SocketmapServer {
         resolve();
       });
     });
-    this.#server.on('error', (err) => this.#options.logger.error({ err }, `socketmap server error: ${err.message}`));
+    this.#server.on('error', (err) => this.#options.logger.error({ err }, `socketmap server error: ${errorMessage(err)}`));
     return this.#server.address() as net.AddressInfo;
   }
 
@@ -141,7 +141,7 @@ export class SocketmapServer {
       if (timer) clearTimeout(timer);
       this.#sockets.delete(socket);
     });
-    socket.on('error', (err) => logger.debug({ peer, err }, `socketmap: ${peer}: ${err.message}`));
+    socket.on('error', (err) => logger.debug({ peer, err }, `socketmap: ${peer}: ${errorMessage(err)}`));
     socket.on('drain', () => socket.resume());
     arm();
     socket.on('data', (chunk: Buffer) => {
@@ -166,7 +166,7 @@ export class SocketmapServer {
           try {
             reply = lookup(request.slice(0, space), request.slice(space + 1));
           } catch (err) {
-            logger.error({ err, peer }, `socketmap: lookup failed: ${(err as Error).message}`);
+            logger.error({ err, peer }, `socketmap: lookup failed: ${errorMessage(err)}`);
             reply = { status: 'TEMP', reason: 'lookup failed' };
           }
         }
