@@ -17,8 +17,8 @@ const LAYERS = {
   config: ['dns', 'milter', 'spf', 'policy', 'log'],
   ldap: ['config', 'policy', 'log'],
   ops: ['config', 'dns', 'ldap', 'milter', 'spf', 'policy', 'log'],
-  app: ['config', 'dns', 'ldap', 'milter', 'ops', 'spf', 'policy', 'log'],
-  daemon: ['app', 'config', 'dns', 'ldap', 'milter', 'ops', 'spf', 'policy', 'log'],
+  app: ['config', 'dns', 'ldap', 'milter', 'ops', 'spf', 'srs', 'policy', 'log'],
+  daemon: ['app', 'config', 'dns', 'ldap', 'milter', 'ops', 'spf', 'srs', 'policy', 'log'],
   cli: ['app', 'daemon', 'config', 'dns', 'ldap', 'milter', 'ops', 'spf', 'srs', 'policy', 'log'],
 };
 

@@ -8,3 +8,4 @@ export { parseMilterSocket, type MilterSocketSpec } from './socket.js';
 export type { LdapUri, SpfViolationResult } from './lists.js';
 export type { HostPort } from './parse.js';
 export { ENV_VARIABLES, environmentHelp, type EnvVariable, type EnvReader } from './variables.js';
+export { loadSrsConfig, parseSrsConfig, type SrsConfig, type SrsRewriteScope } from './srs.js';

@@ -24,9 +24,27 @@ const HEADER_NAME = /^[\x21-\x39\x3b-\x7e]{1,64}$/;
 
 type Env = Readonly<Record<string, string | undefined>>;
 
-/** Whether the environment asks for SRS at all (a domain or secrets given). */
-export function srsRequested(env: Env): boolean {
-  return !isUnset(env.SRS_DOMAIN) || !isUnset(env.SRS_SECRETS);
+const SRS_VARIABLES = [
+  'SRS_DOMAIN',
+  'SRS_SECRETS',
+  'SRS_MAX_AGE_DAYS',
+  'SRS_REWRITE',
+  'SRS_HEADER_NAME',
+  'SRS_HEADER_VALUE',
+  'SRS_SOCKETMAP_LISTEN',
+  'SRS_SOCKETMAP_MAX_CONNECTIONS',
+  'SRS_SOCKETMAP_TIMEOUT_MS',
+] as const;
+
+/**
+ * The SRS settings when rewrite mode or any SRS_* variable asks for them (e.g. a decode-only
+ * instance with SRS_SOCKETMAP_LISTEN on the host that receives the bounces), else undefined.
+ * Any SRS_* setting without SRS_DOMAIN and SRS_SECRETS stops start-up naming the missing one.
+ */
+export function loadSrsConfig(env: Env, rewriteMode: boolean): SrsConfig | undefined {
+  const set = SRS_VARIABLES.filter((name) => !isUnset(env[name]));
+  if (!rewriteMode && set.length === 0) return undefined;
+  return parseSrsConfig(env);
 }
 
 export function parseSrsSecrets(raw: string | undefined): string[] {

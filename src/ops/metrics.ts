@@ -62,6 +62,14 @@ export interface SosMetrics {
   failedOpen(reason: string): void;
   /** The assessment of one message took `seconds` from MAIL FROM. */
   decided(check: string, seconds: number): void;
+  /** Rewrite mode changed a message's envelope sender to an SRS address. */
+  srsRewritten(ownership: string): void;
+  /** Rewrite mode rejected a violation instead: outside SRS_REWRITE, or no SRS address (e.g. local-part-too-long). */
+  srsNotRewritten(reason: string): void;
+  /** One srsdecode lookup: decoded, or forged, expired, malformed, not-srs, foreign-domain, bad-key. */
+  srsDecoded(outcome: string): void;
+  /** The socketmap server's connection events: connection, refused-connection, timeout, oversized, malformed, write-overflow. */
+  srsSocketmap(event: string): void;
   watchDnsCache(read: () => DnsCacheStats): void;
   watchDnsUpstream(read: () => StubResolverStats): void;
   watchLdap(read: () => LdapDirectoryStats): void;
@@ -157,6 +165,25 @@ export function createMetrics(options: MetricsOptions = {}): SosMetrics {
     `${PREFIX}fail_open_total`,
     'Messages passed because the sender policy could not be judged, by the assessment result (none, permerror, temperror; timeouts count as temperror; local_fault: the lookup found no file descriptor, test mode)',
     ['reason'],
+  );
+  const srsRewrites = new CountedAtScrape(registry, `${PREFIX}srs_rewrites_total`, 'Messages sent with an SRS envelope sender (rewrite mode), by sender ownership', ['ownership']);
+  const srsNotRewritten = new CountedAtScrape(
+    registry,
+    `${PREFIX}srs_not_rewritten_total`,
+    'Violations rewrite mode rejected instead of rewriting, by reason (outside-scope, local-part-too-long, unsupported-local-part, srs-domain, malformed-srs, no-domain)',
+    ['reason'],
+  );
+  const srsDecodes = new CountedAtScrape(
+    registry,
+    `${PREFIX}srs_decodes_total`,
+    'srsdecode socketmap lookups by outcome (decoded; refused: forged, expired, malformed, not-srs, foreign-domain, bad-key)',
+    ['outcome'],
+  );
+  const srsSocketmap = new CountedAtScrape(
+    registry,
+    `${PREFIX}srs_socketmap_events_total`,
+    'srsdecode socketmap connections (connection) and what closed them early (refused-connection, timeout, oversized, malformed, write-overflow)',
+    ['event'],
   );
   const decision = new Histogram({
     name: `${PREFIX}decision_duration_seconds`,
@@ -264,6 +291,22 @@ export function createMetrics(options: MetricsOptions = {}): SosMetrics {
 
     decided(check, seconds) {
       decision.observe({ check }, seconds);
+    },
+
+    srsRewritten(ownership) {
+      srsRewrites.add(ownership);
+    },
+
+    srsNotRewritten(reason) {
+      srsNotRewritten.add(reason);
+    },
+
+    srsDecoded(outcome) {
+      srsDecodes.add(outcome);
+    },
+
+    srsSocketmap(event) {
+      srsSocketmap.add(event);
     },
 
     watchDnsCache: watcher<DnsCacheStats>((r) => {
