@@ -134,8 +134,10 @@ export class SocketmapServer {
       this.#event(event);
       this.#warn({ peer }, `socketmap: ${peer}: ${message}; closing the connection`);
       pending = Buffer.alloc(0);
-      socket.end(writeNetstring(reply));
+      if (timer) clearTimeout(timer);
+      // The answer, then the connection is gone: no waiting for the client's own close.
       socket.pause();
+      socket.end(writeNetstring(reply), () => socket.destroy());
     };
     socket.on('close', () => {
       if (timer) clearTimeout(timer);
