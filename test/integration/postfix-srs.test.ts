@@ -150,6 +150,8 @@ describe('rewrite mode (SRS) through Postfix and Knot', { skip, timeout: 90_000 
       assert.equal(line.srs, srsAddress);
       assert.match(String(line.queueId), /^[0-9A-Za-z]+$/);
       assert.ok(!JSON.stringify(log).includes(SECRET), 'the secret is never logged');
+      // The start-up check of SRS_DOMAIN's SPF record (an RFC 7208 check of OUTBOUND_IPS).
+      assert.ok(log.some((l) => l.msg === `SRS_DOMAIN=${SRS_DOMAIN}: its SPF record authorizes the relays`), 'start-up SPF check of SRS_DOMAIN');
     }));
 
   test('SPF for the relay against the rewritten sender passes: our evaluator and pyspf', (t) =>
