@@ -1,7 +1,8 @@
 /**
  * The layers of src/ and the rule against import cycles, checked by `npm run lint`
  * (README, "Development"). A layer may import only the layers listed for it; the protocol
- * (milter) and the SPF evaluator (spf) know nothing of each other; the policy decides from
+ * (milter) and the SPF evaluator (spf) know nothing of each other, nor does the Sender Rewriting
+ * Scheme and its socketmap server (srs) know of either; the policy decides from
  * plain values and knows neither the protocol nor the environment (config); the composition
  * root (app) wires parts for the daemon and the other commands alike; cli sits on top.
  * src/lib holds small generic helpers (no imports) every layer may use.
@@ -12,16 +13,17 @@ const LAYERS = {
   log: [],
   dns: ['log'],
   milter: ['log'],
+  srs: ['log'],
   spf: ['dns', 'log'],
   policy: ['spf', 'dns', 'log'],
   config: ['dns', 'milter', 'spf', 'policy', 'log'],
   ldap: ['config', 'policy', 'log'],
   history: [],
   notify: ['history', 'log'],
-  ops: ['config', 'dns', 'ldap', 'milter', 'spf', 'policy', 'log'],
-  app: ['config', 'dns', 'ldap', 'milter', 'ops', 'spf', 'policy', 'log'],
-  daemon: ['app', 'config', 'dns', 'ldap', 'milter', 'ops', 'spf', 'policy', 'log'],
-  cli: ['app', 'daemon', 'history', 'notify', 'config', 'dns', 'ldap', 'milter', 'ops', 'spf', 'policy', 'log'],
+  ops: ['config', 'dns', 'ldap', 'milter', 'spf', 'srs', 'policy', 'log'],
+  app: ['config', 'dns', 'ldap', 'milter', 'ops', 'spf', 'srs', 'policy', 'log'],
+  daemon: ['app', 'config', 'dns', 'ldap', 'milter', 'ops', 'spf', 'srs', 'policy', 'log'],
+  cli: ['app', 'daemon', 'history', 'notify', 'config', 'dns', 'ldap', 'milter', 'ops', 'spf', 'srs', 'policy', 'log'],
 };
 
 const layerRules = Object.entries(LAYERS).map(([layer, allowed]) => ({

@@ -80,5 +80,6 @@ export function policySettings(config: Config): PolicySettings {
     spfRegex: config.spfRegex,
     outboundIps: config.outboundIps,
     violationResults: new Set<SpfResult>(config.spfViolationResults),
+    ...(config.milterMode === 'rewrite' && config.srs ? { rewriteScope: config.srs.rewrite } : {}),
   };
 }

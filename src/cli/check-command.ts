@@ -6,6 +6,7 @@ import { parseArgs } from 'node:util';
 import { ConfigError, loadConfig } from '../config/index.js';
 import { environmentHelp } from '../config/variables.js';
 import { assessmentTimeoutMs, createPolicyParts } from '../app/policy-parts.js';
+import { createSrs, rewriteSettings } from '../app/srs-parts.js';
 import { silentLogger } from '../log/index.js';
 import {
   assessEnvelope,
@@ -101,7 +102,8 @@ export async function runCheckCommand(argv: string[], env: NodeJS.ProcessEnv, ou
   const recipients = new RecipientHops();
   const nextHops = parsed.values['next-hop'] ?? [];
   for (const hop of nextHops.length > 0 ? nextHops : [undefined]) recipients.add(hop, ignoredNextHops);
-  const facts: MessageFacts = { queueId: CHECK_QUEUE_ID, client: parsed.values.client, recipients };
+  const facts: MessageFacts = { queueId: CHECK_QUEUE_ID, client: parsed.values.client, recipients, sender: sender.kind === 'null' ? '' : sender.address };
+  const srs = config.milterMode === 'rewrite' && config.srs ? createSrs(config.srs) : undefined;
   const helo = parsed.values.helo ?? (sender.kind === 'domain' ? sender.domain : '');
   try {
     // Assess, within the daemon's deadline.
@@ -112,7 +114,13 @@ export async function runCheckCommand(argv: string[], env: NodeJS.ProcessEnv, ou
     const outcome = decideOutcome(
       assessment,
       facts,
-      { mode: config.milterMode, ignoredNextHops, milterName: config.milterName, rejectMessage: config.milterRejectMessage },
+      {
+        mode: config.milterMode,
+        ignoredNextHops,
+        milterName: config.milterName,
+        rejectMessage: config.milterRejectMessage,
+        rewrite: srs && config.srs && rewriteSettings(srs, config.srs),
+      },
       newMessageId(),
     );
     // Report: the printout.
@@ -123,7 +131,7 @@ export async function runCheckCommand(argv: string[], env: NodeJS.ProcessEnv, ou
       if (budget) report.lookups = budget;
     }
     print(out, report, parsed.values.json ?? false, facts.client);
-    return outcome.action === 'reject' || outcome.action === 'tag' || outcome.action === 'log' ? ExitCode.FAILURE : ExitCode.OK;
+    return outcome.action === 'reject' || outcome.action === 'tag' || outcome.action === 'log' || outcome.action === 'rewrite' ? ExitCode.FAILURE : ExitCode.OK;
   } finally {
     await directory?.close();
   }
@@ -152,6 +160,11 @@ function print(out: NodeJS.WritableStream, report: CheckReport, json: boolean, c
   lines.push(`action:   ${outcome.action}`);
   if (reply) lines.push(`reply:    ${reply}`);
   if (outcome.action === 'tag') lines.push(`header:   ${outcome.header.name}: ${outcome.header.value}`);
+  if (outcome.action === 'rewrite') {
+    lines.push(`rewrite:  MAIL FROM:<${outcome.sender}> becomes MAIL FROM:<${outcome.srsAddress}>`);
+    lines.push(`header:   ${outcome.header.name}: ${outcome.header.value}`);
+  }
+  if (outcome.action === 'reject' && outcome.notRewritten) lines.push(`rewrite:  not rewritten (${outcome.notRewritten.reason}: ${outcome.notRewritten.detail})`);
   if (a.kind === 'violation' && (outcome.action === 'log' || outcome.action === 'tag')) {
     lines.push(`log:      mode=test client=${client} ${violationSentence(a)}`);
   }

@@ -47,7 +47,8 @@ export interface DomainReport {
   /** The assessment's result under the configured check. */
   result: string;
   /** The action a message from this domain gets in each MILTER_MODE. */
-  actions: Record<MilterMode, Action>;
+  /** The action in test and reject mode (rewrite mode acts as reject mode on the same assessment, with an SRS address instead of the 550). */
+  actions: Record<'test' | 'reject', Action>;
   record?: string;
   recordDomain?: string;
   reason: string;
@@ -163,8 +164,8 @@ export function createDomainJudge(config: Config, parts: PolicyParts, ownDomains
       // violation (assess.ts), and a reject decision does not read it (decide.ts): a second
       // assessment is needed only for the test action of a violation judged in reject mode.
       const forTest = config.milterMode === 'test' || configured.kind !== 'violation' ? configured : await assessSender(input, deps, settingsFor('test'), deadline());
-      const byMode: Record<MilterMode, JudgedAssessment> = { test: forTest, reject: configured };
-      const actions = {} as Record<MilterMode, Action>;
+      const byMode: Record<'test' | 'reject', JudgedAssessment> = { test: forTest, reject: configured };
+      const actions = {} as Record<'test' | 'reject', Action>;
       for (const mode of ['test', 'reject'] as const) {
         actions[mode] = decideOutcome(
           byMode[mode],

@@ -20,6 +20,9 @@ const USAGE = `usage:
   sos-milter audit [--json|--csv] [--concurrency N] [--only-broken]
                              judge every own domain in LDAP, with the remedy for each
                              that fails
+  sos-milter srs encode SENDER | decode ADDRESS [--json]
+                             the SRS address rewrite mode makes of SENDER, or what an
+                             SRS address decodes to (SRS_DOMAIN, SRS_SECRETS)
   sos-milter health [--ready] [--timeout MS]
                              ask the running daemon configured by this environment for
                              /healthz (/readyz); exit 0 healthy, 1 not (container HEALTHCHECK)
@@ -42,6 +45,8 @@ async function main(argv: string[]): Promise<number> {
       return (await import('./check-command.js')).runCheckCommand(rest, process.env, process.stdout);
     case 'audit':
       return (await import('./audit-command.js')).runAuditCommand(rest, process.env, { out: process.stdout, err: process.stderr });
+    case 'srs':
+      return (await import('./srs-command.js')).runSrsCommand(rest, process.env, process.stdout);
     case 'health':
       return (await import('./health-command.js')).runHealthCommand(rest, process.env, { out: process.stdout, err: process.stderr });
     case '-h':

@@ -8,6 +8,7 @@ import type { DnsServer } from '../dns/servers.js';
 import { errorMessage, REDACTED } from '../log/index.js';
 import type { MilterMode, SpfCheckMode } from '../policy/types.js';
 import { ConfigError } from './errors.js';
+import { loadSrsConfig, type SrsConfig } from './srs.js';
 import { parseDnsServers } from './dns-servers.js';
 import { parseIpList, parseLdapUris, parseNextHops, parseViolationResults, type LdapUri, type SpfViolationResult } from './lists.js';
 import {
@@ -62,6 +63,8 @@ export interface Config {
   logLevel: LogLevel;
   logFormat: LogFormat;
   milterMode: MilterMode;
+  /** SRS: required by rewrite mode; also set for the srsdecode socketmap alone. Holds the secrets. */
+  srs: SrsConfig | undefined;
   milterName: string;
   /** The socket spec as written (libmilter syntax) and parsed. */
   milterSocket: string;
@@ -280,6 +283,7 @@ function parseProgressInterval(variable: string, raw: string | undefined): numbe
 export function loadConfig(env: NodeJS.ProcessEnv): Config {
   const milterName = parseMilterName(env.MILTER_NAME);
   const milterSocket = isUnset(env.MILTER_SOCKET) ? `/socket/${milterName}` : env.MILTER_SOCKET.trim();
+  const milterMode = parseEnum<MilterMode>('MILTER_MODE', env.MILTER_MODE, 'test', { test: 'test', reject: 'reject', rewrite: 'rewrite' });
   const spfCheck = parseEnum<SpfCheckMode>('SPF_CHECK', env.SPF_CHECK, 'regex', { regex: 'regex', evaluate: 'evaluate' });
   const outboundIps = parseIpList('OUTBOUND_IPS', env.OUTBOUND_IPS);
   if (spfCheck === 'evaluate' && outboundIps.length === 0) {
@@ -288,7 +292,8 @@ export function loadConfig(env: NodeJS.ProcessEnv): Config {
   const config: Config = {
     logLevel: parseEnum<LogLevel>('LOG_LEVEL', env.LOG_LEVEL, 'info', { debug: 'debug', info: 'info', warning: 'warn', warn: 'warn', error: 'error' }),
     logFormat: parseEnum<LogFormat>('LOG_FORMAT', env.LOG_FORMAT, 'text', { text: 'text', json: 'json' }),
-    milterMode: parseEnum<MilterMode>('MILTER_MODE', env.MILTER_MODE, 'test', { test: 'test', reject: 'reject' }),
+    milterMode,
+    srs: loadSrsConfig(env, milterMode === 'rewrite'),
     milterName,
     milterSocket,
     milterSocketSpec: parseMilterSocket('MILTER_SOCKET', milterSocket),
@@ -325,9 +330,10 @@ export function loadConfig(env: NodeJS.ProcessEnv): Config {
 
 /** Everything but the secret, in plain JSON-able values. */
 export function describeConfig(config: Config): Record<string, unknown> {
-  const { toLog: _toLog, spfRegex, ldap, ...rest } = config;
+  const { toLog: _toLog, spfRegex, ldap, srs, ...rest } = config;
   return {
     ...rest,
+    srs: srs === undefined ? undefined : { ...srs, secrets: srs.secrets.map(() => REDACTED) },
     milterSocketMode: `0${config.milterSocketMode.toString(8)}`,
     spfRegex: spfRegex.source,
     ldap:

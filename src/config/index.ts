@@ -9,3 +9,4 @@ export type { LdapUri, SpfViolationResult } from './lists.js';
 export type { HostPort } from './parse.js';
 export { ENV_VARIABLES, environmentHelp, type EnvVariable, type EnvReader } from './variables.js';
 export { loadAuditHistoryConfig, type AuditHistoryConfig, type AuditMailConfig, type AuditWebhookConfig } from './audit-history.js';
+export { loadSrsConfig, parseSrsConfig, type SrsConfig, type SrsRewriteScope } from './srs.js';

@@ -7,7 +7,7 @@
 import { MILTER_SERVER_DEFAULTS } from '../milter/constants.js';
 
 /** Who reads a variable: the daemon, and the commands that share its configuration. */
-export type EnvReader = 'daemon' | 'check' | 'audit' | 'spf';
+export type EnvReader = 'daemon' | 'check' | 'audit' | 'spf' | 'srs';
 
 export interface EnvVariable {
   name: string;
@@ -20,11 +20,12 @@ export interface EnvVariable {
 const ALL: readonly EnvReader[] = ['daemon', 'check', 'audit'];
 const WITH_SPF: readonly EnvReader[] = ['daemon', 'check', 'audit', 'spf'];
 const DAEMON: readonly EnvReader[] = ['daemon'];
+const WITH_SRS: readonly EnvReader[] = ['daemon', 'check', 'srs'];
 
 export const ENV_VARIABLES: readonly EnvVariable[] = [
   { name: 'LOG_LEVEL', default: 'info', summary: 'debug, info, warning/warn, error', readers: ALL },
   { name: 'LOG_FORMAT', default: 'text', summary: 'text or json (JSON lines)', readers: ALL },
-  { name: 'MILTER_MODE', default: 'test', summary: 'test (log, tag own domains) or reject', readers: ALL },
+  { name: 'MILTER_MODE', default: 'test', summary: 'test (log, tag own domains), reject, or rewrite (SRS: the envelope sender is rewritten under SRS_DOMAIN)', readers: ALL },
   { name: 'MILTER_NAME', default: 'sos-milter', summary: 'name in logs, reply texts and the default socket path', readers: ALL },
   { name: 'MILTER_SOCKET', default: '/socket/<MILTER_NAME>', summary: 'libmilter socket spec: /path, unix:/path, inet:PORT[@HOST], inet6:PORT[@HOST]', readers: ALL },
   { name: 'MILTER_SOCKET_MODE', default: '0666', summary: 'file mode of a UNIX socket', readers: ALL },
@@ -89,6 +90,15 @@ export const ENV_VARIABLES: readonly EnvVariable[] = [
   { name: 'AUDIT_NOTIFY_MAX_PER_RUN', default: '1000', summary: 'notifications delivered per run at most; the rest wait for the next run', readers: ['audit'] },
   { name: 'AUDIT_METRICS_FILE', default: 'unset', summary: "Prometheus textfile the last run's metrics are written to (node_exporter textfile collector)", readers: ['audit'] },
   { name: 'AUDIT_METRICS_PUSH_URL', default: 'unset', summary: "Pushgateway URL the last run's metrics are PUT to, e.g. http://pushgateway:9091/metrics/job/sos-milter-audit", readers: ['audit'] },
+  { name: 'SRS_DOMAIN', default: 'required with rewrite', summary: 'domain the SRS addresses are under; its SPF record must authorize the relays (checked at start-up)', readers: WITH_SRS },
+  { name: 'SRS_SECRETS', default: 'required with rewrite', summary: 'comma-separated secrets, at least 16 characters each: the first signs, all verify (never logged)', readers: WITH_SRS },
+  { name: 'SRS_MAX_AGE_DAYS', default: '21', summary: 'days an SRS address decodes after it was made (1-1000)', readers: WITH_SRS },
+  { name: 'SRS_REWRITE', default: 'both', summary: 'violations rewrite mode rewrites: foreign, own or both; the others are rejected', readers: ['daemon', 'check'] },
+  { name: 'SRS_HEADER_NAME', default: 'X-SOS-Milter', summary: 'header added to a rewritten message', readers: ['daemon', 'check'] },
+  { name: 'SRS_HEADER_VALUE', default: 'rewritten', summary: 'its value', readers: ['daemon', 'check'] },
+  { name: 'SRS_SOCKETMAP_LISTEN', default: 'unset', summary: 'host:port of the srsdecode socketmap for Postfix recipient_canonical_maps (needs SRS_DOMAIN, SRS_SECRETS)', readers: DAEMON },
+  { name: 'SRS_SOCKETMAP_MAX_CONNECTIONS', default: '100', summary: 'concurrent socketmap connections; more are closed at once', readers: DAEMON },
+  { name: 'SRS_SOCKETMAP_TIMEOUT_MS', default: '30000', summary: 'a socketmap connection must complete a request this long after connecting or its last answer', readers: DAEMON },
   { name: 'METRICS_LISTEN', default: 'unset', summary: 'host:port of the Prometheus /metrics endpoint', readers: DAEMON },
   { name: 'METRICS_CACHE_MS', default: '1000', summary: '/metrics is rendered at most once per this many ms; scrapes in between get the same body (0: every scrape renders)', readers: DAEMON },
   { name: 'HEALTH_LISTEN', default: 'unset', summary: 'host:port of /healthz and /readyz', readers: DAEMON },

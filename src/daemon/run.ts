@@ -14,6 +14,8 @@ import { connectionCapForFdLimit, FD_BUDGET, FdExhaustion, readOpenFileLimit } f
 import { HEAP_FLAGS, heapLimitWarning, missingHeapFlags } from './heap-sizing.js';
 import { assessmentTimeoutMs, createPolicyParts } from '../app/policy-parts.js';
 import { createSosMilterApp } from './sos-app.js';
+import { checkSrsDomain, createSocketmapServer, createSrs, rewriteSettings } from '../app/srs-parts.js';
+import type { SocketmapServer } from '../srs/index.js';
 
 
 export interface Daemon {
@@ -48,7 +50,9 @@ export async function startDaemon(env: NodeJS.ProcessEnv, options: StartOptions 
   metrics?.watchDnsUpstream(() => stub.stats);
   if (directory) metrics?.watchLdap(() => directory.stats());
 
+  const srs = config.srs && createSrs(config.srs);
   const app = createSosMilterApp({
+    rewrite: srs && config.srs && config.milterMode === 'rewrite' ? rewriteSettings(srs, config.srs) : undefined,
     settings,
     milterName: config.milterName,
     rejectMessage: config.milterRejectMessage,
@@ -89,15 +93,31 @@ export async function startDaemon(env: NodeJS.ProcessEnv, options: StartOptions 
     logger.info({ listen: key }, metrics ? 'metrics and health endpoints listening (/metrics, /healthz, /readyz)' : 'health endpoints listening (/healthz, /readyz; /metrics needs METRICS_LISTEN)');
   }
 
+  let socketmap: SocketmapServer | undefined;
+  const socketmapListen = config.srs?.socketmap.listen;
+  if (srs && config.srs && socketmapListen) {
+    socketmap = createSocketmapServer(srs, config.srs, logger, metrics);
+    try {
+      const bound = await socketmap.listen(socketmapListen.host, socketmapListen.port);
+      logger.info({ listen: `${bound.address}:${bound.port}` }, `srsdecode socketmap listening on ${bound.address}:${bound.port} (recipient_canonical_maps = socketmap:inet:HOST:${bound.port}:srsdecode)`);
+    } catch (err) {
+      await Promise.all(opsServers.map((s) => s.close()));
+      await directory?.close();
+      throw new Error(`cannot listen on SRS_SOCKETMAP_LISTEN: ${errorMessage(err)}`, { cause: err });
+    }
+  }
+
   try {
     await server.listen();
   } catch (err) {
+    await socketmap?.close();
     await Promise.all(opsServers.map((s) => s.close()));
     await directory?.close();
     throw new Error(`cannot listen on MILTER_SOCKET=${config.milterSocket}: ${errorMessage(err)}`, { cause: err });
   }
   listening = true;
   reportHeapSizing(config, logger);
+  if (config.srs && config.milterMode === 'rewrite') void checkSrsDomain(config.srs.domain, spf, settings, logger, assessmentTimeoutMs(config));
   logger.info(
     { mode: config.milterMode, check: config.spfCheck, ldap: config.ldap !== undefined },
     `Startup ${config.milterName}@socket: ${formatSocketSpec(config.milterSocketSpec)} in mode: ${config.milterMode}`,
@@ -113,6 +133,7 @@ export async function startDaemon(env: NodeJS.ProcessEnv, options: StartOptions 
       // Served through the drain (/readyz says 503 meanwhile), then cut: a client that keeps a
       // connection open, or sends half a request, must not hold the exit.
       await Promise.all(opsServers.map((s) => s.close()));
+      await socketmap?.close();
       await directory?.close();
       fdExhaustion.flush();
       logger.info(`Shutdown ${config.milterName}`);

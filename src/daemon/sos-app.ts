@@ -27,6 +27,7 @@ import {
   type Outcome,
   type OwnDomainPort,
   type PolicySettings,
+  type RewriteSettings,
   type SpfPort,
 } from '../policy/index.js';
 
@@ -42,6 +43,8 @@ export interface SosAppOptions {
   metrics?: SosMetrics;
   /** Upper bound for one message's SPF (and LDAP) work; past it the message fails open. */
   assessmentTimeoutMs: number;
+  /** Rewrite mode (MILTER_MODE=rewrite): the SRS rewriter, SRS_REWRITE and the header. */
+  rewrite?: RewriteSettings;
 }
 
 const CONTINUE = Verdict.continue();
@@ -133,7 +136,9 @@ export function createSosMilterApp(opts: SosAppOptions): MilterApplication {
     ignoredNextHops: opts.ignoredNextHops,
     milterName: opts.milterName,
     rejectMessage: opts.rejectMessage,
+    rewrite: opts.rewrite,
   };
+  if (settings.mode === 'rewrite' && !opts.rewrite) throw new Error('rewrite mode needs the SRS rewriter (options.rewrite)');
 
   const controllers = new AbortControllers();
   const deadlines = new Deadlines<MessageState>(
@@ -224,6 +229,19 @@ export function createSosMilterApp(opts: SosAppOptions): MilterApplication {
         const sentence = `mode=${settings.mode} client=${facts.client} ${violationSentence(assessment)}`;
         if (outcome.action === 'reject') log.warn(sentence);
         else log.info(sentence);
+        if (outcome.action === 'rewrite') {
+          log.info(
+            { sender: outcome.sender, srs: outcome.srsAddress, queueId: facts.queueId },
+            `envelope sender rewritten: sender=${outcome.sender} srs=${outcome.srsAddress}`,
+          );
+          metrics?.srsRewritten(assessment.ownership);
+        } else if (outcome.action === 'reject' && outcome.notRewritten) {
+          log.warn(
+            { sender: facts.sender, notRewritten: outcome.notRewritten.reason, detail: outcome.notRewritten.detail },
+            `not rewritten (${outcome.notRewritten.reason}: ${outcome.notRewritten.detail}): rejected as in reject mode`,
+          );
+          metrics?.srsNotRewritten(outcome.notRewritten.reason);
+        }
       }
     }
     log.info(
@@ -253,6 +271,11 @@ export function createSosMilterApp(opts: SosAppOptions): MilterApplication {
 
     if (outcome.action === 'reject') return Verdict.reply(550, '5.7.1', outcome.rejectText);
     if (outcome.action === 'tag') ctx.addHeader(outcome.header.name, outcome.header.value);
+    if (outcome.action === 'rewrite') {
+      // End of message is the only stage where CHGFROM is allowed; the ESMTP parameters of MAIL stay Postfix's.
+      ctx.changeSender(`<${outcome.srsAddress}>`);
+      ctx.addHeader(outcome.header.name, outcome.header.value);
+    }
     return CONTINUE;
   }
 
@@ -265,7 +288,7 @@ export function createSosMilterApp(opts: SosAppOptions): MilterApplication {
   }
 
   return {
-    actions: ['ADDHDRS'],
+    actions: settings.mode === 'rewrite' ? ['ADDHDRS', 'CHGFROM'] : ['ADDHDRS'],
     // Requested lists replace Postfix's defaults per stage, so ask for everything used here.
     macros: {
       connect: ['{client_addr}'],
@@ -319,7 +342,7 @@ export function createSosMilterApp(opts: SosAppOptions): MilterApplication {
       // Not judged: said once at MAIL, nothing to add.
       if (!state || state.sender.kind !== 'domain') return CONTINUE;
       const { domain } = state.sender;
-      const facts: MessageFacts = { queueId: ctx.macro('i'), client: clientAddress(ctx), recipients: state.recipients };
+      const facts: MessageFacts = { queueId: ctx.macro('i'), client: clientAddress(ctx), recipients: state.recipients, sender: state.sender.address };
       // Usually settled by now (the MTA sends end of message after the client's DATA, long
       // after MAIL): answered at once, without a promise and a turn of the event loop.
       const { judged } = state;

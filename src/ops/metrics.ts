@@ -14,6 +14,7 @@ import type { LdapDirectoryStats } from '../ldap/index.js';
 import type { MilterServerStats } from '../milter/index.js';
 import type { Action, FailOpenResult, JudgedAssessment, Ownership, OwnDomainPort, SpfCheckMode } from '../policy/index.js';
 import { packageVersion } from '../config/version.js';
+import type { DecodeOutcome, SocketmapEvent } from '../srs/index.js';
 import { cachedRender } from './render-cache.js';
 
 const PREFIX = 'sos_milter_';
@@ -65,6 +66,14 @@ export interface SosMetrics {
   failedOpen(reason: FailOpenReason): void;
   /** The assessment of one message took `seconds` from MAIL FROM. */
   decided(check: SpfCheckMode, seconds: number): void;
+  /** Rewrite mode changed a message's envelope sender to an SRS address. */
+  srsRewritten(ownership: Ownership): void;
+  /** Rewrite mode rejected a violation instead: outside SRS_REWRITE, or no SRS address (e.g. local-part-too-long). */
+  srsNotRewritten(reason: string): void;
+  /** One srsdecode lookup: decoded, or forged, expired, malformed, not-srs, foreign-domain, bad-key. */
+  srsDecoded(outcome: DecodeOutcome): void;
+  /** The socketmap server's connection events: connection, refused-connection, timeout, oversized, malformed, write-overflow. */
+  srsSocketmap(event: SocketmapEvent): void;
   watchDnsCache(read: () => DnsCacheStats): void;
   watchDnsUpstream(read: () => StubResolverStats): void;
   watchLdap(read: () => LdapDirectoryStats): void;
@@ -123,6 +132,30 @@ export function createMetrics(options: MetricsOptions = {}): SosMetrics {
     name: `${PREFIX}fail_open_total`,
     help: 'Messages passed because the sender policy could not be judged, by the assessment result (none, permerror, temperror; timeouts count as temperror; local_fault: the lookup found no file descriptor, test mode)',
     labelNames: ['reason'] as const,
+    registers: [registry],
+  });
+  const srsRewrites = new Counter({
+    name: `${PREFIX}srs_rewrites_total`,
+    help: 'Messages sent with an SRS envelope sender (rewrite mode), by sender ownership',
+    labelNames: ['ownership'] as const,
+    registers: [registry],
+  });
+  const srsNotRewritten = new Counter({
+    name: `${PREFIX}srs_not_rewritten_total`,
+    help: 'Violations rewrite mode rejected instead of rewriting, by reason (outside-scope, local-part-too-long, unsupported-local-part, srs-domain, malformed-srs, no-domain)',
+    labelNames: ['reason'] as const,
+    registers: [registry],
+  });
+  const srsDecodes = new Counter({
+    name: `${PREFIX}srs_decodes_total`,
+    help: 'srsdecode socketmap lookups by outcome (decoded; refused: forged, expired, malformed, not-srs, foreign-domain, bad-key)',
+    labelNames: ['outcome'] as const,
+    registers: [registry],
+  });
+  const srsSocketmap = new Counter({
+    name: `${PREFIX}srs_socketmap_events_total`,
+    help: 'srsdecode socketmap connections (connection) and what closed them early (refused-connection, timeout, oversized, malformed, write-overflow)',
+    labelNames: ['event'] as const,
     registers: [registry],
   });
   const decision = new Histogram({
@@ -231,6 +264,22 @@ export function createMetrics(options: MetricsOptions = {}): SosMetrics {
 
     decided(check, seconds) {
       decision.observe({ check }, seconds);
+    },
+
+    srsRewritten(ownership) {
+      srsRewrites.inc({ ownership });
+    },
+
+    srsNotRewritten(reason) {
+      srsNotRewritten.inc({ reason });
+    },
+
+    srsDecoded(outcome) {
+      srsDecodes.inc({ outcome });
+    },
+
+    srsSocketmap(event) {
+      srsSocketmap.inc({ event });
     },
 
     watchDnsCache: watcher<DnsCacheStats>((r) => {

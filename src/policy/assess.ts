@@ -77,9 +77,12 @@ function ownerAnswer(answer: OwnDomainAnswer): OwnerAnswer {
   return { ownership: answer.own ? 'own' : 'foreign' };
 }
 
-/** Ownership only changes the outcome of a violation in test mode (header and log line); a reject is a reject. */
+/**
+ * Ownership only changes the outcome of a violation in test mode (header and log line), and in
+ * rewrite mode when SRS_REWRITE picks foreign or own domains; a reject is a reject.
+ */
 function ownershipMatters(settings: PolicySettings): boolean {
-  return settings.mode === 'test';
+  return settings.mode === 'test' || (settings.mode === 'rewrite' && settings.rewriteScope !== undefined && settings.rewriteScope !== 'both');
 }
 
 function ownershipOfViolation(deps: AssessDeps, domain: string, settings: PolicySettings): Promise<OwnerAnswer> | OwnerAnswer {

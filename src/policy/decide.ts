@@ -1,6 +1,6 @@
 import { randomInt } from 'node:crypto';
 import type { IgnoredNextHops, RecipientHops } from './next-hops.js';
-import type { Assessment, MilterMode, ViolationAssessment } from './types.js';
+import type { Assessment, MilterMode, RewriteScope, SenderRewriter, ViolationAssessment } from './types.js';
 
 const SOS_HEADER_NAME = 'X-SOS-Milter';
 const SOS_HEADER_VALUE = 'failed SPF-expectation';
@@ -12,8 +12,14 @@ export type Outcome =
   | { action: 'pass'; reason: string }
   /** A violation, but every recipient goes to an ignored next hop. */
   | { action: 'pass-ignored-next-hop'; reason: string }
-  /** The text after `550 5.7.1 `. */
-  | { action: 'reject'; rejectText: string; reason: string }
+  /**
+   * The text after `550 5.7.1 `. In rewrite mode also a violation outside SRS_REWRITE, or one
+   * whose sender has no SRS address: `notRewritten` then says why (`reason`: outside-scope or
+   * the SRS refusal, e.g. local-part-too-long; a small set, a metrics label).
+   */
+  | { action: 'reject'; rejectText: string; reason: string; notRewritten?: { reason: string; detail: string } }
+  /** Rewrite mode: at end of message the envelope sender becomes `srsAddress`, and the header is added. */
+  | { action: 'rewrite'; sender: string; srsAddress: string; header: { name: string; value: string }; reason: string }
   /** Test mode, own domain: the header to add at end of message. */
   | { action: 'tag'; header: { name: string; value: string }; reason: string }
   /** Test mode, foreign domain: the log line only. */
@@ -34,6 +40,15 @@ export interface MessageFacts {
   /** The SMTP client's address; undefined where unknown. */
   client: string | undefined;
   recipients: RecipientHops;
+  /** The envelope sender as given at MAIL (without angle brackets); rewrite mode needs it. */
+  sender?: string;
+}
+
+/** Rewrite mode's settings: what it rewrites, with what, and the header it adds. */
+export interface RewriteSettings {
+  rewriter: SenderRewriter;
+  scope: RewriteScope;
+  header: { name: string; value: string };
 }
 
 export interface DecisionSettings {
@@ -41,6 +56,8 @@ export interface DecisionSettings {
   ignoredNextHops: IgnoredNextHops;
   milterName: string;
   rejectMessage: string;
+  /** Required in rewrite mode. */
+  rewrite?: RewriteSettings;
 }
 
 /** The sentence the original logged and sent; log-based metrics match on it. */
@@ -59,7 +76,7 @@ export function decideOutcome(assessment: Assessment, facts: MessageFacts, setti
   if (assessment.kind === 'not-judged') return { action: 'none', reason: assessment.reason };
   const missing = missingFact(facts);
   if (missing) return missing;
-  if (assessment.kind === 'fail-open' && assessment.localFault && settings.mode === 'reject') {
+  if (assessment.kind === 'fail-open' && assessment.localFault && settings.mode !== 'test') {
     // Not the sender's DNS failing: this host could not ask. Passing would let a violation through.
     return { action: 'tempfail', reason: `SPF policy not looked up for want of a local resource: ${assessment.reason}`, cause: 'local-fault' };
   }
@@ -67,12 +84,22 @@ export function decideOutcome(assessment: Assessment, facts: MessageFacts, setti
   if (facts.recipients.everyIgnored()) {
     return { action: 'pass-ignored-next-hop', reason: `every next hop is ignored (${facts.recipients.toString()})` };
   }
-  if (settings.mode === 'reject') {
-    return {
-      action: 'reject',
-      rejectText: `${settings.milterName}: ${messageId} ${violationSentence(assessment)} ${settings.rejectMessage}`,
-      reason: assessment.reason,
-    };
+  const reject = (notRewritten?: { reason: string; detail: string }): Outcome => ({
+    action: 'reject',
+    rejectText: `${settings.milterName}: ${messageId} ${violationSentence(assessment)} ${settings.rejectMessage}`,
+    reason: assessment.reason,
+    ...(notRewritten === undefined ? {} : { notRewritten }),
+  });
+  if (settings.mode === 'reject') return reject();
+  if (settings.mode === 'rewrite') {
+    const rewrite = settings.rewrite;
+    if (!rewrite) throw new Error('rewrite mode without rewrite settings');
+    const own = assessment.ownership === 'own';
+    if (rewrite.scope !== 'both' && (rewrite.scope === 'own') !== own) return reject({ reason: 'outside-scope', detail: `${own ? 'own' : 'foreign'} domain outside SRS_REWRITE=${rewrite.scope}` });
+    const sender = facts.sender ?? '';
+    const srs = rewrite.rewriter.forward(sender);
+    if (!srs.ok) return reject({ reason: srs.reason, detail: srs.detail });
+    return { action: 'rewrite', sender, srsAddress: srs.address, header: rewrite.header, reason: assessment.reason };
   }
   if (assessment.ownership === 'own') {
     return { action: 'tag', header: { name: SOS_HEADER_NAME, value: SOS_HEADER_VALUE }, reason: assessment.reason };

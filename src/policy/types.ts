@@ -5,8 +5,19 @@
  */
 import type { EffectiveRecord, SpfCheck, SpfResult } from '../spf/index.js';
 
-/** MILTER_MODE: `test` logs (and marks own domains), `reject` refuses. */
-export type MilterMode = 'test' | 'reject';
+/** MILTER_MODE: `test` logs (and marks own domains), `reject` refuses, `rewrite` sends with an SRS envelope sender. */
+export type MilterMode = 'test' | 'reject' | 'rewrite';
+
+/** SRS_REWRITE: the violations rewrite mode rewrites (the others it rejects). */
+export type RewriteScope = 'foreign' | 'own' | 'both';
+
+/**
+ * What the policy asks of the Sender Rewriting Scheme (src/srs's Srs fits it): the SRS address
+ * for a sender, or why there is none (null sender, quoted local part, over 64 octets, ...).
+ */
+export interface SenderRewriter {
+  forward(sender: string): { ok: true; address: string } | { ok: false; reason: string; detail: string };
+}
 /** SPF_CHECK: compare the record with SPF_REGEX, or evaluate it for the relays (RFC 7208). */
 export type SpfCheckMode = 'regex' | 'evaluate';
 
@@ -17,6 +28,8 @@ export interface PolicySettings {
   spfRegex: { matches(recordText: string): boolean };
   outboundIps: readonly string[];
   violationResults: ReadonlySet<SpfResult>;
+  /** Rewrite mode's SRS_REWRITE; when not `both`, ownership decides a violation's outcome. */
+  rewriteScope?: RewriteScope;
 }
 
 /** Lets the caller stop work it no longer needs (deadline, message abandoned by the MTA). */

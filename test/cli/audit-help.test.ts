@@ -17,7 +17,7 @@ function run(args: string[], env: Record<string, string> = {}) {
   return spawnSync(process.execPath, [MAIN_JS, ...args], { env: { PATH: process.env.PATH ?? '/usr/bin:/bin', ...env }, encoding: 'utf8', timeout: 10_000 });
 }
 
-const HELP_ARGS: Record<EnvReader, string[]> = { daemon: ['--help'], check: ['check', '--help'], audit: ['audit', '--help'], spf: ['spf', '--help'] };
+const HELP_ARGS: Record<EnvReader, string[]> = { daemon: ['--help'], check: ['check', '--help'], audit: ['audit', '--help'], spf: ['spf', '--help'], srs: ['srs', '--help'] };
 
 for (const [reader, args] of Object.entries(HELP_ARGS) as [EnvReader, string[]][]) {
   test(`\`sos-milter ${args.join(' ')}\` lists every variable it reads, with its default`, () => {
@@ -40,7 +40,7 @@ for (const [reader, args] of Object.entries(HELP_ARGS) as [EnvReader, string[]][
 
 test('the program help names every command', () => {
   const r = run(['--help']);
-  for (const command of ['sos-milter spf', 'sos-milter check', 'sos-milter audit', 'sos-milter health']) assert.ok(r.stdout.includes(command), command);
+  for (const command of ['sos-milter spf', 'sos-milter check', 'sos-milter audit', 'sos-milter srs', 'sos-milter health']) assert.ok(r.stdout.includes(command), command);
 });
 
 test('defaults in the table are the defaults the configuration applies', () => {

@@ -62,6 +62,19 @@ describe('against Knot and slapd', { skip }, () => {
     assert.match(text, /reply: +550 5\.7\.1 sos-milter: [a-z0-9]{8} SPF-record \(-all\) of 5321_from_domain=foreign\.e2e\.test does not permit us to relay this message! Security policy violation!/);
   });
 
+  test('rewrite mode shows the rewritten sender and the header; an over-long one shows why it is rejected', async () => {
+    const srsEnv = { ...env, MILTER_MODE: 'rewrite', SRS_DOMAIN: 'bounce.esp.e2e.test', SRS_SECRETS: 'check-command-secret-0123' };
+    const { code, text } = await run(['someone@foreign.e2e.test'], srsEnv);
+    assert.equal(code, 1, text);
+    assert.match(text, /action: +rewrite/);
+    assert.match(text, /rewrite: +MAIL FROM:<someone@foreign\.e2e\.test> becomes MAIL FROM:<SRS0=[A-Za-z0-9+/]{4}=[A-Z2-7]{2}=foreign\.e2e\.test=someone@bounce\.esp\.e2e\.test>/);
+    assert.match(text, /header: +X-SOS-Milter: rewritten/);
+    assert.ok(!text.includes('check-command-secret-0123'));
+    const long = await run([`${'x'.repeat(50)}@foreign.e2e.test`], srsEnv);
+    assert.match(long.text, /action: +reject/);
+    assert.match(long.text, /rewrite: +not rewritten \(local-part-too-long: the SRS0 local part would be 80 octets, over RFC 5321's 64\)/);
+  });
+
   test('test mode marks an own domain, and an ignored next hop passes', async () => {
     const own = await run(['someone@own.e2e.test', '--json'], env);
     assert.equal(own.code, 1);

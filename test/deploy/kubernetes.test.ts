@@ -118,7 +118,7 @@ test('Service, PodDisruptionBudget and HorizontalPodAutoscaler select the Deploy
   const matches = (sel: Record<string, string>) => Object.entries(sel).every(([k, v]) => labels[k] === v);
   assert.ok(matches(get(byKind('Service'), 'spec.selector') as Record<string, string>));
   assert.ok(matches(get(byKind('PodDisruptionBudget'), 'spec.selector.matchLabels') as Record<string, string>));
-  assert.deepEqual((get(byKind('Service'), 'spec.ports') as Obj[]).map((p) => p.port), [8020, 9100]);
+  assert.deepEqual((get(byKind('Service'), 'spec.ports') as Obj[]).map((p) => p.port), [8020, 9100, 10003]); // milter, metrics, the srsdecode socketmap (rewrite mode)
   assert.equal(get(byKind('HorizontalPodAutoscaler'), 'spec.scaleTargetRef.name'), get(byKind('Deployment'), 'metadata.name'));
   assert.ok(Number(get(byKind('HorizontalPodAutoscaler'), 'spec.minReplicas')) >= 2, 'two replicas at least, so the PDB allows a drain');
 });

@@ -134,3 +134,33 @@ test('message ids are 8 characters of [a-z0-9] and differ', () => {
   for (const id of ids) assert.match(id, /^[a-z0-9]{8}$/);
   assert.ok(ids.size > 190);
 });
+
+test('rewrite mode: a violation gets the SRS address and the header; scope and refusals fall back to reject, saying why', () => {
+  const rewriter = {
+    forward: (sender: string) =>
+      sender.length > 20 ? { ok: false as const, reason: 'local-part-too-long', detail: 'over 64' } : { ok: true as const, address: `SRS0=hash=TT=${sender.split('@')[1]}=${sender.split('@')[0]}@srs.example` },
+  };
+  const header = { name: 'X-SOS-Milter', value: 'rewritten' };
+  const rewriteSettings = (scope: 'foreign' | 'own' | 'both'): DecisionSettings => ({ ...settings('reject'), mode: 'rewrite', rewrite: { rewriter, scope, header } });
+  const f = facts(['example.net'], [], { sender: 'a@example.com' });
+  assert.deepEqual(decideOutcome(violating, f, rewriteSettings('both'), 'abcd1234'), {
+    action: 'rewrite',
+    sender: 'a@example.com',
+    srsAddress: 'SRS0=hash=TT=example.com=a@srs.example',
+    header,
+    reason: violating.reason,
+  });
+  const own = { ...violating, ownership: 'own' as const };
+  assert.equal(decideOutcome(own, f, rewriteSettings('both'), 'abcd1234').action, 'rewrite');
+  assert.equal(decideOutcome(own, f, rewriteSettings('own'), 'abcd1234').action, 'rewrite');
+  const outside = decideOutcome(own, f, rewriteSettings('foreign'), 'abcd1234');
+  assert.equal(outside.action, 'reject');
+  assert.deepEqual(outside.action === 'reject' && outside.notRewritten, { reason: 'outside-scope', detail: 'own domain outside SRS_REWRITE=foreign' });
+  assert.equal(decideOutcome(violating, f, rewriteSettings('own'), 'abcd1234').action, 'reject');
+  const long = decideOutcome(violating, facts(['example.net'], [], { sender: 'a-very-long-local@example.com' }), rewriteSettings('both'), 'abcd1234');
+  assert.deepEqual(long.action === 'reject' && long.notRewritten, { reason: 'local-part-too-long', detail: 'over 64' });
+  // What passes in reject mode passes in rewrite mode: nothing else is rewritten.
+  assert.equal(decideOutcome({ kind: 'pass', domain: 'example.com', check: 'regex', ownership: 'not-asked', result: 'not-restrictive', reason: 'r' }, f, rewriteSettings('both'), 'x').action, 'pass');
+  assert.equal(decideOutcome(violating, facts(['relay.example'], ['relay.example'], { sender: 'a@example.com' }), { ...rewriteSettings('both'), ignoredNextHops: new IgnoredNextHops(['relay.example']) }, 'x').action, 'pass-ignored-next-hop');
+  assert.equal(decideOutcome({ kind: 'not-judged', reason: 'null sender' }, f, rewriteSettings('both'), 'x').action, 'none');
+});

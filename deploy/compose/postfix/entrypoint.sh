@@ -13,6 +13,13 @@ postconf -e \
   "milter_protocol=6" \
   "milter_connect_timeout=10s" \
   "milter_content_timeout=60s"
+# Rewrite mode: bounces to SRS addresses are mapped back to the original sender by the milter's
+# srsdecode socketmap; forged or expired ones are not found and rejected as unknown users.
+if [ -n "${POSTFIX_SRS_SOCKETMAP:-}" ]; then
+  postconf -e \
+    "recipient_canonical_maps=socketmap:${POSTFIX_SRS_SOCKETMAP}:srsdecode" \
+    "recipient_canonical_classes=envelope_recipient"
+fi
 # The submission port: authenticated users are the milter's main audience.
 postconf -M submission/inet="submission inet n - y - - smtpd"
 postconf -P "submission/inet/syslog_name=postfix/submission"
