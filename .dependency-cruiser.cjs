@@ -11,6 +11,7 @@ const LAYERS = {
   dns: ['log'],
   milter: ['log'],
   spf: ['dns', 'log'],
+  dmarc: ['dns', 'log'],
   policy: ['spf', 'dns', 'log'],
   config: ['dns', 'milter', 'spf', 'policy', 'log'],
   ldap: ['config', 'policy', 'log'],
