@@ -7,7 +7,8 @@ cd "$(dirname "$0")/.."
 # Real peers used by the integration tests: Postfix (MTA), miltertest, Knot (DNS), slapd (LDAP);
 # the deployment checks' tools: systemd-analyze (systemd) and promtool (prometheus); openssl for
 # the LDAP TLS tests' private CA.
-debs=(postfix miltertest knot knot-dnsutils slapd ldap-utils systemd prometheus openssl)
+# opendmarc: opendmarc-check for the DMARC differential test (its daemon is kept from starting).
+debs=(postfix miltertest knot knot-dnsutils slapd ldap-utils systemd prometheus openssl opendmarc)
 missing=()
 for p in "${debs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
