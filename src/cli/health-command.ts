@@ -7,6 +7,7 @@ import { parseArgs } from 'node:util';
 import { ConfigError, ENV_VARIABLES, loadConfig, type Config, type HostPort } from '../config/index.js';
 import { formatSocketSpec } from '../milter/socket-spec.js';
 import { ExitCode } from '../app/exit-codes.js';
+import { errorMessage } from '../log/index.js';
 
 export const HEALTH_USAGE = 'usage: sos-milter health [--ready] [--timeout MS]';
 
@@ -65,7 +66,7 @@ function parse(argv: string[]): HealthArgs | 'help' {
       },
     });
   } catch (e) {
-    throw new UsageError((e as Error).message, { cause: e });
+    throw new UsageError(errorMessage(e), { cause: e });
   }
   const { values, positionals } = parsed;
   if (values.help) return 'help';
@@ -92,10 +93,6 @@ function clientHost(host: string | undefined, wildcardFamily: 4 | 6 = 4): string
   return host;
 }
 
-function errorText(err: unknown): string {
-  return err instanceof Error ? err.message : String(err);
-}
-
 /** GET http://HOST:PORT/PATH once, no keep-alive; ok on 200. */
 export function probeHttp(address: HostPort, path: '/healthz' | '/readyz', timeoutMs: number): Promise<ProbeResult> {
   // Node's ops server without a host listens dual-stack on ::, or on 0.0.0.0: 127.0.0.1 reaches both.
@@ -120,13 +117,13 @@ export function probeHttp(address: HostPort, path: '/healthz' | '/readyz', timeo
         const status = res.statusCode ?? 0;
         done({ ok: status === 200, message: `GET ${url} answered ${status}${said ? ` ${said}` : ''}` });
       });
-      res.on('error', (err) => done({ ok: false, message: `GET ${url} failed: ${errorText(err)}` }));
+      res.on('error', (err) => done({ ok: false, message: `GET ${url} failed: ${errorMessage(err)}` }));
     });
     const timer = setTimeout(() => {
       done({ ok: false, message: `GET ${url}: no answer within ${timeoutMs} ms` });
       req.destroy();
     }, timeoutMs);
-    req.on('error', (err) => done({ ok: false, message: `GET ${url} failed: ${errorText(err)}` }));
+    req.on('error', (err) => done({ ok: false, message: `GET ${url} failed: ${errorMessage(err)}` }));
     req.end();
   });
 }
@@ -146,7 +143,7 @@ export function probeMilterSocket(spec: Config['milterSocketSpec'], timeoutMs: n
     };
     const timer = setTimeout(() => done({ ok: false, message: `MILTER_SOCKET ${where}: no connection within ${timeoutMs} ms` }), timeoutMs);
     socket.once('connect', () => done({ ok: true, message: `MILTER_SOCKET ${where} accepts connections` }));
-    socket.once('error', (err) => done({ ok: false, message: `MILTER_SOCKET ${where}: ${errorText(err)}` }));
+    socket.once('error', (err) => done({ ok: false, message: `MILTER_SOCKET ${where}: ${errorMessage(err)}` }));
   });
 }
 

@@ -7,6 +7,7 @@ import { environmentHelp } from '../config/variables.js';
 import { createDnsParts, createSpfEvaluator } from '../app/policy-parts.js';
 import { DEFAULT_LIMITS, SpfInputError, type SpfCheck, type SpfResult, type SpfTrace, type SpfTraceNode } from '../spf/index.js';
 import { ExitCode } from '../app/exit-codes.js';
+import { errorMessage } from '../log/index.js';
 
 export const SPF_USAGE = 'usage: sos-milter spf IP SENDER [--helo NAME] [--json]   (SENDER "" or "<>" is the null sender)';
 
@@ -61,7 +62,7 @@ function parse(argv: string[]): SpfArgs | 'help' {
       options: { helo: { type: 'string' }, json: { type: 'boolean', default: false }, help: { type: 'boolean', short: 'h', default: false } },
     });
   } catch (e) {
-    throw new UsageError((e as Error).message, { cause: e });
+    throw new UsageError(errorMessage(e), { cause: e });
   }
   if (parsed.values.help) return 'help';
   if (parsed.positionals.length !== 2) throw new UsageError(`expected IP and SENDER, got ${parsed.positionals.length} argument(s)`);

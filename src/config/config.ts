@@ -5,7 +5,7 @@
 import { X509Certificate } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import type { DnsServer } from '../dns/servers.js';
-import { REDACTED } from '../log/index.js';
+import { errorMessage, REDACTED } from '../log/index.js';
 import type { MilterMode, SpfCheckMode } from '../policy/types.js';
 import { ConfigError } from './errors.js';
 import { parseDnsServers } from './dns-servers.js';
@@ -139,27 +139,27 @@ function parseMilterName(raw: string | undefined): string {
   if (isUnset(raw)) return DEFAULTS.milterName;
   const name = raw.trim();
   if (/[\s/]/.test(name) || hasControlChars(name)) {
-    throw new ConfigError('MILTER_NAME', `${show(raw)} is not allowed; use a non-empty name without white space, slashes or control characters`);
+    throw new ConfigError('INVALID', 'MILTER_NAME', `${show(raw)} is not allowed; use a non-empty name without white space, slashes or control characters`);
   }
   return name;
 }
 
 function requireText(variable: string, raw: string | undefined, example: string): string {
-  if (isUnset(raw)) throw new ConfigError(variable, `is required when LDAP_ENABLED is set; e.g. ${example}`);
+  if (isUnset(raw)) throw new ConfigError('MISSING', variable, `is required when LDAP_ENABLED is set; e.g. ${example}`);
   const text = raw.trim();
-  if (hasControlChars(text)) throw new ConfigError(variable, `${show(raw)} contains control characters`);
+  if (hasControlChars(text)) throw new ConfigError('INVALID', variable, `${show(raw)} contains control characters`);
   return text;
 }
 
 function parseQueryFilter(raw: string | undefined): string {
   const filter = requireText('LDAP_QUERY_FILTER', raw, '(dc=%d)');
-  if (!filter.includes('%d')) throw new ConfigError('LDAP_QUERY_FILTER', `${show(filter)} does not contain %d, the place of the sender domain; e.g. (dc=%d)`);
+  if (!filter.includes('%d')) throw new ConfigError('INVALID', 'LDAP_QUERY_FILTER', `${show(filter)} does not contain %d, the place of the sender domain; e.g. (dc=%d)`);
   return requireParenthesised('LDAP_QUERY_FILTER', filter, '(dc=%d) or (&(objectClass=dNSDomain)(dc=%d))');
 }
 
 function requireParenthesised(variable: string, filter: string, example: string): string {
   if (!filter.startsWith('(') || !filter.endsWith(')') || !balancedParentheses(filter)) {
-    throw new ConfigError(variable, `${show(filter)} is not a parenthesised LDAP filter (RFC 4515); e.g. ${example}`);
+    throw new ConfigError('INVALID', variable, `${show(filter)} is not a parenthesised LDAP filter (RFC 4515); e.g. ${example}`);
   }
   return filter;
 }
@@ -184,7 +184,7 @@ function parseLdap(env: NodeJS.ProcessEnv): LdapConfig | undefined {
   // The password is taken verbatim: leading or trailing blanks may be part of it.
   const bindPw = env.LDAP_BINDPW === undefined || env.LDAP_BINDPW === '' ? undefined : env.LDAP_BINDPW;
   if (bindDn !== undefined && bindPw === undefined) {
-    throw new ConfigError('LDAP_BINDPW', 'is empty while LDAP_BINDDN is set; give the password, or unset LDAP_BINDDN to bind anonymously');
+    throw new ConfigError('MISSING', 'LDAP_BINDPW', 'is empty while LDAP_BINDDN is set; give the password, or unset LDAP_BINDDN to bind anonymously');
   }
   const queryFilter = parseQueryFilter(env.LDAP_QUERY_FILTER);
   return {
@@ -206,9 +206,9 @@ function parseAuditFilter(raw: string | undefined, queryFilter: string): string 
   // `*` as the whole assertion value is a presence filter (RFC 4515 §3), e.g. (dc=*).
   if (isUnset(raw)) return queryFilter.split('%d').join('*');
   const filter = raw.trim();
-  if (hasControlChars(filter)) throw new ConfigError('LDAP_AUDIT_FILTER', `${show(raw)} contains control characters`);
+  if (hasControlChars(filter)) throw new ConfigError('INVALID', 'LDAP_AUDIT_FILTER', `${show(raw)} contains control characters`);
   requireParenthesised('LDAP_AUDIT_FILTER', filter, '(objectClass=dNSDomain)');
-  if (filter.includes('%d')) throw new ConfigError('LDAP_AUDIT_FILTER', `${show(filter)} contains %d; the audit lists every domain, so write * where the domain would be`);
+  if (filter.includes('%d')) throw new ConfigError('INVALID', 'LDAP_AUDIT_FILTER', `${show(filter)} contains %d; the audit lists every domain, so write * where the domain would be`);
   return filter;
 }
 
@@ -217,7 +217,7 @@ function parseAttributeName(variable: string, raw: string | undefined): string |
   if (isUnset(raw)) return undefined;
   const name = raw.trim();
   if (!/^(?:[A-Za-z][A-Za-z0-9-]*|[0-9]+(?:\.[0-9]+)+)$/.test(name)) {
-    throw new ConfigError(variable, `${show(raw)} is not an LDAP attribute name; e.g. associatedDomain or dc`);
+    throw new ConfigError('INVALID', variable, `${show(raw)} is not an LDAP attribute name; e.g. associatedDomain or dc`);
   }
   return name;
 }
@@ -232,18 +232,18 @@ function parseLdapTls(env: NodeJS.ProcessEnv): LdapTlsConfig {
     ca = readFileSync(caFile, 'utf8');
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code;
-    const why = code === 'ENOENT' ? 'does not exist' : code === 'EACCES' ? 'is not readable by this user' : code === 'EISDIR' ? 'is a directory' : `cannot be read (${code ?? String(err)})`;
-    throw new ConfigError('LDAP_TLS_CA_FILE', `${show(caFile)} ${why}; give a PEM file of the CA certificates that issued the LDAP server's certificate`);
+    const why = code === 'ENOENT' ? 'does not exist' : code === 'EACCES' ? 'is not readable by this user' : code === 'EISDIR' ? 'is a directory' : `cannot be read (${code ?? errorMessage(err)})`;
+    throw new ConfigError('UNREADABLE', 'LDAP_TLS_CA_FILE', `${show(caFile)} ${why}; give a PEM file of the CA certificates that issued the LDAP server's certificate`, { cause: err });
   }
   const blocks = ca.match(/-----BEGIN CERTIFICATE-----[\s\S]+?-----END CERTIFICATE-----/g) ?? [];
   if (blocks.length === 0) {
-    throw new ConfigError('LDAP_TLS_CA_FILE', `${show(caFile)} holds no PEM certificate (-----BEGIN CERTIFICATE-----)`);
+    throw new ConfigError('INVALID', 'LDAP_TLS_CA_FILE', `${show(caFile)} holds no PEM certificate (-----BEGIN CERTIFICATE-----)`);
   }
   blocks.forEach((block, i) => {
     try {
       new X509Certificate(block);
     } catch (err) {
-      throw new ConfigError('LDAP_TLS_CA_FILE', `${show(caFile)}: certificate ${i + 1} of ${blocks.length} cannot be read (${err instanceof Error ? err.message : String(err)})`);
+      throw new ConfigError('INVALID', 'LDAP_TLS_CA_FILE', `${show(caFile)}: certificate ${i + 1} of ${blocks.length} cannot be read (${errorMessage(err)})`, { cause: err });
     }
   });
   return { caFile, ca, startTls, verify };
@@ -259,7 +259,7 @@ function parseRemedyMechanism(raw: string | undefined): string | undefined {
   if (isUnset(raw)) return undefined;
   const term = raw.trim().replace(/^\+/, '');
   if (!/^(?:include|exists):[!-~]+$|^(?:ip4|ip6):[0-9a-fA-F.:/]+$|^(?:a|mx)(?::[!-~]+)?$/i.test(term) || /\s/.test(term)) {
-    throw new ConfigError('SPF_REMEDY_MECHANISM', `${show(raw)} is not one SPF mechanism; e.g. include:_spf.esp.example or ip4:192.0.2.0/24`);
+    throw new ConfigError('INVALID', 'SPF_REMEDY_MECHANISM', `${show(raw)} is not one SPF mechanism; e.g. include:_spf.esp.example or ip4:192.0.2.0/24`);
   }
   return term;
 }
@@ -272,7 +272,7 @@ function parseProgressInterval(variable: string, raw: string | undefined): numbe
   const bounds = { min: 0, max: 300_000 };
   const value = parseInteger(variable, raw, DEFAULTS.milterProgressIntervalMs, bounds);
   if (value > 0 && value < 100) {
-    throw new ConfigError(variable, `${value} is out of range; use 0 (never send progress) or an integer from 100 to ${bounds.max}`);
+    throw new ConfigError('INVALID', variable, `${value} is out of range; use 0 (never send progress) or an integer from 100 to ${bounds.max}`);
   }
   return value;
 }
@@ -283,7 +283,7 @@ export function loadConfig(env: NodeJS.ProcessEnv): Config {
   const spfCheck = parseEnum<SpfCheckMode>('SPF_CHECK', env.SPF_CHECK, 'regex', { regex: 'regex', evaluate: 'evaluate' });
   const outboundIps = parseIpList('OUTBOUND_IPS', env.OUTBOUND_IPS);
   if (spfCheck === 'evaluate' && outboundIps.length === 0) {
-    throw new ConfigError('OUTBOUND_IPS', 'is required with SPF_CHECK=evaluate; list the relays\' addresses, e.g. 192.0.2.10, 2001:db8::25');
+    throw new ConfigError('MISSING', 'OUTBOUND_IPS', 'is required with SPF_CHECK=evaluate; list the relays\' addresses, e.g. 192.0.2.10, 2001:db8::25');
   }
   const config: Config = {
     logLevel: parseEnum<LogLevel>('LOG_LEVEL', env.LOG_LEVEL, 'info', { debug: 'debug', info: 'info', warning: 'warn', warn: 'warn', error: 'error' }),

@@ -10,7 +10,7 @@ export function parseDnsServers(variable: string, raw: string | undefined): DnsS
     return parseServers(raw);
   } catch (err) {
     if (err instanceof DnsServersError) {
-      throw new ConfigError(variable, `${err.message.replace(/^DNS_SERVERS /, '')}; use comma-separated IP or IP:port entries, IPv6 in brackets, e.g. 127.0.0.1, [::1]:5353`);
+      throw new ConfigError('INVALID', variable, `entry ${JSON.stringify(err.entry)}: ${err.reason}; use comma-separated IP or IP:port entries, IPv6 in brackets, e.g. 127.0.0.1, [::1]:5353`, { cause: err });
     }
     throw err;
   }

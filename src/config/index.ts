@@ -1,4 +1,4 @@
-export { ConfigError } from './errors.js';
+export { ConfigError, type ConfigErrorCode } from './errors.js';
 export { loadConfig, describeConfig, DEFAULTS } from './config.js';
 export { REDACTED } from '../log/index.js';
 export type { Config, LdapConfig, LdapTlsConfig, LogLevel, LogFormat } from './config.js';

@@ -28,7 +28,7 @@ export function parseEnum<T extends string>(
   const key = raw.trim().toLowerCase();
   const value = aliases[key];
   if (value === undefined) {
-    throw new ConfigError(variable, `${show(raw)} is not allowed; use one of ${Object.keys(aliases).join(', ')} (any case)`);
+    throw new ConfigError('INVALID', variable, `${show(raw)} is not allowed; use one of ${Object.keys(aliases).join(', ')} (any case)`);
   }
   return value;
 }
@@ -42,7 +42,7 @@ export function parseBoolean(variable: string, raw: string | undefined, fallback
   const word = raw.trim().toLowerCase();
   if (TRUE_WORDS.has(word)) return true;
   if (FALSE_WORDS.has(word)) return false;
-  throw new ConfigError(variable, `${show(raw)} is not allowed; use true or false (also yes/no, on/off, 1/0)`);
+  throw new ConfigError('INVALID', variable, `${show(raw)} is not allowed; use true or false (also yes/no, on/off, 1/0)`);
 }
 
 export interface IntegerBounds {
@@ -55,11 +55,11 @@ export function parseInteger(variable: string, raw: string | undefined, fallback
   if (isUnset(raw)) return fallback;
   const text = raw.trim();
   if (!/^[0-9]+$/.test(text)) {
-    throw new ConfigError(variable, `${show(raw)} is not a plain decimal integer; use digits only, between ${bounds.min} and ${bounds.max}`);
+    throw new ConfigError('INVALID', variable, `${show(raw)} is not a plain decimal integer; use digits only, between ${bounds.min} and ${bounds.max}`);
   }
   const value = Number(text);
   if (!Number.isSafeInteger(value) || value < bounds.min || value > bounds.max) {
-    throw new ConfigError(variable, `${text} is out of range; allowed are integers from ${bounds.min} to ${bounds.max}`);
+    throw new ConfigError('INVALID', variable, `${text} is out of range; allowed are integers from ${bounds.min} to ${bounds.max}`);
   }
   return value;
 }
@@ -69,7 +69,7 @@ export function parseOctalMode(variable: string, raw: string | undefined, fallba
   if (isUnset(raw)) return fallback;
   const text = raw.trim().replace(/^0o/i, '');
   if (!/^[0-7]{1,4}$/.test(text)) {
-    throw new ConfigError(variable, `${show(raw)} is not an octal file mode; use up to four octal digits, e.g. 0660 or 0666`);
+    throw new ConfigError('INVALID', variable, `${show(raw)} is not an octal file mode; use up to four octal digits, e.g. 0660 or 0666`);
   }
   return parseInt(text, 8);
 }
@@ -95,10 +95,10 @@ export function parseSmtpReplyText(variable: string, raw: string | undefined, fa
   if (isUnset(raw)) return fallback;
   const text = raw.trim();
   if (!/^[\x20-\x7e]+$/.test(text)) {
-    throw new ConfigError(variable, `${show(raw)} contains control or non-ASCII characters; SMTP reply text must be printable ASCII on one line`);
+    throw new ConfigError('INVALID', variable, `${show(raw)} contains control or non-ASCII characters; SMTP reply text must be printable ASCII on one line`);
   }
   if (text.length > 900) {
-    throw new ConfigError(variable, `is ${text.length} characters long; at most 900 fit into one SMTP reply line`);
+    throw new ConfigError('INVALID', variable, `is ${text.length} characters long; at most 900 fit into one SMTP reply line`);
   }
   return text;
 }
@@ -117,7 +117,7 @@ function isHostname(text: string): boolean {
 
 function parsePort(variable: string, text: string, whole: string): number {
   if (!/^[0-9]{1,5}$/.test(text) || Number(text) < 1 || Number(text) > 65535) {
-    throw new ConfigError(variable, `${show(whole)} has an invalid port ${show(text)}; ports are decimal numbers from 1 to 65535`);
+    throw new ConfigError('INVALID', variable, `${show(whole)} has an invalid port ${show(text)}; ports are decimal numbers from 1 to 65535`);
   }
   return Number(text);
 }
@@ -135,14 +135,14 @@ export function parseListenAddress(variable: string, raw: string | undefined): H
   if (bracketed) {
     host = bracketed[1]!;
     port = bracketed[2]!;
-    if (isIP(host) !== 6) throw new ConfigError(variable, `${show(raw)}: ${show(host)} in brackets is not an IPv6 address; ${hint}`);
+    if (isIP(host) !== 6) throw new ConfigError('INVALID', variable, `${show(raw)}: ${show(host)} in brackets is not an IPv6 address; ${hint}`);
   } else {
     const colon = text.lastIndexOf(':');
-    if (colon < 0 || text.indexOf(':') !== colon) throw new ConfigError(variable, `${show(raw)} is not a listen address; ${hint}`);
+    if (colon < 0 || text.indexOf(':') !== colon) throw new ConfigError('INVALID', variable, `${show(raw)} is not a listen address; ${hint}`);
     host = text.slice(0, colon);
     port = text.slice(colon + 1);
     if (host !== '' && isIP(host) === 0 && !isHostname(host)) {
-      throw new ConfigError(variable, `${show(raw)}: ${show(host)} is neither an IP address nor a host name; ${hint}`);
+      throw new ConfigError('INVALID', variable, `${show(raw)}: ${show(host)} is neither an IP address nor a host name; ${hint}`);
     }
   }
   return { host: host === '' ? undefined : host, port: parsePort(variable, port, text) };

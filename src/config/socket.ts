@@ -14,7 +14,7 @@ export function parseMilterSocket(variable: string, raw: string): MilterSocketSp
   try {
     return parseSocketSpec(raw);
   } catch (err) {
-    if (err instanceof SocketSpecError) throw new ConfigError(variable, `${err.message}; ${HINT}`);
+    if (err instanceof SocketSpecError) throw new ConfigError('INVALID', variable, `${err.message}; ${HINT}`, { cause: err });
     throw err;
   }
 }

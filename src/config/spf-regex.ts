@@ -5,6 +5,7 @@
  */
 import { LRUCache } from 'lru-cache';
 import { RE2JS } from 're2js';
+import { errorMessage } from '../log/index.js';
 import { ConfigError } from './errors.js';
 import { PythonRegexError, translatePythonRegex } from './python-regex.js';
 
@@ -24,15 +25,14 @@ export function compileSpfRegex(source: string, variable = 'SPF_REGEX'): SpfRege
   try {
     translated = translatePythonRegex(source);
   } catch (err) {
-    if (err instanceof PythonRegexError) throw new ConfigError(variable, `${JSON.stringify(source)} cannot be used: ${err.message}`);
+    if (err instanceof PythonRegexError) throw new ConfigError('INVALID', variable, `${JSON.stringify(source)} cannot be used: ${err.message}`, { cause: err });
     throw err;
   }
   let pattern: RE2JS;
   try {
     pattern = RE2JS.compile(translated, RE2JS.CASE_INSENSITIVE);
   } catch (err) {
-    const reason = err instanceof Error ? err.message : String(err);
-    throw new ConfigError(variable, `${JSON.stringify(source)} is not a valid regular expression: ${reason}`);
+    throw new ConfigError('INVALID', variable, `${JSON.stringify(source)} is not a valid regular expression: ${errorMessage(err)}`, { cause: err });
   }
   // The same few records are judged over and over; remembering recent answers saves the
   // regex run (several microseconds in re2js) on nearly every message. Bounded in bytes: a

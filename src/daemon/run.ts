@@ -4,7 +4,7 @@
  */
 import { getHeapStatistics } from 'node:v8';
 import { ConfigError, loadConfig, type Config } from '../config/index.js';
-import { createLogger, flushLogger, type Logger, type LogDestination } from '../log/index.js';
+import { createLogger, errorMessage, flushLogger, type Logger, type LogDestination } from '../log/index.js';
 import { formatSocketSpec, MilterServer } from '../milter/index.js';
 import type { SosMetrics } from '../ops/metrics.js';
 import type { Resolver } from '../dns/index.js';
@@ -94,7 +94,7 @@ export async function startDaemon(env: NodeJS.ProcessEnv, options: StartOptions 
   } catch (err) {
     await Promise.all(opsServers.map((s) => s.close()));
     await directory?.close();
-    throw new Error(`cannot listen on MILTER_SOCKET=${config.milterSocket}: ${err instanceof Error ? err.message : String(err)}`, { cause: err });
+    throw new Error(`cannot listen on MILTER_SOCKET=${config.milterSocket}: ${errorMessage(err)}`, { cause: err });
   }
   listening = true;
   reportHeapSizing(config, logger);
@@ -172,7 +172,7 @@ export async function runDaemon(env: NodeJS.ProcessEnv): Promise<number> {
       process.stderr.write(`sos-milter: configuration error: ${err.message}\n`);
       return ExitCode.CONFIG;
     }
-    process.stderr.write(`sos-milter: cannot start: ${err instanceof Error ? err.message : String(err)}\n`);
+    process.stderr.write(`sos-milter: cannot start: ${errorMessage(err)}\n`);
     return ExitCode.FAILURE;
   }
   const running = daemon;

@@ -10,14 +10,20 @@ export interface DnsServer {
 
 export const DEFAULT_DNS_PORT = 53;
 
-/** A DNS_SERVERS value that cannot be used; `entry` is the offending item. */
+/**
+ * A DNS_SERVERS value that cannot be used; `entry` is the offending item, `reason` what is wrong
+ * with it. Not a DnsError (no lookup failed): its `code` is always 'BAD_SERVERS'.
+ */
 export class DnsServersError extends Error {
+  readonly code = 'BAD_SERVERS' as const;
   readonly entry: string;
+  readonly reason: string;
 
   constructor(entry: string, reason: string) {
     super(`DNS_SERVERS entry ${JSON.stringify(entry)}: ${reason}`);
     this.name = 'DnsServersError';
     this.entry = entry;
+    this.reason = reason;
   }
 }
 

@@ -58,6 +58,7 @@ export interface LookupOptions {
   signal?: AbortSignal | undefined;
 }
 
+/** Why a lookup failed: the stable `code` of a DnsError, which callers branch on (never on its message). */
 export type DnsErrorCode =
   | 'SERVFAIL' // upstream could not answer: temporary
   | 'REFUSED' // upstream will not answer: temporary

@@ -5,7 +5,7 @@
  */
 import { LRUCache } from 'lru-cache';
 import type { Logger } from '../log/index.js';
-import { silentLogger } from '../log/index.js';
+import { errorMessage, silentLogger } from '../log/index.js';
 import { backoffDelay, type BackoffOptions } from './backoff.js';
 import { isLdapsUri, ldaptsClientFactory, uriHost, type LdapClient, type LdapClientFactory, type LdapTlsOptions } from './client.js';
 import { domainsOfEntry } from './entry-domain.js';
@@ -79,18 +79,24 @@ interface Connection {
 const DEFAULT_BACKOFF: BackoffOptions = { initialMs: 500, maxMs: 30_000, probeMs: 1000 };
 
 /**
- * Our deadline, ldapts's per-operation timeout ("…: Operation timed out", "Connection timeout")
- * or the server's time limit: kind="timeout". A lookup refused during the backoff did not wait
- * for anything, whatever the last attempt's error said.
+ * Our deadline, ldapts's per-operation timeout or the server's time limit: kind="timeout". Our
+ * own errors say so by their code (a lookup refused during the backoff did not wait for
+ * anything, whatever the last attempt's error said).
  */
 function isTimeout(err: unknown): boolean {
-  if (err instanceof LdapTimeoutError) return true;
-  if (err instanceof LdapUnavailableError || !(err instanceof Error)) return false;
-  return /\btimed out\b|\btimeout\b|TimeLimitExceeded/i.test(`${err.name} ${err.message}`);
+  return err instanceof LdapError ? err.timedOut : isLdaptsTimeout(err);
+}
+
+/**
+ * ldapts's errors carry no code for a timeout ("…: Operation timed out", "Connection timeout",
+ * TimeLimitExceededError): the one place that reads a message, where its error is wrapped into ours.
+ */
+function isLdaptsTimeout(err: unknown): boolean {
+  return err instanceof Error && /\btimed out\b|\btimeout\b|TimeLimitExceeded/i.test(`${err.name} ${err.message}`);
 }
 
 function reason(err: unknown): string {
-  return err instanceof Error ? `${err.name === 'Error' ? '' : `${err.name}: `}${err.message}` : String(err);
+  return err instanceof Error && err.name !== 'Error' ? `${err.name}: ${errorMessage(err)}` : errorMessage(err);
 }
 
 // eslint-disable-next-line no-control-regex
@@ -138,7 +144,7 @@ export class LdapDomainDirectory {
   private closed = false;
 
   constructor(options: LdapDirectoryOptions) {
-    if (options.uris.length === 0) throw new LdapError('no LDAP server URI given');
+    if (options.uris.length === 0) throw new LdapError('NO_SERVER_URI', 'no LDAP server URI given');
     this.options = options;
     this.logger = (options.logger ?? silentLogger()).child({ component: 'ldap' });
     this.now = options.now ?? Date.now;
@@ -179,7 +185,7 @@ export class LdapDomainDirectory {
       }
     } catch (err) {
       if (!conn.client.isConnected) this.dropConnection(conn, reason(err));
-      throw new LdapSearchError(`listing own domains on ${conn.uri} failed: ${reason(err)}`);
+      throw new LdapSearchError(`listing own domains on ${conn.uri} failed: ${reason(err)}`, { cause: err, timedOut: isLdaptsTimeout(err) });
     }
   }
 
@@ -268,7 +274,7 @@ export class LdapDomainDirectory {
   /** A domain no server is asked about (empty, control characters): the input's fault, not LDAP's. */
   private refused(domain: string, why: string): OwnDomainAnswer {
     this.counters.errors++;
-    const error = reason(new LdapError(why));
+    const error = reason(new LdapError('BAD_DOMAIN', why));
     this.logger.warn({ domain, error }, 'LDAP own-domain lookup failed; treating the domain as not own');
     return { own: false, source: 'error', error };
   }
@@ -291,7 +297,7 @@ export class LdapDomainDirectory {
     } catch (err) {
       // A lost connection is replaced on the next lookup; a server-side error keeps it.
       if (!conn.client.isConnected) this.dropConnection(conn, reason(err));
-      throw new LdapSearchError(`search on ${conn.uri} failed: ${reason(err)}`);
+      throw new LdapSearchError(`search on ${conn.uri} failed: ${reason(err)}`, { cause: err, timedOut: isLdaptsTimeout(err) });
     }
   }
 
@@ -327,6 +333,7 @@ export class LdapDomainDirectory {
     this.lastAttemptAt = this.now();
     const { bindDn, bindPw, uris, timeoutMs } = this.options;
     const failures: string[] = [];
+    let timedOut = false;
     for (const uri of uris) {
       const client = this.createClient(uri, timeoutMs, this.options.tls);
       if (this.options.startTls && !isLdapsUri(uri)) {
@@ -335,7 +342,8 @@ export class LdapDomainDirectory {
         } catch (err) {
           // RFC 4513 §3: a failed StartTLS leaves a plain connection; the bind (and its
           // password) must not go over it.
-          const why = new LdapTlsError(`StartTLS failed, not binding without TLS: ${reason(err)}`);
+          const why = new LdapTlsError(`StartTLS failed, not binding without TLS: ${reason(err)}`, { cause: err });
+          timedOut ||= isLdaptsTimeout(err);
           failures.push(`${uri}: ${reason(why)}`);
           client.unbind().catch(() => undefined);
           continue;
@@ -345,6 +353,7 @@ export class LdapDomainDirectory {
         await client.bind(bindDn ?? '', bindDn === undefined ? '' : (bindPw ?? ''));
       } catch (err) {
         failures.push(`${uri}: ${reason(err)}`);
+        timedOut ||= isLdaptsTimeout(err);
         client.unbind().catch(() => undefined);
         continue;
       }
@@ -370,7 +379,7 @@ export class LdapDomainDirectory {
     this.retryAt = this.now() + delay;
     this.outage.connectFailed(failures, delay);
     this.scheduleRetry(delay);
-    throw new LdapConnectError(`no LDAP server reachable: ${this.lastConnectError}`);
+    throw new LdapConnectError(`no LDAP server reachable: ${this.lastConnectError}`, { timedOut });
   }
 
   /** Reconnects on its own after the backoff, so the next lookup finds a connection ready. */

@@ -9,6 +9,7 @@
  * stdout (buffering and write(2) included) text 6.8 and 1.2 µs, JSON 2.9 and 1.2 µs.
  * A disabled level costs one comparison and serialises nothing.
  */
+import { errorMessage } from './error-message.js';
 import { isJournalStream, PRIORITY_PREFIX } from './journal.js';
 import { jsonRenderer, textRenderer, type Bound, type Fields, type LevelName, type LineRenderer } from './render.js';
 import { stdout, type LineSink } from './stdout-sink.js';
@@ -187,7 +188,7 @@ class StructuredLogger implements Logger {
       this.core.write(level, this.bound, fields, msg);
     } catch (err) {
       // A getter or toJSON that throws must not turn a log call into a failed milter callback.
-      this.core.write(level, this.core.renderer.bind(this.core.name, {}), { logError: err instanceof Error ? err.message : String(err) }, msg);
+      this.core.write(level, this.core.renderer.bind(this.core.name, {}), { logError: errorMessage(err) }, msg);
     }
   }
 }

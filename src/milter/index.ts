@@ -27,6 +27,7 @@ export {
 export {
   MilterEncodeError,
   MilterError,
+  type MilterErrorCode,
   MilterProtocolError,
   MilterUsageError,
   ReplyCodeError,

@@ -3,6 +3,7 @@
  * a time in arrival order, and answers every command that expects a reply exactly once.
  * Transport-agnostic: the server wires it to a socket through SessionIO.
  */
+import { errorMessage } from '../log/index.js';
 import { type CallbackResult, type EndReason, type MilterApplication, type MilterLogger, type ReplyingCallback, SILENT_LOGGER } from './application.js';
 import { decodeCommand, type MtaCommand } from './commands.js';
 import { type MilterClock, SYSTEM_CLOCK } from './clock.js';
@@ -291,7 +292,7 @@ export class MilterSession {
     const code = err instanceof MilterError ? err.code : 'INTERNAL';
     this.noise.warn(
       'protocol-error',
-      { conn: this.opts.id, code, err: err instanceof Error ? err.message : String(err) },
+      { conn: this.opts.id, code, err: errorMessage(err) },
       'milter protocol error, closing connection',
     );
     this.end('protocol-error');
