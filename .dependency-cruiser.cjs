@@ -12,13 +12,13 @@ const LAYERS = {
   milter: ['log'],
   spf: ['dns', 'log'],
   dmarc: ['dns', 'log'],
-  policy: ['spf', 'dns', 'log'],
-  config: ['dns', 'milter', 'spf', 'policy', 'log'],
+  policy: ['spf', 'dmarc', 'dns', 'log'],
+  config: ['dns', 'milter', 'spf', 'dmarc', 'policy', 'log'],
   ldap: ['config', 'policy', 'log'],
-  ops: ['config', 'dns', 'ldap', 'milter', 'spf', 'policy', 'log'],
-  app: ['config', 'dns', 'ldap', 'milter', 'ops', 'spf', 'policy', 'log'],
-  daemon: ['app', 'config', 'dns', 'ldap', 'milter', 'ops', 'spf', 'policy', 'log'],
-  cli: ['app', 'daemon', 'config', 'dns', 'ldap', 'milter', 'ops', 'spf', 'policy', 'log'],
+  ops: ['config', 'dns', 'ldap', 'milter', 'spf', 'dmarc', 'policy', 'log'],
+  app: ['config', 'dns', 'ldap', 'milter', 'ops', 'spf', 'dmarc', 'policy', 'log'],
+  daemon: ['app', 'config', 'dns', 'ldap', 'milter', 'ops', 'spf', 'dmarc', 'policy', 'log'],
+  cli: ['app', 'daemon', 'config', 'dns', 'ldap', 'milter', 'ops', 'spf', 'dmarc', 'policy', 'log'],
 };
 
 const layerRules = Object.entries(LAYERS).map(([layer, allowed]) => ({

@@ -14,6 +14,8 @@ import { connectionCapForFdLimit, FD_BUDGET, FdExhaustion, readOpenFileLimit } f
 import { HEAP_FLAGS, heapLimitWarning, missingHeapFlags } from './heap-sizing.js';
 import { assessmentTimeoutMs, createPolicyParts } from '../app/policy-parts.js';
 import { createSosMilterApp } from './sos-app.js';
+import { readFileSync } from 'node:fs';
+import { parsePublicSuffixList } from '../dmarc/index.js';
 
 
 export interface Daemon {
@@ -59,6 +61,14 @@ export async function startDaemon(env: NodeJS.ProcessEnv, options: StartOptions 
     logger,
     metrics,
     assessmentTimeoutMs: assessmentTimeoutMs(config),
+    dmarc: config.dmarcCheck
+      ? {
+          resolver,
+          psl: config.dmarcPslFile ? parsePublicSuffixList(readFileSync(config.dmarcPslFile, 'utf8')) : undefined,
+          signingDomains: config.dkimSigningDomains,
+          rejectMessage: config.dmarcRejectMessage,
+        }
+      : undefined,
   });
 
   const server = new MilterServer(app, {

@@ -9,6 +9,8 @@ import type { Logger } from '../log/index.js';
 import { messageLogger } from '../log/index.js';
 import { Verdict, type EndReason, type MilterApplication, type MilterContext } from '../milter/index.js';
 import type { SosMetrics } from '../ops/metrics.js';
+import type { Resolver } from '../dns/index.js';
+import { MAX_FROM_OCTETS, parseFromHeader, type PublicSuffixList } from '../dmarc/index.js';
 import { AbortControllers, Deadlines } from './cancellation.js';
 import {
   assessFromCache,
@@ -29,7 +31,23 @@ import {
   type OwnDomainPort,
   type PolicySettings,
   type SpfPort,
+  assessDmarc,
+  dkimSigningDomain,
+  type DmarcJudgement,
+  type FromField,
 } from '../policy/index.js';
+
+/** DMARC_CHECK=on: what the prospective DMARC judgement needs. */
+export interface SosDmarcOptions {
+  resolver: Resolver;
+  psl?: PublicSuffixList | undefined;
+  /** DKIM_SIGNING_DOMAINS; `*`: the ESP signs for every From: domain. */
+  signingDomains: readonly string[];
+  rejectMessage: string;
+}
+
+/** DKIM-Signature fields read per message at most (their d= only). */
+const MAX_DKIM_FIELDS = 4;
 
 export interface SosAppOptions {
   settings: PolicySettings;
@@ -43,6 +61,8 @@ export interface SosAppOptions {
   metrics?: SosMetrics;
   /** Upper bound for one message's SPF (and LDAP) work; past it the message fails open. */
   assessmentTimeoutMs: number;
+  /** Set when DMARC_CHECK=on: the From: field is read (headers negotiated, never the body). */
+  dmarc?: SosDmarcOptions | undefined;
 }
 
 const CONTINUE = Verdict.continue();
@@ -64,6 +84,10 @@ class MessageState {
   abandoned: string | undefined;
   /** The MTA gave it up (ABORT, its close), as against the milter closing the connection. */
   abandonedByMta = false;
+  /** DMARC_CHECK=on: From: fields seen, the first one's value (bounded), DKIM-Signature d= values. */
+  fromFields = 0;
+  fromValue: string | undefined;
+  dkimDomains: string[] | undefined;
   private logger: Logger | undefined;
 
   constructor(
@@ -192,9 +216,51 @@ export function createSosMilterApp(opts: SosAppOptions): MilterApplication {
   }
 
   /** Decide and report, once the assessment has settled. */
-  function conclude(ctx: MilterContext, state: MessageState, domain: string, facts: MessageFacts, assessment: JudgedAssessment): Verdict {
+  function conclude(ctx: MilterContext, state: MessageState, domain: string, facts: MessageFacts, assessment: JudgedAssessment): Verdict | Promise<Verdict> {
     if (state.abandoned !== undefined) return reportAbandoned(state, domain, state.abandoned);
-    return report(ctx, state, facts, assessment, decideOutcome(assessment, facts, decision, state.id));
+    const verdict = report(ctx, state, facts, assessment, decideOutcome(assessment, facts, decision, state.id));
+    const dmarc = opts.dmarc;
+    // An SPF refusal or deferral stands; otherwise the DMARC judgement may add its own.
+    if (!dmarc || verdict !== CONTINUE) return verdict;
+    return judgeDmarcFor(ctx, state, facts, assessment, dmarc);
+  }
+
+  function fromField(state: MessageState): FromField {
+    if (state.fromFields === 0) return { kind: 'missing' };
+    if (state.fromFields > 1) return { kind: 'several-fields', count: state.fromFields };
+    return state.fromValue === undefined ? { kind: 'invalid', reason: `From: longer than ${MAX_FROM_OCTETS} octets` } : parseFromHeader(state.fromValue);
+  }
+
+  /** The prospective DMARC judgement and its report: log line, counter, and the action MILTER_MODE says. */
+  async function judgeDmarcFor(ctx: MilterContext, state: MessageState, facts: MessageFacts, spf: JudgedAssessment, dmarc: SosDmarcOptions): Promise<Verdict> {
+    const from = fromField(state);
+    const signing = dmarc.signingDomains.includes('*') && from.kind === 'one' ? [from.domain] : [];
+    const dkimDomains = [...signing, ...dmarc.signingDomains.filter((d) => d !== '*'), ...(state.dkimDomains ?? [])];
+    const mailFromDomain = state.sender.kind === 'domain' ? state.sender.domain : undefined;
+    let judged: DmarcJudgement;
+    try {
+      judged = await assessDmarc({ from, mailFromDomain, spf, dkimDomains }, dmarc.resolver, { signal: AbortSignal.timeout(opts.assessmentTimeoutMs), psl: dmarc.psl });
+    } catch (err) {
+      judged = { kind: 'unknown', domain: from.kind === 'one' ? from.domain : '', reason: `DMARC assessment failed: ${err instanceof Error ? err.message : String(err)}` };
+    }
+    const log = facts.queueId ? messageLogger(logger, state.id, facts.queueId) : state.log;
+    metrics?.dmarcJudged(judged.kind);
+    if (judged.kind !== 'violation') {
+      log.info({ dmarc: judged.kind, reason: judged.reason }, 'DMARC judged');
+      return CONTINUE;
+    }
+    const sentence = `DMARC policy (${judged.policy}) of 5322_from_domain=${judged.domain} is not met: neither SPF nor DKIM will align!`;
+    if (facts.recipients.everyIgnored()) {
+      log.info({ dmarc: 'violation', reason: judged.reason }, `${sentence} Passing message due to ignored next-hop=${facts.recipients.toString()}`);
+      return CONTINUE;
+    }
+    if (settings.mode === 'reject') {
+      log.warn({ dmarc: 'violation', reason: judged.reason, action: 'reject' }, `mode=reject client=${facts.client} ${sentence}`);
+      return Verdict.reply(550, '5.7.1', `${opts.milterName}: ${state.id} ${sentence} ${dmarc.rejectMessage}`);
+    }
+    log.info({ dmarc: 'violation', reason: judged.reason, action: 'tag' }, `mode=${settings.mode} client=${facts.client} ${sentence}`);
+    ctx.addHeader('X-SOS-Milter', 'failed DMARC-expectation');
+    return CONTINUE;
   }
 
   /** Report: the log lines users and log-based metrics rely on, the counters, and the verdict. */
@@ -268,7 +334,7 @@ export function createSosMilterApp(opts: SosAppOptions): MilterApplication {
     return CONTINUE;
   }
 
-  return {
+  const app: MilterApplication = {
     actions: ['ADDHDRS'],
     // Requested lists replace Postfix's defaults per stage, so ask for everything used here.
     macros: {
@@ -354,4 +420,23 @@ export function createSosMilterApp(opts: SosAppOptions): MilterApplication {
       cancel(state, why);
     },
   };
+  if (opts.dmarc) {
+    // Only with DMARC_CHECK=on are headers asked for (the body never is): From: and DKIM-Signature are kept, bounded.
+    app.noReply = [...(app.noReply ?? []), 'header'];
+    app.header = (ctx, name, value) => {
+      const state = messageState(ctx);
+      if (!state) return CONTINUE;
+      const lower = name.toLowerCase();
+      if (lower === 'from') {
+        state.fromFields++;
+        if (state.fromFields === 1) state.fromValue = value.length <= MAX_FROM_OCTETS ? value : undefined;
+      } else if (lower === 'dkim-signature') {
+        const d = dkimSigningDomain(value);
+        state.dkimDomains ??= [];
+        if (d && state.dkimDomains.length < MAX_DKIM_FIELDS) state.dkimDomains.push(d);
+      }
+      return CONTINUE;
+    };
+  }
+  return app;
 }

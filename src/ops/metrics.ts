@@ -62,6 +62,8 @@ export interface SosMetrics {
   failedOpen(reason: string): void;
   /** The assessment of one message took `seconds` from MAIL FROM. */
   decided(check: string, seconds: number): void;
+  /** DMARC_CHECK=on: a message's prospective DMARC judgement (violation, pass, not-applicable, unknown). */
+  dmarcJudged(kind: string): void;
   watchDnsCache(read: () => DnsCacheStats): void;
   watchDnsUpstream(read: () => StubResolverStats): void;
   watchLdap(read: () => LdapDirectoryStats): void;
@@ -151,6 +153,12 @@ export function createMetrics(options: MetricsOptions = {}): SosMetrics {
     `${PREFIX}spf_violations_total`,
     'Judged messages whose sender SPF policy does not authorise the relays, by sender ownership',
     ['check', 'ownership'],
+  );
+  const dmarcJudgements = new CountedAtScrape(
+    registry,
+    `${PREFIX}dmarc_judgements_total`,
+    "Messages judged by the prospective DMARC check (DMARC_CHECK=on), by judgement: violation, pass, not-applicable (no single From: domain), unknown (DNS temperror)",
+    ['judgement'],
   );
   const failOpen = new CountedAtScrape(
     registry,
@@ -260,6 +268,10 @@ export function createMetrics(options: MetricsOptions = {}): SosMetrics {
 
     failedOpen(reason) {
       failOpen.add(reason);
+    },
+
+    dmarcJudged(kind) {
+      dmarcJudgements.add(kind);
     },
 
     decided(check, seconds) {

@@ -1,0 +1,130 @@
+/**
+ * The prospective DMARC judgement, beside the SPF one: will the receiver's DMARC check let this
+ * message through? It fails (a violation) when the From: domain's policy asks receivers to
+ * reject or quarantine mail that does not align, and neither SPF nor DKIM will align:
+ *
+ *  - SPF aligns when the MAIL FROM domain aligns with the From: domain (aspf, relaxed or strict)
+ *    and SPF passes for the relays: with SPF_CHECK=evaluate every outbound address passes;
+ *    with the regex check, the record is restrictive and matches SPF_REGEX. After an envelope
+ *    rewrite (MILTER_MODE=rewrite) SPF is for the rewriting domain and never aligns;
+ *  - DKIM aligns when a domain the message will be (or already was) signed for aligns (adkim):
+ *    DKIM_SIGNING_DOMAINS, the d= of DKIM-Signature fields already present.
+ *
+ * judgeDmarc decides from plain values; assessDmarc gathers them (policy discovery, the
+ * organizational domains alignment needs) through src/dmarc.
+ */
+import type { Resolver } from '../dns/index.js';
+import { aligns, discoverPolicy, type Alignment, type Discovery, type DiscoveryOptions, type FromResult } from '../dmarc/index.js';
+import { senderDomain } from './sender.js';
+import type { JudgedAssessment } from './types.js';
+
+/** What the milter saw of the From: field(s). */
+export type FromField = FromResult | { kind: 'several-fields'; count: number } | { kind: 'missing' };
+
+export type DmarcJudgement =
+  | { kind: 'violation'; domain: string; policy: 'reject' | 'quarantine'; recordDomain: string; reason: string }
+  | { kind: 'pass'; domain: string; how: 'spf' | 'dkim' | 'no-enforcement'; reason: string }
+  /** Nothing to predict: no single From: domain. Logged and counted, no action. */
+  | { kind: 'not-applicable'; reason: string }
+  /** The policy or an alignment could not be found out (DNS temperror): fails open. */
+  | { kind: 'unknown'; domain: string; reason: string };
+
+export interface DmarcFacts {
+  fromDomain: string;
+  discovery: Discovery;
+  /** SPF passes for the relays (see the module comment). */
+  spfPasses: boolean;
+  spfAlignment: Alignment | undefined;
+  dkimAlignment: Alignment | undefined;
+  /** The aligned DKIM domain, for the reason. */
+  dkimDomain?: string;
+}
+
+/** Decides from plain values. */
+export function judgeDmarc(f: DmarcFacts): DmarcJudgement {
+  const domain = f.fromDomain;
+  const d = f.discovery;
+  if (d.status === 'temperror') return { kind: 'unknown', domain, reason: `DMARC policy lookup failed: ${d.error}` };
+  if (d.status === 'none') return { kind: 'pass', domain, how: 'no-enforcement', reason: 'no DMARC policy' };
+  if (d.disposition === 'none') return { kind: 'pass', domain, how: 'no-enforcement', reason: `DMARC ${d.appliedTag}=${d.policy} at ${d.recordDomain} asks for no enforcement` };
+  if (f.spfPasses && f.spfAlignment?.aligned === true) return { kind: 'pass', domain, how: 'spf', reason: `SPF passes aligned (aspf=${d.record.aspf})` };
+  if (f.dkimAlignment?.aligned === true) return { kind: 'pass', domain, how: 'dkim', reason: `DKIM signature for ${f.dkimDomain} aligns (adkim=${d.record.adkim})` };
+  const unknown = [f.spfAlignment, f.dkimAlignment].find((a): a is Extract<Alignment, { aligned: 'temperror' }> => a?.aligned === 'temperror');
+  if (unknown) return { kind: 'unknown', domain, reason: `alignment not known: ${unknown.error}` };
+  const spfWhy = !f.spfPasses ? 'SPF does not pass for the relays' : `MAIL FROM domain not aligned (aspf=${d.record.aspf})`;
+  const dkimWhy = f.dkimAlignment ? `no DKIM signing domain aligned (adkim=${d.record.adkim})` : 'no DKIM signing domain known';
+  return {
+    kind: 'violation',
+    domain,
+    policy: d.disposition,
+    recordDomain: d.recordDomain,
+    reason: `DMARC ${d.appliedTag}=${d.policy} at ${d.recordDomain}: ${spfWhy}; ${dkimWhy}`,
+  };
+}
+
+/** SPF passes for the relays, as the configured check can tell. */
+export function spfPassesForRelays(spf: JudgedAssessment | undefined): boolean {
+  if (!spf || spf.kind !== 'pass') return false;
+  if (spf.check === 'evaluate') return spf.outbound !== undefined && spf.outbound.length > 0 && spf.outbound.every((o) => o.result === 'pass');
+  return spf.result === 'restrictive';
+}
+
+export interface DmarcInput {
+  from: FromField;
+  /** The MAIL FROM domain, when there is one. */
+  mailFromDomain: string | undefined;
+  /** The SPF judgement of the MAIL FROM domain. */
+  spf: JudgedAssessment | undefined;
+  /** Domains the message will be or was signed for: DKIM_SIGNING_DOMAINS and present DKIM-Signature d= values. */
+  dkimDomains: readonly string[];
+  /** The envelope is rewritten (MILTER_MODE=rewrite): SPF is for the rewriting domain. */
+  envelopeRewritten?: boolean;
+}
+
+/** The From: field as a judgement when it names no single domain, else the domain (A-labels). */
+function fromDomainOf(from: FromField): string | DmarcJudgement {
+  switch (from.kind) {
+    case 'one': {
+      const checked = senderDomain(from.domain);
+      return typeof checked === 'string' ? checked : { kind: 'not-applicable', reason: `From: domain unusable: ${checked.reason}` };
+    }
+    case 'several':
+      return { kind: 'not-applicable', reason: `From: names ${from.domains.length} domains` };
+    case 'several-fields':
+      return { kind: 'not-applicable', reason: `${from.count} From: fields` };
+    case 'missing':
+      return { kind: 'not-applicable', reason: 'no From: field' };
+    case 'none':
+      return { kind: 'not-applicable', reason: 'From: holds no address' };
+    case 'invalid':
+      return { kind: 'not-applicable', reason: `From: unreadable: ${from.reason}` };
+  }
+}
+
+export async function assessDmarc(input: DmarcInput, resolver: Resolver, options: DiscoveryOptions = {}): Promise<DmarcJudgement> {
+  const fromDomain = fromDomainOf(input.from);
+  if (typeof fromDomain !== 'string') return fromDomain;
+  const discovery = await discoverPolicy(resolver, fromDomain, options);
+  if (discovery.status !== 'found' || discovery.disposition === 'none') {
+    return judgeDmarc({ fromDomain, discovery, spfPasses: false, spfAlignment: undefined, dkimAlignment: undefined });
+  }
+  const spfPasses = !input.envelopeRewritten && spfPassesForRelays(input.spf);
+  const spfAlignment = spfPasses && input.mailFromDomain ? await aligns(resolver, fromDomain, input.mailFromDomain, discovery.record.aspf, options) : undefined;
+  let dkimAlignment: Alignment | undefined;
+  let dkimDomain: string | undefined;
+  for (const d of input.dkimDomains.slice(0, 8)) {
+    const a = await aligns(resolver, fromDomain, d, discovery.record.adkim, options);
+    if (dkimAlignment === undefined || a.aligned === true || (a.aligned === 'temperror' && dkimAlignment.aligned === false)) {
+      dkimAlignment = a;
+      dkimDomain = d;
+    }
+    if (a.aligned === true) break;
+  }
+  return judgeDmarc({ fromDomain, discovery, spfPasses, spfAlignment, dkimAlignment, ...(dkimDomain ? { dkimDomain } : {}) });
+}
+
+/** The d= tag of a DKIM-Signature field's value (RFC 6376 §3.5), lower case, or undefined. */
+export function dkimSigningDomain(value: string): string | undefined {
+  const m = /(?:^|;)\s*d\s*=\s*([^;\s]+)/i.exec(value.length > 8192 ? value.slice(0, 8192) : value);
+  return m ? m[1].toLowerCase().replace(/\.$/, '') : undefined;
+}

@@ -1,0 +1,117 @@
+/**
+ * DMARC_CHECK=on in the application over a real loopback milter connection: headers are
+ * negotiated (never the body), From: is read at the header stage, and a From: domain whose
+ * p=reject policy neither SPF nor DKIM will meet is refused (reject mode) or tagged (test mode).
+ */
+import { test, after, before } from 'node:test';
+import assert from 'node:assert/strict';
+import { createLogger } from '../../src/log/index.js';
+import { MilterServer, ProtoFlag, type BoundAddress } from '../../src/milter/index.js';
+import { IgnoredNextHops, type PolicySettings } from '../../src/policy/index.js';
+import { SpfEvaluator, type SpfResult } from '../../src/spf/index.js';
+import { ZoneResolver } from '../support/spf/zone-resolver.js';
+import { compileSpfRegex } from '../../src/config/index.js';
+import { createSosMilterApp } from '../../src/daemon/sos-app.js';
+import { MilterTestClient, POSTFIX_OFFER } from '../support/milter-client.js';
+
+const zone = {
+  'bounce.esp.example': [{ TXT: 'v=spf1 include:_spf.esp.example -all' }],
+  'customer.example': [{ TXT: 'v=spf1 include:_spf.esp.example -all' }],
+  '_spf.esp.example': [{ TXT: 'v=spf1 ip4:192.0.2.0/24 -all' }],
+  '_dmarc.customer.example': [{ TXT: 'v=DMARC1; p=reject' }],
+  '_dmarc.signed.example': [{ TXT: 'v=DMARC1; p=reject; adkim=s' }],
+};
+
+interface Harness {
+  server: MilterServer;
+  address: BoundAddress;
+  lines: string[];
+}
+
+async function startApp(mode: 'test' | 'reject', signingDomains: string[] = []): Promise<Harness> {
+  const lines: string[] = [];
+  const logger = createLogger({ name: 'sos-milter', level: 'info', format: 'text', destination: { write: (l) => lines.push(l) } });
+  const settings: PolicySettings = { mode, check: 'regex', spfRegex: compileSpfRegex('.*include:_spf\\.esp\\.example'), outboundIps: [], violationResults: new Set<SpfResult>(['fail']) };
+  const resolver = new ZoneResolver(zone);
+  const app = createSosMilterApp({
+    settings,
+    milterName: 'sos-milter',
+    rejectMessage: 'Security policy violation!',
+    tmpfailMessage: 'later',
+    ignoredNextHops: new IgnoredNextHops([]),
+    spf: new SpfEvaluator({ resolver }),
+    logger,
+    assessmentTimeoutMs: 2000,
+    dmarc: { resolver, signingDomains, rejectMessage: 'Align SPF or DKIM with your From: domain.' },
+  });
+  const server = new MilterServer(app, { socket: 'inet:0@127.0.0.1' });
+  return { server, address: await server.listen(), lines };
+}
+
+async function message(h: Harness, mailFrom: string, headers: [string, string][]) {
+  const client = await MilterTestClient.connect(h.address);
+  const neg = await client.negotiate(POSTFIX_OFFER);
+  await client.connectCmd('[203.0.113.5]', '203.0.113.5', 40000, {});
+  await client.helo('client.example');
+  await client.mail(mailFrom, [], {});
+  await client.rcpt('<r@dest.example>', [], { '{rcpt_host}': 'dest.example' });
+  for (const [n, v] of headers) await client.header(n, v);
+  const reply = await client.eom({ i: 'Q1' });
+  client.quit();
+  return { neg, reply };
+}
+
+let reject: Harness;
+let testMode: Harness;
+let signer: Harness;
+before(async () => {
+  reject = await startApp('reject');
+  testMode = await startApp('test');
+  signer = await startApp('reject', ['signed.example']);
+});
+after(async () => {
+  for (const h of [reject, testMode, signer]) await h.server.close({ deadlineMs: 500 });
+});
+
+test('headers are negotiated, without waiting for their answers, and the body is not', async () => {
+  const { neg } = await message(reject, '<a@customer.example>', [['From', 'a@customer.example']]);
+  assert.equal(neg.protocol & ProtoFlag.NOHDRS, 0);
+  assert.ok(neg.protocol & ProtoFlag.NOBODY);
+  assert.ok(neg.protocol & ProtoFlag.NR_HDR);
+});
+
+test('reject mode: p=reject, envelope at the ESP bounce domain, no DKIM: 550 with the DMARC text', async () => {
+  const { reply } = await message(reject, '<b@bounce.esp.example>', [['From', ' "CEO" <ceo@customer.example>']]);
+  const text = (reply.final as { text?: string }).text ?? '';
+  assert.match(text, /^550 5\.7\.1 sos-milter: [a-z0-9]{8} DMARC policy \(reject\) of 5322_from_domain=customer\.example is not met: neither SPF nor DKIM will align! Align SPF or DKIM with your From: domain\.$/);
+});
+
+test('an aligned message passes: the envelope is the From: domain and SPF passes', async () => {
+  const { reply } = await message(reject, '<ceo@customer.example>', [['From', 'ceo@customer.example']]);
+  assert.equal(reply.final?.type, 'continue');
+  assert.ok(reject.lines.some((l) => l.includes('DMARC judged') && l.includes('pass')));
+});
+
+test('test mode tags the message instead', async () => {
+  const { reply } = await message(testMode, '<b@bounce.esp.example>', [['From', 'ceo@customer.example']]);
+  assert.ok(reply.modifications.some((m) => m.type === 'addHeader' && m.name === 'X-SOS-Milter' && m.value === 'failed DMARC-expectation'), JSON.stringify(reply));
+});
+
+test('DKIM aligns through DKIM_SIGNING_DOMAINS or a DKIM-Signature already present', async () => {
+  const viaConfig = await message(signer, '<b@bounce.esp.example>', [['From', 'x@signed.example']]);
+  assert.equal(viaConfig.reply.final?.type, 'continue');
+  const viaHeader = await message(reject, '<b@bounce.esp.example>', [
+    ['DKIM-Signature', 'v=1; a=rsa-sha256; d=customer.example; s=s1; b=abc'],
+    ['From', 'ceo@customer.example'],
+  ]);
+  assert.equal(viaHeader.reply.final?.type, 'continue');
+});
+
+test('several From: fields are not applicable: no action, logged', async () => {
+  const { reply } = await message(reject, '<b@bounce.esp.example>', [
+    ['From', 'ceo@customer.example'],
+    ['From', 'other@customer.example'],
+  ]);
+  assert.equal(reply.final?.type, 'continue');
+  assert.ok(reject.lines.some((l) => l.includes('not-applicable') && l.includes('2 From: fields')));
+});
