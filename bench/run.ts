@@ -1,12 +1,14 @@
 #!/usr/bin/env node
 /**
  * `npm run bench`: sos-milter side by side with a bare Node responder (bench/side-by-side.ts),
- * then the SPF evaluator bench and the audit of 5,000 own domains (bench/audit-bench.ts).
+ * the daemon's latency with and without a /metrics scrape flood (bench/scrape-flood.ts), then
+ * the SPF evaluator bench and the audit of 5,000 own domains (bench/audit-bench.ts).
  * Prints the figures with the targets of issue 8 beside them, the load average (figures from a
  * busy machine are not comparable), and all figures as JSON.
  *
- *   node dist/bench/run.js [--json FILE] [--reps N] [--quick]
+ *   node dist/bench/run.js [--json FILE] [--reps N] [--quick] [--part NAME[,NAME...]]
  *
+ * --part runs only the named parts: side-by-side, scrape, spf, audit (default: all).
  * --json FILE also writes the JSON to FILE (results are not committed); --reps sets the
  * interleaved repetitions (default 5); --quick is a smoke run (1 repetition, small levels, 20
  * idle sessions) whose figures mean nothing. The whole run is bounded: past 9 minutes it stops.
@@ -17,6 +19,10 @@ import { benchHeapFlags, runSideBySide, CONNECTIONS, MESSAGES_PER_CONNECTION, PA
 import { killChildren } from './servers.js';
 import { runSpfBench } from './spf-bench.js';
 import { AUDIT_TARGET, runAuditBench } from './audit-bench.js';
+import { runScrapeFlood, type ScrapeFloodResult } from './scrape-flood.js';
+
+const PARTS = ['side-by-side', 'scrape', 'spf', 'audit'] as const;
+type Part = (typeof PARTS)[number];
 
 /** Issue 8, item 6, on the 2-core development VM. */
 export const TARGETS = {
@@ -98,6 +104,28 @@ function printSideBySide(r: SideBySideResult, reps: number): void {
   console.log(`  daemon log: ${r.logLinesPerMessage} lines per judged message; ${r.unexpectedWarnings.count} unexpected WARN/ERROR lines${r.unexpectedWarnings.count ? ': ' + r.unexpectedWarnings.examples.join(' | ') : ''}`);
 }
 
+function printScrapeFlood(r: ScrapeFloodResult, reps: number): void {
+  console.log(`   figures: median (min-max) over ${reps} interleaved repetitions; METRICS_CACHE_MS ${r.metricsCacheMs}`);
+  const cols = ['', 'p50 ms', 'p99 ms', 'achieved/s', 'daemon CPU us/msg', 'client loop p99 ms'];
+  const row = (name: string, rs: ScrapeFloodResult['quiet']): string[] => [
+    name,
+    spread(rs.map((x) => x.p50Ms), 2),
+    spread(rs.map((x) => x.p99Ms), 2),
+    spread(rs.map((x) => x.messagesPerSec), 0),
+    spread(rs.map((x) => x.cpuUsPerMessage)),
+    spread(rs.map((x) => x.clientLoopDelayP99Ms), 2),
+  ];
+  const rows = [cols, row('unscraped', r.quiet), row(`${r.scrapesPerSec} scrapes/s`, r.flooded)];
+  const widths = cols.map((_, i) => Math.max(...rows.map((x) => x[i]!.length)));
+  for (const x of rows) console.log('  ' + x.map((c, i) => (i === 0 ? c.padEnd(widths[i]!) : c.padStart(widths[i]!))).join('  '));
+  const s = r.scrapes;
+  console.log(
+    `  scrapes answered ${spread(s.map((x) => x.answeredPerSec), 0)}/s (p50 ${spread(s.map((x) => x.p50Ms), 2)} ms, p99 ${spread(s.map((x) => x.p99Ms), 2)} ms, ` +
+      `${spread(s.map((x) => x.bytes / Math.max(1, x.answered) / 1024), 1)} KiB each); ${s.reduce((a, x) => a + x.skipped, 0)} skipped (32 outstanding), ${s.reduce((a, x) => a + x.failed, 0)} failed`,
+  );
+  console.log(`  the issue's figure before the render cache: p50 3 ms unscraped, 1.6-1.9 s at 500 scrapes/s`);
+}
+
 function argValue(argv: string[], name: string): string | undefined {
   const i = argv.indexOf(name);
   return i >= 0 ? argv[i + 1] : undefined;
@@ -108,29 +136,48 @@ async function main(argv: string[]): Promise<void> {
   const quick = argv.includes('--quick');
   const reps = Number(argValue(argv, '--reps') ?? (quick ? 1 : 5));
   if (!Number.isInteger(reps) || reps < 1 || reps > 20) throw new Error('--reps must be an integer from 1 to 20');
+  const parts = new Set((argValue(argv, '--part') ?? PARTS.join(',')).split(',').filter(Boolean));
+  for (const p of parts) if (!(PARTS as readonly string[]).includes(p)) throw new Error(`--part: ${p} is not one of ${PARTS.join(', ')}`);
+  const run = (part: Part): boolean => parts.has(part);
   const before = machine();
   console.log(`sos-milter benchmarks on ${before.cpus} x ${before.cpuModel}, Node ${before.node}, load average ${before.loadavg.join(' ')}`);
   console.log('(on a shared or busy machine the figures are indicative only; compare the ratios, which are paired)');
 
-  console.log(`\n== sos-milter (reject mode, regex check, LDAP on, warm caches; Knot + slapd) vs a bare Node responder ==`);
-  const sideBySide = await runSideBySide(
-    quick ? { repetitions: reps, closedMessages: 2000, pacedSeconds: 2, rssAfterMessages: 0, idleSessions: 20 } : { repetitions: reps },
-  );
-  printSideBySide(sideBySide, reps);
+  let sideBySide: SideBySideResult | undefined;
+  if (run('side-by-side')) {
+    console.log(`\n== sos-milter (reject mode, regex check, LDAP on, warm caches; Knot + slapd) vs a bare Node responder ==`);
+    sideBySide = await runSideBySide(
+      quick ? { repetitions: reps, closedMessages: 2000, pacedSeconds: 2, rssAfterMessages: 0, idleSessions: 20 } : { repetitions: reps },
+    );
+    printSideBySide(sideBySide, reps);
+  }
 
-  console.log(`\n== SPF evaluator (in-process fake DNS; cold = empty caches, warm = cached answers) ==  load average ${machine().loadavg.join(' ')}`);
-  console.log(`   target: warm evaluation <= ${TARGETS.spfWarmUs} us`);
-  const spf = await runSpfBench({ durationMs: quick ? 300 : 2000 });
-  console.table({ cold: spf.cold, warm: spf.warm });
-  console.log(`   result ${spf.result}, ${spf.dnsTerms} DNS terms, ${spf.lookupsPerEvaluation} lookups per evaluation`);
+  let scrape: ScrapeFloodResult | undefined;
+  if (run('scrape')) {
+    console.log(`\n== sos-milter paced at ${PACED_RATE} messages/s, unscraped vs /metrics scraped in a flood from loopback ==  load average ${machine().loadavg.join(' ')}`);
+    scrape = await runScrapeFlood({ repetitions: reps, ...(quick ? { pacedSeconds: 2 } : {}) });
+    printScrapeFlood(scrape, reps);
+  }
 
-  const auditDomains = quick ? 500 : 5000;
-  console.log(`\n== sos-milter audit of ${auditDomains} own domains (slapd + Knot; fresh caches per run) ==  load average ${machine().loadavg.join(' ')}`);
-  console.log(`   target: ${AUDIT_TARGET}`);
-  const audit = await runAuditBench({ domains: auditDomains, ...(quick ? { concurrency: [16] } : {}) });
-  console.table(audit);
+  let spf: Awaited<ReturnType<typeof runSpfBench>> | undefined;
+  if (run('spf')) {
+    console.log(`\n== SPF evaluator (in-process fake DNS; cold = empty caches, warm = cached answers) ==  load average ${machine().loadavg.join(' ')}`);
+    console.log(`   target: warm evaluation <= ${TARGETS.spfWarmUs} us`);
+    spf = await runSpfBench({ durationMs: quick ? 300 : 2000 });
+    console.table({ cold: spf.cold, warm: spf.warm });
+    console.log(`   result ${spf.result}, ${spf.dnsTerms} DNS terms, ${spf.lookupsPerEvaluation} lookups per evaluation`);
+  }
 
-  const all = { machineBefore: before, machineAfter: machine(), targets: TARGETS, sideBySide, spf, audit };
+  let audit: Awaited<ReturnType<typeof runAuditBench>> | undefined;
+  if (run('audit')) {
+    const auditDomains = quick ? 500 : 5000;
+    console.log(`\n== sos-milter audit of ${auditDomains} own domains (slapd + Knot; fresh caches per run) ==  load average ${machine().loadavg.join(' ')}`);
+    console.log(`   target: ${AUDIT_TARGET}`);
+    audit = await runAuditBench({ domains: auditDomains, ...(quick ? { concurrency: [16] } : {}) });
+    console.table(audit);
+  }
+
+  const all = { machineBefore: before, machineAfter: machine(), targets: TARGETS, sideBySide, scrape, spf, audit };
   console.log('\n' + JSON.stringify(all, null, 2));
   if (jsonPath) writeFileSync(jsonPath, JSON.stringify(all, null, 2) + '\n');
 }

@@ -123,15 +123,16 @@ export interface DaemonChild extends ServerChild {
 /**
  * Starts the daemon with its private Knot and slapd (stop() stops all three). `nodeArgs` go before the script (e.g. --cpu-prof); SOS_BENCH_NODE_ARGS
  * adds more for experiments (e.g. --trace-gc, whose lines land in the log file), and
- * SOS_BENCH_DAEMON_ENV (space-separated NAME=value) overrides its environment.
+ * SOS_BENCH_DAEMON_ENV (space-separated NAME=value) overrides its environment; `env` adds to it
+ * for one part of the bench (e.g. METRICS_LISTEN), below SOS_BENCH_DAEMON_ENV.
  */
-export async function startDaemon(dir: string, nodeArgs: string[] = []): Promise<DaemonChild> {
+export async function startDaemon(dir: string, nodeArgs: string[] = [], env: Record<string, string> = {}): Promise<DaemonChild> {
   let knot: KnotInstance | undefined;
   let slapd: SlapdInstance | undefined;
   try {
     knot = await startKnot({ zonesDir: E2E_ZONES_DIR });
     slapd = await startSlapd({ ldif: repoPath('test/data/ldap/e2e.ldif') });
-    const daemon = await startDaemonOn(knot, slapd, dir, nodeArgs);
+    const daemon = await startDaemonOn(knot, slapd, dir, nodeArgs, env);
     const peers = { knot, slapd };
     let stopped: Promise<void> | undefined;
     return {
@@ -152,7 +153,7 @@ export async function startDaemon(dir: string, nodeArgs: string[] = []): Promise
   }
 }
 
-async function startDaemonOn(knot: KnotInstance, slapd: SlapdInstance, dir: string, nodeArgs: string[]): Promise<DaemonChild> {
+async function startDaemonOn(knot: KnotInstance, slapd: SlapdInstance, dir: string, nodeArgs: string[], extraEnv: Record<string, string>): Promise<DaemonChild> {
   const port = await freePort();
   const logPath = join(dir, 'daemon.log');
   const out = openSync(logPath, 'w');
@@ -175,6 +176,7 @@ async function startDaemonOn(knot: KnotInstance, slapd: SlapdInstance, dir: stri
       // Room for the 1000 idle sessions besides connections still closing from the last phase.
       MILTER_MAX_CONNECTIONS: '2000',
       LOG_LEVEL: 'info',
+      ...extraEnv,
       // For experiments, e.g. SOS_BENCH_DAEMON_ENV='LOG_LEVEL=error' to see what logging costs.
       ...Object.fromEntries((process.env.SOS_BENCH_DAEMON_ENV ?? '').split(' ').filter(Boolean).map((kv) => [kv.slice(0, kv.indexOf('=')), kv.slice(kv.indexOf('=') + 1)])),
     };

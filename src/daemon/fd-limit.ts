@@ -77,7 +77,7 @@ export function fdExhaustionCode(text: string | undefined): 'EMFILE' | 'ENFILE' 
 const WHAT: Record<FdExhaustedWhere, string> = {
   accept: 'a milter connection could not be accepted',
   dns: 'a DNS lookup could not open a socket; in reject mode its message is deferred (451 4.3.0)',
-  ldap: 'the LDAP lookup could not open a connection; the domain is treated as not own',
+  ldap: 'the LDAP lookup could not open a connection; in reject mode a message its answer decides is deferred (451 4.3.0)',
 };
 
 /** Counts and logs (rate limited, per place) the operations that found no file descriptor. */
@@ -105,13 +105,16 @@ export class FdExhaustion {
     };
   }
 
-  /** Watches own-domain lookups for connections LDAP could not open (the directory answers its errors, it does not throw). */
+  /**
+   * Watches own-domain lookups for connections LDAP could not open (the directory answers its
+   * errors, it does not throw): each lookup answered as a local fault, those refused in the
+   * second after an attempt that found no descriptor included.
+   */
   watchOwnDomains(port: OwnDomainPort): OwnDomainPort {
     return {
       isOwnDomain: (domain) =>
         port.isOwnDomain(domain).then((answer) => {
-          const code = answer.source === 'error' ? fdExhaustionCode(answer.error) : undefined;
-          if (code) this.record('ldap', code, answer.error ?? '');
+          if (answer.localFault) this.record('ldap', fdExhaustionCode(answer.error) ?? 'EMFILE', answer.error ?? '');
           return answer;
         }),
       ...(port.isOwnDomainNow ? { isOwnDomainNow: (domain: string) => port.isOwnDomainNow!(domain) } : {}),

@@ -6,15 +6,14 @@
  */
 import { isIP } from 'node:net';
 import type { Logger } from '../log/index.js';
-import { messageLogger } from '../log/index.js';
+import { errorMessage, messageLogger } from '../log/index.js';
 import { Verdict, type EndReason, type MilterApplication, type MilterContext } from '../milter/index.js';
 import type { SosMetrics } from '../ops/metrics.js';
 import type { Resolver } from '../dns/index.js';
 import { MAX_FROM_OCTETS, parseFromHeader, type PublicSuffixList } from '../dmarc/index.js';
 import { AbortControllers, Deadlines } from './cancellation.js';
 import {
-  assessFromCache,
-  assessSenderWork,
+  assessSender,
   decideOutcome,
   failOpen,
   newMessageId,
@@ -167,14 +166,15 @@ export function createSosMilterApp(opts: SosAppOptions): MilterApplication {
     (state) => cancel(state, `no verdict within ${opts.assessmentTimeoutMs} ms`),
   );
 
-  /** Settles the message's assessment, once; a controller whose work has ended is reused. */
-  function settle(state: MessageState, assessment: JudgedAssessment, workEnded: boolean): void {
+  /** Settles the message's assessment, once. */
+  function settle(state: MessageState, assessment: JudgedAssessment): void {
     if (state.judged) return;
     state.judged = assessment;
     const { controller, whenJudged } = state;
     state.controller = undefined;
     deadlines.delete(state);
-    if (controller && workEnded) controllers.giveBack(controller);
+    // Settled, the assessment listens to the signal no more: unless it fired, the controller is as good as new.
+    if (controller) controllers.giveBack(controller);
     metrics?.decided(settings.check, elapsedMs(state.startedAt) / 1000);
     if (whenJudged) {
       state.whenJudged = undefined;
@@ -182,35 +182,31 @@ export function createSosMilterApp(opts: SosAppOptions): MilterApplication {
     }
   }
 
-  /** Deadline or MTA gone: the assessment fails open at once and the work behind it is told to stop. */
+  /** Deadline or MTA gone: the assessment settles as fail-open (assessSender's rule) and the work behind it is told to stop. */
   function cancel(state: MessageState, why: string): void {
-    const { controller, sender } = state;
-    if (state.judged || sender.kind !== 'domain') return;
-    settle(state, failOpen(sender.domain, settings.check, why), false);
-    controller?.abort(why);
+    state.controller?.abort(why);
   }
 
   /** Assess: started at MAIL so that DNS never holds up the MAIL reply; bounded by the deadline. */
   function assess(state: MessageState, sender: { address: string; domain: string }, helo: string): void {
     const input = { sender: spfSender(sender), domain: sender.domain, helo };
-    // Usually every answer is cached: judged now, with no promise, deadline or abort signal.
-    const known = assessFromCache(input, deps, settings);
-    if (known) {
-      settle(state, known, true);
+    const controller = controllers.take();
+    const run = assessSender(input, deps, settings, { signal: controller.signal });
+    // Usually every answer is cached: judged now, with no promise and no deadline.
+    if (!(run instanceof Promise)) {
+      controllers.giveBack(controller);
+      settle(state, run);
       return;
     }
-    const controller = controllers.take();
     state.controller = controller;
     deadlines.add(state);
-    assessSenderWork(input, deps, settings, { signal: controller.signal }).then(
-      (judged) => settle(state, judged, true),
+    run.then(
+      (judged) => settle(state, judged),
       (err: unknown) => {
-        // After a cancel the work's rejection (ABORTED) is expected, and the assessment settled.
-        if (state.judged) return;
         state.log.error({ err }, 'SPF assessment failed unexpectedly');
-        // Work may still run behind the failure: stop it; the controller is not reused.
-        settle(state, failOpen(sender.domain, settings.check, `internal error: ${err instanceof Error ? err.message : String(err)}`), false);
+        // Work may still run behind the failure: stop it; a fired controller is not reused.
         controller.abort('assessment failed');
+        settle(state, failOpen(sender.domain, settings.check, `internal error: ${errorMessage(err)}`));
       },
     );
   }
@@ -269,9 +265,9 @@ export function createSosMilterApp(opts: SosAppOptions): MilterApplication {
     if (outcome.action === 'tempfail' && outcome.cause === 'local-fault') {
       log.error(
         { domain: assessment.domain, result: assessment.result, reason: assessment.reason, client: facts.client, latencyMs: latencyMs(state) },
-        `SPF policy of 5321_from_domain=${assessment.domain} could not be looked up for want of a local resource (too many open files): message deferred with 451 4.3.0, not passed unjudged`,
+        `SPF policy of 5321_from_domain=${assessment.domain} could not be judged for want of a local resource (too many open files): message deferred with 451 4.3.0, not passed unjudged`,
       );
-      metrics?.judged({ action: 'tempfail', check: assessment.check, ownership: 'not-asked', result: assessment.result });
+      metrics?.judged({ action: 'tempfail', check: assessment.check, ownership: assessment.ownership, result: assessment.result });
       return Verdict.reply(451, '4.3.0', opts.tmpfailMessage);
     }
     if (outcome.action === 'tempfail') {

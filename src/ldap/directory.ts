@@ -1,7 +1,8 @@
 /**
  * Is the sender domain one of ours? Asked of an LDAP directory, answered within a hard time
  * bound, cached, and never throwing: when LDAP cannot answer, the caller gets
- * `{ own: false, source: 'error' }` and the mail flow goes on.
+ * `{ own: false, source: 'error' }` and the mail flow goes on. When this process could not even
+ * open the connection (no file descriptor), the answer says so (`localFault`): nobody was asked.
  */
 import { LRUCache } from 'lru-cache';
 import type { Logger } from '../log/index.js';
@@ -9,7 +10,16 @@ import { errorMessage, silentLogger } from '../log/index.js';
 import { backoffDelay, type BackoffOptions } from './backoff.js';
 import { isLdapsUri, ldaptsClientFactory, uriHost, type LdapClient, type LdapClientFactory, type LdapTlsOptions } from './client.js';
 import { domainsOfEntry } from './entry-domain.js';
-import { LdapClosedError, LdapConnectError, LdapError, LdapSearchError, LdapTimeoutError, LdapTlsError, LdapUnavailableError } from './errors.js';
+import {
+  LdapClosedError,
+  LdapConnectError,
+  LdapError,
+  LdapLocalResourceError,
+  LdapSearchError,
+  LdapTimeoutError,
+  LdapTlsError,
+  LdapUnavailableError,
+} from './errors.js';
 import { buildFilter } from './escape.js';
 import { LdapOutageLog } from './outage-log.js';
 import type { OwnDomainAnswer } from '../policy/types.js';
@@ -81,7 +91,7 @@ const DEFAULT_BACKOFF: BackoffOptions = { initialMs: 500, maxMs: 30_000, probeMs
 /**
  * Our deadline, ldapts's per-operation timeout or the server's time limit: kind="timeout". Our
  * own errors say so by their code (a lookup refused during the backoff did not wait for
- * anything, whatever the last attempt's error said).
+ * anything, whatever the last attempt's error said, nor did one that found no descriptor).
  */
 function isTimeout(err: unknown): boolean {
   return err instanceof LdapError ? err.timedOut : isLdaptsTimeout(err);
@@ -93,6 +103,16 @@ function isTimeout(err: unknown): boolean {
  */
 function isLdaptsTimeout(err: unknown): boolean {
   return err instanceof Error && /\btimed out\b|\btimeout\b|TimeLimitExceeded/i.test(`${err.name} ${err.message}`);
+}
+
+/** EMFILE (this process) or ENFILE (the system) on the error or its causes: no descriptor for a socket. */
+function isFdExhaustion(err: unknown): boolean {
+  let e: unknown = err;
+  for (let depth = 0; e instanceof Error && depth < 4; depth++, e = e.cause) {
+    const code = (e as NodeJS.ErrnoException).code;
+    if (code === 'EMFILE' || code === 'ENFILE') return true;
+  }
+  return false;
 }
 
 function reason(err: unknown): string {
@@ -140,6 +160,8 @@ export class LdapDomainDirectory {
   /** When the last connection attempt began (now() time); lookups probe again probeMs after it. */
   private lastAttemptAt = 0;
   private lastConnectError = '';
+  /** The last connection attempt failed for want of a file descriptor on this host (on some URI). */
+  private lastConnectLocalFault = false;
   private retryTimer: NodeJS.Timeout | undefined;
   private closed = false;
 
@@ -268,7 +290,7 @@ export class LdapDomainDirectory {
     else this.counters.errors++;
     const error = reason(err);
     this.outage.lookupFailed(domain, error);
-    return { own: false, source: 'error', error };
+    return err instanceof LdapLocalResourceError ? { own: false, source: 'error', error, localFault: true } : { own: false, source: 'error', error };
   }
 
   /** A domain no server is asked about (empty, control characters): the input's fault, not LDAP's. */
@@ -297,6 +319,8 @@ export class LdapDomainDirectory {
     } catch (err) {
       // A lost connection is replaced on the next lookup; a server-side error keeps it.
       if (!conn.client.isConnected) this.dropConnection(conn, reason(err));
+      // ldapts reconnects by itself when it finds the socket closed: that can find no descriptor too.
+      if (isFdExhaustion(err)) throw new LdapLocalResourceError(`search on ${conn.uri} found no file descriptor: ${reason(err)}`, { cause: err });
       throw new LdapSearchError(`search on ${conn.uri} failed: ${reason(err)}`, { cause: err, timedOut: isLdaptsTimeout(err) });
     }
   }
@@ -310,18 +334,29 @@ export class LdapDomainDirectory {
     if (this.connecting) {
       // During an outage only the lookup that started an attempt waits for it: against a
       // server that accepts and never answers, the others would all wait out the timeout.
-      if (this.failures > 0) return Promise.reject(new LdapUnavailableError(`no LDAP server reachable, an attempt is under way (last error: ${this.lastConnectError})`));
+      if (this.failures > 0) return Promise.reject(this.unavailable(`an attempt is under way (last error: ${this.lastConnectError})`));
       return this.connecting;
     }
     const now = this.now();
     const wait = Math.min(this.retryAt - now, this.lastAttemptAt + this.backoff.probeMs - now);
     if (wait > 0) {
-      return Promise.reject(new LdapUnavailableError(`no LDAP server reachable, next attempt in ${wait} ms (last error: ${this.lastConnectError})`));
+      return Promise.reject(this.unavailable(`next attempt in ${wait} ms (last error: ${this.lastConnectError})`));
     }
     this.connecting = this.connectAny().finally(() => {
       this.connecting = undefined;
     });
     return this.connecting;
+  }
+
+  /**
+   * A lookup refused while the last attempt's failure stands. When that attempt found no file
+   * descriptor, the refusal is the same local fault: passing the domain as "not own" for the
+   * second until the next probe would be the silent pass a local fault must never be.
+   */
+  private unavailable(detail: string): LdapError {
+    return this.lastConnectLocalFault
+      ? new LdapLocalResourceError(`no LDAP connection: the last attempt found no file descriptor, ${detail}`)
+      : new LdapUnavailableError(`no LDAP server reachable, ${detail}`);
   }
 
   private connectInBackground(): void {
@@ -334,6 +369,7 @@ export class LdapDomainDirectory {
     const { bindDn, bindPw, uris, timeoutMs } = this.options;
     const failures: string[] = [];
     let timedOut = false;
+    let localFault = false;
     for (const uri of uris) {
       const client = this.createClient(uri, timeoutMs, this.options.tls);
       if (this.options.startTls && !isLdapsUri(uri)) {
@@ -345,6 +381,7 @@ export class LdapDomainDirectory {
           const why = new LdapTlsError(`StartTLS failed, not binding without TLS: ${reason(err)}`, { cause: err });
           timedOut ||= isLdaptsTimeout(err);
           failures.push(`${uri}: ${reason(why)}`);
+          localFault ||= isFdExhaustion(err);
           client.unbind().catch(() => undefined);
           continue;
         }
@@ -354,6 +391,7 @@ export class LdapDomainDirectory {
       } catch (err) {
         failures.push(`${uri}: ${reason(err)}`);
         timedOut ||= isLdaptsTimeout(err);
+        localFault ||= isFdExhaustion(err);
         client.unbind().catch(() => undefined);
         continue;
       }
@@ -366,6 +404,7 @@ export class LdapDomainDirectory {
       if (this.everConnected) this.counters.reconnects++;
       this.everConnected = true;
       this.failures = 0;
+      this.lastConnectLocalFault = false;
       this.retryAt = 0;
       clearTimeout(this.retryTimer);
       const transport = isLdapsUri(uri) ? 'ldaps' : this.options.startTls ? 'starttls' : 'plain';
@@ -375,10 +414,12 @@ export class LdapDomainDirectory {
     this.counters.connectFailures++;
     this.failures++;
     this.lastConnectError = failures.join('; ');
+    this.lastConnectLocalFault = localFault;
     const delay = backoffDelay(this.failures, this.backoff, this.options.random);
     this.retryAt = this.now() + delay;
     this.outage.connectFailed(failures, delay);
     this.scheduleRetry(delay);
+    if (localFault) throw new LdapLocalResourceError(`no LDAP connection could be opened (too many open files): ${this.lastConnectError}`);
     throw new LdapConnectError(`no LDAP server reachable: ${this.lastConnectError}`, { timedOut });
   }
 

@@ -12,7 +12,8 @@ export type LdapErrorCode =
   | 'TIMEOUT' // LdapTimeoutError: no answer within LDAP_TIMEOUT_MS
   | 'SEARCH' // LdapSearchError: the search failed
   | 'SEARCH_TIMEOUT' // LdapSearchError: ldapts's operation timeout or the server's time limit ended it
-  | 'CLOSED'; // LdapClosedError: close() was called
+  | 'CLOSED' // LdapClosedError: close() was called
+  | 'LOCAL_RESOURCE'; // LdapLocalResourceError: no file descriptor to connect with (EMFILE/ENFILE): no server was asked
 
 const TIMEOUT_CODES: ReadonlySet<LdapErrorCode> = new Set<LdapErrorCode>(['TIMEOUT', 'CONNECT_TIMEOUT', 'SEARCH_TIMEOUT']);
 
@@ -77,5 +78,16 @@ export class LdapClosedError extends LdapError {
 export class LdapTlsError extends LdapError {
   constructor(message: string, options?: ErrorOptions) {
     super('TLS', message, options);
+  }
+}
+
+/**
+ * This process could not open the connection (EMFILE/ENFILE: too many open files), or the lookup
+ * was refused because the last attempt could not: no server was asked, so the answer says
+ * nothing about the domain. A local fault, which the policy does not read as "not own".
+ */
+export class LdapLocalResourceError extends LdapError {
+  constructor(message: string, options?: ErrorOptions) {
+    super('LOCAL_RESOURCE', message, options);
   }
 }

@@ -1,6 +1,10 @@
 /**
  * The listening milter server: accepts MTA connections on a libmilter socket spec and runs one
- * MilterSession per connection. Connections are independent; the only shared state is counters.
+ * MilterSession per connection, with its ConnectionGuards (idle, packet deadline, write
+ * backpressure, input budget), checked by one sweep timer for all connections.
+ *
+ * State shared by the connections of a server: the counters (one store), the input budget, the
+ * rate-limited warning log, the negotiation cache, and the drain on shutdown.
  */
 import { chmod, lstat } from 'node:fs/promises';
 import { createServer, type Server, type Socket } from 'node:net';
@@ -11,7 +15,10 @@ import { buildSymbolLists } from './negotiation.js';
 import type { SymbolList } from './responses.js';
 import { type MilterClock, SYSTEM_CLOCK } from './clock.js';
 import { type RateLimit, RateLimitedLog } from './rate-limited-log.js';
-import { type CachedNegotiation, type EndReason, levelEnabled, MilterSession, type SessionCounters } from './session.js';
+import { ConnectionGuards, InputBudget } from './connection-guards.js';
+import { newServerCounters } from './counters.js';
+import { NegotiationCache } from './negotiation-cache.js';
+import { type EndReason, levelEnabled, MilterSession } from './session.js';
 import { parseSocketSpec, type SocketSpec } from './socket-spec.js';
 import { prepareUnixSocketPath, removeUnixSocket } from './unix-socket.js';
 
@@ -107,25 +114,11 @@ export interface CloseOptions {
   deadlineMs?: number;
 }
 
-/** What the server keeps per connection beside its session (the bounds' bookkeeping). */
 interface Connection {
   readonly id: string;
   readonly sock: Socket;
   readonly session: MilterSession;
-  /** Bytes of an incomplete packet after the last read. */
-  partial: number;
-  /** Input held (incomplete packet and queued packets), as last counted into the server's total. */
-  held: number;
-  /** When the incomplete packet began, or the last packet completed while one was incomplete. */
-  partialSince: number;
-  packetsSeen: number;
-  /** Reading stopped until our replies drain; since when. */
-  paused: boolean;
-  pausedSince: number;
-  /** Bytes read or a reply written since the last sweep: a flag, so that no read pays for a clock or a timer. */
-  stirred: boolean;
-  /** The sweep that last saw the connection stirred or busy (the idle clock starts there). */
-  quietSince: number;
+  readonly guards: ConnectionGuards;
 }
 
 export class MilterServer {
@@ -137,27 +130,17 @@ export class MilterServer {
   private readonly maxPayload: number;
   private readonly idleTimeoutMs: number;
   private readonly packetTimeoutMs: number;
-  private readonly maxBufferedBytes: number;
   private readonly writeHighWaterMark: number;
   private readonly maxWriteBuffer: number;
   private readonly maxConnections: number;
   private server: Server | undefined;
   private readonly connections = new Map<Socket, Connection>();
-  /** Connections holding an incomplete packet or paused: the only ones the packet checks look at. */
+  /** Connections holding input or paused: the only ones the packet and write checks look at. */
   private readonly watched = new Set<Connection>();
   private sweepTimer: NodeJS.Timeout | undefined;
   private readonly sweepEveryMs: number;
-  private heldTotal = 0;
-  private readonly counters: SessionCounters = { protocolErrors: 0, messages: 0, callbackErrors: 0, queueOverflows: 0, progressPackets: 0 };
-  private total = 0;
-  private refused = 0;
-  private acceptFdExhausted = 0;
-  private acceptErrors = 0;
-  private timeouts = 0;
-  private packetTimeouts = 0;
-  private writeOverflows = 0;
-  private bufferedBudgetCloses = 0;
-  private shutdownCloses = 0;
+  private readonly inputBudget: InputBudget;
+  private readonly counters = newServerCounters();
   private nextId = 1;
   private closing: Promise<void> | undefined;
   /** Ends the drain before its deadline (closeNow). */
@@ -166,7 +149,7 @@ export class MilterServer {
   private cutNow = false;
   private socketIno: number | undefined;
   private readonly allClosedWaiters: (() => void)[] = [];
-  private readonly negotiationCache = new Map<string, CachedNegotiation>();
+  private readonly negotiations: NegotiationCache;
 
   constructor(
     private readonly app: MilterApplication,
@@ -182,7 +165,8 @@ export class MilterServer {
     const d = MILTER_SERVER_DEFAULTS;
     this.idleTimeoutMs = opts.idleTimeoutMs ?? d.idleTimeoutMs;
     this.packetTimeoutMs = opts.packetTimeoutMs ?? d.packetTimeoutMs;
-    this.maxBufferedBytes = opts.maxBufferedBytes ?? d.maxBufferedBytes;
+    this.inputBudget = new InputBudget(opts.maxBufferedBytes ?? d.maxBufferedBytes);
+    this.negotiations = new NegotiationCache(app, this.symbolLists, this.maxPayload);
     this.maxWriteBuffer = opts.maxWriteBuffer ?? d.maxWriteBuffer;
     this.writeHighWaterMark = Math.min(opts.writeHighWaterMark ?? d.writeHighWaterMark, this.maxWriteBuffer);
     this.maxConnections = opts.maxConnections ?? d.maxConnections;
@@ -229,40 +213,27 @@ export class MilterServer {
 
   stats(): MilterServerStats {
     return {
+      ...this.counters,
       connectionsOpen: this.connections.size,
-      connectionsTotal: this.total,
-      connectionsRefused: this.refused,
-      acceptFdExhausted: this.acceptFdExhausted,
-      acceptErrors: this.acceptErrors,
-      protocolErrors: this.counters.protocolErrors,
-      idleTimeouts: this.timeouts,
-      packetTimeouts: this.packetTimeouts,
-      writeOverflows: this.writeOverflows,
-      queueOverflows: this.counters.queueOverflows,
-      bufferedBudgetCloses: this.bufferedBudgetCloses,
-      bufferedBytes: this.heldTotal,
+      bufferedBytes: this.inputBudget.held,
       connectionsPaused: this.pausedConnections(),
-      shutdownCloses: this.shutdownCloses,
       warningsSuppressed: this.noise.suppressedTotal,
-      progressPackets: this.counters.progressPackets,
-      messages: this.counters.messages,
-      callbackErrors: this.counters.callbackErrors,
     };
   }
 
   private onAcceptError(err: NodeJS.ErrnoException): void {
     if (err.code === 'EMFILE' || err.code === 'ENFILE') {
-      this.acceptFdExhausted++;
+      this.counters.acceptFdExhausted++;
       this.noise.warn('accept-fd-exhausted', { code: err.code, open: this.connections.size }, `too many open files (${err.code}): a milter connection could not be accepted`);
       return;
     }
-    this.acceptErrors++;
+    this.counters.acceptErrors++;
     this.noise.warn('accept-error', { code: err.code, err: err.message }, 'a milter connection could not be accepted');
   }
 
   private onConnection(sock: Socket): void {
     if (this.closing || this.connections.size >= this.maxConnections) {
-      this.refused++;
+      this.counters.connectionsRefused++;
       this.noise.warn(
         'connection-refused',
         { open: this.connections.size, max: this.maxConnections, shuttingDown: this.closing !== undefined },
@@ -271,20 +242,20 @@ export class MilterServer {
       sock.destroy();
       return;
     }
-    this.total++;
+    this.counters.connectionsTotal++;
     const id = `m${this.nextId++}`;
     const session = new MilterSession(
       {
         write: (p) => {
           if (sock.destroyed) return;
           // Our reply starts the peer's turn: its idle time counts from here (Node's socket timeout did the same).
-          conn.stirred = true;
+          conn.guards.stir();
           sock.write(p);
           if (sock.writableLength > this.writeHighWaterMark) this.onWriteBacklog(conn);
         },
         writeMany: (ps) => {
           if (sock.destroyed) return;
-          conn.stirred = true;
+          conn.guards.stir();
           sock.cork();
           for (const p of ps) sock.write(p);
           sock.uncork();
@@ -294,7 +265,7 @@ export class MilterServer {
         end: () => {
           if (!sock.destroyed) sock.end(() => sock.destroy());
         },
-        backlogged: () => sock.destroyed || sock.writableLength > 0 || conn.paused,
+        backlogged: () => sock.destroyed || sock.writableLength > 0 || conn.guards.paused,
       },
       {
         id,
@@ -305,33 +276,24 @@ export class MilterServer {
         noise: this.noise,
         symbolLists: this.symbolLists,
         counters: this.counters,
-        negotiationCache: this.negotiationCache,
+        negotiations: this.negotiations,
         progressIntervalMs: this.opts.progressIntervalMs,
         clock: this.clock,
       },
     );
-    const conn: Connection = {
-      id,
-      sock,
-      session,
-      partial: 0,
-      held: 0,
-      partialSince: 0,
-      packetsSeen: 0,
-      paused: false,
-      pausedSince: 0,
-      stirred: false,
-      quietSince: performance.now(),
-    };
+    // The guards keep the real clock even when tests pass one for progress and warnings: the
+    // idle and packet sweep runs on a real interval timer.
+    const guards = new ConnectionGuards(session, this.inputBudget, { idleTimeoutMs: this.idleTimeoutMs, packetTimeoutMs: this.packetTimeoutMs }, SYSTEM_CLOCK);
+    const conn: Connection = { id, sock, session, guards };
     this.connections.set(sock, conn);
     // One timer for the server (not one per socket, re-armed on every read and write), running while connections are open.
     this.sweepTimer ??= setInterval(() => this.sweep(), this.sweepEveryMs).unref();
     if (levelEnabled(this.logger, 'debug')) this.logger.debug({ conn: id }, 'milter connection opened');
     sock.on('data', (chunk: Buffer) => {
-      conn.stirred = true;
+      guards.stir();
       session.feed(chunk);
       // Usually whole packets arrive and nothing is left over: one comparison.
-      if (session.bufferedBytes !== 0 || conn.held !== 0) this.trackInput(conn);
+      if (session.bufferedBytes !== 0 || guards.held !== 0) this.afterRead(conn);
       // A session that will read no more (QUIT, protocol error, a bound) gets no more bytes from the kernel.
       if (session.isEnded && !sock.isPaused()) sock.pause();
     });
@@ -356,46 +318,28 @@ export class MilterServer {
 
   private forget(conn: Connection): void {
     if (!this.connections.delete(conn.sock)) return;
-    this.heldTotal -= conn.held;
-    conn.held = 0;
-    conn.partial = 0;
-    conn.paused = false;
+    conn.guards.release();
     this.watched.delete(conn);
   }
 
-  /** Book-keeping after a read: the packet deadline and the shared budget of input held. */
-  private trackInput(conn: Connection): void {
-    const partial = conn.session.partialBytes;
-    if (partial !== 0 && (conn.partial === 0 || conn.session.packetsIn !== conn.packetsSeen)) {
-      // A new packet began, or packets completed since the last read: the peer makes progress.
-      conn.partialSince = performance.now();
-      conn.packetsSeen = conn.session.packetsIn;
-    }
-    this.recount(conn);
-    if (conn.held !== 0) this.watched.add(conn);
-    if (this.heldTotal > this.maxBufferedBytes) this.enforceBufferedBudget();
-  }
-
-  /** Queued packets leave as callbacks finish, between reads: the sweep and the budget recount. */
-  private recount(conn: Connection): void {
-    // The decoder drops its partial packet when the session ends (an overflow, a protocol
-    // error): a stale count here would later cut the connection as a packet timeout.
-    conn.partial = conn.session.partialBytes;
-    const held = conn.session.bufferedBytes;
-    this.heldTotal += held - conn.held;
-    conn.held = held;
+  /** After a read that left input held: the packet deadline, the watch list and the shared budget. */
+  private afterRead(conn: Connection): void {
+    conn.guards.afterRead();
+    if (conn.guards.watched) this.watched.add(conn);
+    if (this.inputBudget.exceeded) this.enforceBufferedBudget();
   }
 
   /** The largest holders go first: they are the cheapest way back under the budget. */
   private enforceBufferedBudget(): void {
-    for (const c of this.watched) this.recount(c);
-    const holders = [...this.watched].filter((c) => c.held > 0).sort((a, b) => b.held - a.held);
+    for (const c of this.watched) c.guards.recount();
+    const holders = [...this.watched].filter((c) => c.guards.held > 0).sort((a, b) => b.guards.held - a.guards.held);
+    const budget = this.inputBudget;
     for (const c of holders) {
-      if (this.heldTotal <= this.maxBufferedBytes) break;
-      this.bufferedBudgetCloses++;
+      if (!budget.exceeded) break;
+      this.counters.bufferedBudgetCloses++;
       this.noise.warn(
         'buffered-budget',
-        { conn: c.id, heldBytes: c.held, totalHeldBytes: this.heldTotal, maxBufferedBytes: this.maxBufferedBytes },
+        { conn: c.id, heldBytes: c.guards.held, totalHeldBytes: budget.held, maxBufferedBytes: budget.maxBytes },
         'input held for all milter connections exceeds the budget, closing the largest holder',
       );
       this.cut(c);
@@ -403,9 +347,9 @@ export class MilterServer {
   }
 
   private onWriteBacklog(conn: Connection): void {
-    const { sock } = conn;
+    const { sock, guards } = conn;
     if (sock.writableLength > this.maxWriteBuffer) {
-      this.writeOverflows++;
+      this.counters.writeOverflows++;
       this.noise.warn(
         'write-overflow',
         { conn: conn.id, unsentBytes: sock.writableLength, maxWriteBuffer: this.maxWriteBuffer },
@@ -414,65 +358,57 @@ export class MilterServer {
       this.cut(conn);
       return;
     }
-    if (conn.paused) return;
     // Stop reading: a peer that does not take its replies gets no more of our work.
-    conn.paused = true;
-    conn.pausedSince = performance.now();
+    if (!guards.pauseReading()) return;
     sock.pause();
     this.watched.add(conn);
     sock.once('drain', () => {
-      if (!conn.paused) return;
-      conn.paused = false;
-      // Time spent waiting for the peer to read is not the peer's packet deadline running.
-      if (conn.partial > 0) conn.partialSince = performance.now();
-      if (!conn.session.isEnded) sock.resume();
+      if (guards.resumeReading() && !conn.session.isEnded) sock.resume();
     });
   }
 
   /** A paused connection stays watched until the sweep finds it reading again: counting there is enough. */
   private pausedConnections(): number {
     let paused = 0;
-    for (const c of this.watched) if (c.paused) paused++;
+    for (const c of this.watched) if (c.guards.paused) paused++;
     return paused;
   }
 
   /** The idle timeout for every connection, the packet timeout for those mid-packet or paused. */
   private sweep(): void {
-    const now = performance.now();
+    const now = SYSTEM_CLOCK.now();
     for (const c of this.connections.values()) {
-      // Read from or written to since the last pass, or the application still working (the peer
-      // waits for us): not idle. The silence counts from this pass, never from before the activity.
-      if (c.stirred || c.session.busyNow) {
-        c.stirred = false;
-        c.quietSince = now;
-      } else if (now - c.quietSince >= this.idleTimeoutMs) {
-        this.timeouts++;
+      if (c.guards.idleExpired(now)) {
+        this.counters.idleTimeouts++;
         this.noise.warn('idle-timeout', { conn: c.id, idleMs: this.idleTimeoutMs }, 'milter connection idle too long, closing');
         this.cut(c, 'timeout');
       }
     }
     for (const c of this.watched) {
-      this.recount(c);
-      if (c.paused) {
-        if (now - c.pausedSince > this.packetTimeoutMs) {
-          this.writeOverflows++;
+      switch (c.guards.check(now)) {
+        case 'write-stalled':
+          this.counters.writeOverflows++;
           this.noise.warn(
             'write-stalled',
-            { conn: c.id, unsentBytes: c.sock.writableLength, stalledMs: Math.round(now - c.pausedSince) },
+            { conn: c.id, unsentBytes: c.sock.writableLength, stalledMs: Math.round(c.guards.stalledMs(now)) },
             'milter peer has not read its replies within the packet timeout, closing connection',
           );
           this.cut(c);
-        }
-      } else if (c.partial > 0 && now - c.partialSince > this.packetTimeoutMs) {
-        this.packetTimeouts++;
-        this.noise.warn(
-          'packet-timeout',
-          { conn: c.id, partialBytes: c.partial, packetTimeoutMs: this.packetTimeoutMs },
-          'milter packet not complete within the packet timeout, closing connection',
-        );
-        this.cut(c);
-      } else if (c.held === 0) {
-        this.watched.delete(c);
+          break;
+        case 'packet-timeout':
+          this.counters.packetTimeouts++;
+          this.noise.warn(
+            'packet-timeout',
+            { conn: c.id, partialBytes: c.guards.partialBytes, packetTimeoutMs: this.packetTimeoutMs },
+            'milter packet not complete within the packet timeout, closing connection',
+          );
+          this.cut(c);
+          break;
+        case 'settled':
+          this.watched.delete(c);
+          break;
+        case 'watching':
+          break;
       }
     }
     if (this.connections.size === 0) {
@@ -520,7 +456,7 @@ export class MilterServer {
         let inMessage = 0;
         for (const c of this.connections.values()) if (c.session.messageInFlight) inMessage++;
         const open = this.connections.size;
-        this.shutdownCloses += open;
+        this.counters.shutdownCloses += open;
         this.logger.warn({ closed: open, inMessage, idle: open - inMessage, deadlineMs }, `shutdown deadline reached, closing ${open} remaining milter connections`);
         for (const c of [...this.connections.values()]) this.cut(c, 'shutdown');
       }

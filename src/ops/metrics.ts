@@ -12,22 +12,28 @@ import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom
 import type { CacheStats, Resolver, StubResolverStats } from '../dns/index.js';
 import type { LdapDirectoryStats } from '../ldap/index.js';
 import type { MilterServerStats } from '../milter/index.js';
-import type { OwnDomainPort } from '../policy/index.js';
+import type { Action, DmarcJudgement, FailOpenResult, JudgedAssessment, Ownership, OwnDomainPort, SpfCheckMode } from '../policy/index.js';
 import { packageVersion } from '../config/version.js';
 import { cachedRender } from './render-cache.js';
 
 const PREFIX = 'sos_milter_';
 
+/** What the daemon did with a message at end of message: the policy's action, or it gave none. */
+export type MessageAction = Action | 'abandoned';
+
+/** Why a message passed unjudged: the assessment's result, or `local_fault` (no file descriptor for the lookup). */
+export type FailOpenReason = FailOpenResult | 'local_fault';
+
+/** The prospective DMARC judgement's kind, the label of sos_milter_dmarc_judgements_total. */
+export type DmarcJudgementKind = DmarcJudgement['kind'];
+
 /** What one judged (or temporarily failed) message adds to the counts. */
 export interface JudgedMessage {
-  /** pass, pass-ignored-next-hop, reject, log, tag, none, tempfail, abandoned. */
-  action: string;
-  /** regex or evaluate. */
-  check: string;
-  /** own, foreign, unknown, not-asked. */
-  ownership: string;
+  action: MessageAction;
+  check: SpfCheckMode;
+  ownership: Ownership;
   /** The SPF assessment's result; absent when the message never got one (tempfail). */
-  result?: string;
+  result?: JudgedAssessment['result'];
   /** The sender's SPF policy broke the rule (whatever the action made of it). */
   violation?: boolean;
 }
@@ -58,12 +64,12 @@ export interface SosMetrics {
   scrape(): Promise<string>;
   /** A message reached end of message and got its action. */
   judged(message: JudgedMessage): void;
-  /** A message passed because its sender's policy could not be judged; `reason` is a small fixed set. */
-  failedOpen(reason: string): void;
+  /** A message passed because its sender's policy could not be judged. */
+  failedOpen(reason: FailOpenReason): void;
   /** The assessment of one message took `seconds` from MAIL FROM. */
-  decided(check: string, seconds: number): void;
+  decided(check: SpfCheckMode, seconds: number): void;
   /** DMARC_CHECK=on: a message's prospective DMARC judgement (violation, pass, not-applicable, unknown). */
-  dmarcJudged(kind: string): void;
+  dmarcJudged(kind: DmarcJudgementKind): void;
   watchDnsCache(read: () => DnsCacheStats): void;
   watchDnsUpstream(read: () => StubResolverStats): void;
   watchLdap(read: () => LdapDirectoryStats): void;
@@ -81,50 +87,6 @@ const LATENCY_BUCKETS = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0
 
 type Read<T> = () => T | undefined;
 
-/**
- * A labelled counter (up to three labels) for the per-message counts: plain numbers in a tree
- * of Maps by label value, handed to prom-client at scrape time. prom-client's inc() builds and
- * checks a key from a labels object on every call (0.2 µs each, Node 20; three per message), a
- * key joined here from the values 0.1 µs; a lookup by the values themselves, strings from the
- * code whose hashes V8 keeps, costs 0.02 µs.
- */
-class CountedAtScrape {
-  private readonly tree = new Map<string, Map<string, Map<string, { count: number }>>>();
-
-  constructor(registry: Registry, name: string, help: string, labelNames: readonly string[]) {
-    if (labelNames.length < 1 || labelNames.length > 3) throw new RangeError(`${name}: one to three labels`);
-    const tree = this.tree;
-    new Counter({
-      name,
-      help,
-      labelNames,
-      registers: [registry],
-      collect() {
-        this.reset();
-        for (const [a, byB] of tree) {
-          for (const [b, byC] of byB) {
-            for (const [c, { count }] of byC) {
-              const values = [a, b, c];
-              this.inc(Object.fromEntries(labelNames.map((label, i) => [label, values[i]!])), count);
-            }
-          }
-        }
-      },
-    });
-  }
-
-  /** Counts one for the label values, given in the order of the label names. */
-  add(a: string, b = '', c = ''): void {
-    let byB = this.tree.get(a);
-    if (byB === undefined) this.tree.set(a, (byB = new Map()));
-    let byC = byB.get(b);
-    if (byC === undefined) byB.set(b, (byC = new Map()));
-    const series = byC.get(c);
-    if (series !== undefined) series.count++;
-    else byC.set(c, { count: 1 });
-  }
-}
-
 export function createMetrics(options: MetricsOptions = {}): SosMetrics {
   const registry = new Registry();
   if (options.defaultMetrics !== false) {
@@ -141,31 +103,39 @@ export function createMetrics(options: MetricsOptions = {}): SosMetrics {
     registers: [registry],
   }).set({ version: options.version ?? packageVersion(), node: process.versions.node }, 1);
 
-  const messages = new CountedAtScrape(
-    registry,
-    `${PREFIX}messages_total`,
-    'Messages at end of message by action (pass, pass-ignored-next-hop, reject, log, tag, none, tempfail, abandoned), check and sender ownership',
-    ['action', 'check', 'ownership'],
-  );
-  const spfResults = new CountedAtScrape(registry, `${PREFIX}spf_results_total`, 'SPF assessment results of judged messages', ['check', 'result']);
-  const violations = new CountedAtScrape(
-    registry,
-    `${PREFIX}spf_violations_total`,
-    'Judged messages whose sender SPF policy does not authorise the relays, by sender ownership',
-    ['check', 'ownership'],
-  );
-  const dmarcJudgements = new CountedAtScrape(
-    registry,
-    `${PREFIX}dmarc_judgements_total`,
-    "Messages judged by the prospective DMARC check (DMARC_CHECK=on), by judgement: violation, pass, not-applicable (no single From: domain), unknown (DNS temperror)",
-    ['judgement'],
-  );
-  const failOpen = new CountedAtScrape(
-    registry,
-    `${PREFIX}fail_open_total`,
-    'Messages passed because the sender policy could not be judged, by the assessment result (none, permerror, temperror; timeouts count as temperror; local_fault: the lookup found no file descriptor, test mode)',
-    ['reason'],
-  );
+  // Plain labelled counters. judged() costs 0.55 µs of CPU per message this way against 0.04 µs
+  // for the tree of Maps counted at scrape time it replaces (Node 20, process.cpuUsage over 2M
+  // messages): a 0.5 µs saving, under the 1 µs a speed trick must save to stay (src/dns/cache.ts).
+  const messages = new Counter({
+    name: `${PREFIX}messages_total`,
+    help: 'Messages at end of message by action (pass, pass-ignored-next-hop, reject, log, tag, none, tempfail, abandoned), check and sender ownership',
+    labelNames: ['action', 'check', 'ownership'] as const,
+    registers: [registry],
+  });
+  const spfResults = new Counter({
+    name: `${PREFIX}spf_results_total`,
+    help: 'SPF assessment results of judged messages',
+    labelNames: ['check', 'result'] as const,
+    registers: [registry],
+  });
+  const violations = new Counter({
+    name: `${PREFIX}spf_violations_total`,
+    help: 'Judged messages whose sender SPF policy does not authorise the relays, by sender ownership',
+    labelNames: ['check', 'ownership'] as const,
+    registers: [registry],
+  });
+  const dmarcJudgements = new Counter({
+    name: `${PREFIX}dmarc_judgements_total`,
+    help: 'Messages judged by the prospective DMARC check (DMARC_CHECK=on), by judgement: violation, pass, not-applicable (no single From: domain), unknown (DNS temperror)',
+    labelNames: ['judgement'] as const,
+    registers: [registry],
+  });
+  const failOpen = new Counter({
+    name: `${PREFIX}fail_open_total`,
+    help: 'Messages passed because the sender policy could not be judged, by the assessment result (none, permerror, temperror; timeouts count as temperror; local_fault: the lookup found no file descriptor, test mode)',
+    labelNames: ['reason'] as const,
+    registers: [registry],
+  });
   const decision = new Histogram({
     name: `${PREFIX}decision_duration_seconds`,
     help: 'Time from MAIL FROM to a ready SPF assessment',
@@ -261,17 +231,17 @@ export function createMetrics(options: MetricsOptions = {}): SosMetrics {
     scrape: () => renderCache.get(),
 
     judged(m) {
-      messages.add(m.action, m.check, m.ownership);
-      if (m.result !== undefined) spfResults.add(m.check, m.result);
-      if (m.violation) violations.add(m.check, m.ownership);
+      messages.inc({ action: m.action, check: m.check, ownership: m.ownership });
+      if (m.result !== undefined) spfResults.inc({ check: m.check, result: m.result });
+      if (m.violation) violations.inc({ check: m.check, ownership: m.ownership });
     },
 
     failedOpen(reason) {
-      failOpen.add(reason);
+      failOpen.inc({ reason });
     },
 
     dmarcJudged(kind) {
-      dmarcJudgements.add(kind);
+      dmarcJudgements.inc({ judgement: kind });
     },
 
     decided(check, seconds) {

@@ -1,4 +1,4 @@
-import type { EffectiveRecord, SpfResult } from '../spf/index.js';
+import { EvaluationAbortedError, type EffectiveRecord, type SpfResult } from '../spf/index.js';
 import { spfSender, type EnvelopeSender } from './sender.js';
 import type {
   Assessment,
@@ -9,6 +9,7 @@ import type {
   OwnDomainAnswer,
   OwnDomainPort,
   Ownership,
+  PassAssessment,
   PolicySettings,
   SpfCheckMode,
   SpfPort,
@@ -92,32 +93,33 @@ function notJudged(sender: EnvelopeSender): Assessment | undefined {
   return undefined;
 }
 
-/** A parsed envelope sender judged (`sos-milter check`); the daemon starts assessSenderWork itself at MAIL. */
-export function assessEnvelope(
-  sender: EnvelopeSender,
-  helo: string,
-  deps: AssessDeps,
-  settings: PolicySettings,
-  options: CancelOptions = {},
-): Promise<Assessment> {
-  if (sender.kind !== 'domain') return Promise.resolve(notJudged(sender)!);
-  return assessSender({ sender: spfSender(sender), domain: sender.domain, helo }, deps, settings, options);
-}
+/**
+ * What an assessment gives: the assessment itself when it needed no waiting (every answer
+ * cached), else a promise of it. The daemon judges most messages at MAIL without a promise.
+ */
+export type AssessmentRun<A> = A | Promise<A>;
 
 /**
- * Judges a sender domain. With a signal, an abort settles the assessment at once as fail-open
- * (temperror, the abort reason as its reason) and the SPF work behind it is told to stop.
+ * Judges a sender domain: the one assessment the daemon, `sos-milter check` and `sos-milter
+ * audit` share. Sync when every answer is cached (the regex check, and the ownership a test-mode
+ * violation needs); else a promise. With a signal, an abort settles the assessment at once as
+ * fail-open (temperror, the abort reason as its reason) and the work behind it is told to stop;
+ * an unexpected failure of the work rejects, and the caller decides what it makes of it.
  */
-export function assessSender(input: AssessInput, deps: AssessDeps, settings: PolicySettings, options: CancelOptions = {}): Promise<JudgedAssessment> {
-  const work = assessSenderWork(input, deps, settings, options);
+export function assessSender(input: AssessInput, deps: AssessDeps, settings: PolicySettings, options: CancelOptions = {}): AssessmentRun<JudgedAssessment> {
   const signal = options.signal;
+  if (signal?.aborted) return failOpen(input.domain, settings.check, abortReason(signal));
+  const known = assessmentNow(input, deps, settings);
+  if (known) return known;
+  const work = settings.check === 'regex' ? assessByRegex(input, deps, settings, options) : assessByEvaluation(input, deps, settings, options);
   if (!signal) return work;
-  const cancelled = (): FailOpenAssessment => failOpen(input.domain, settings.check, abortReason(signal));
-  if (signal.aborted) return Promise.resolve(cancelled());
+  // One listener per assessment that has to wait for DNS or LDAP: 0.2 to 0.9 µs to add and
+  // remove (Node 20, loaded 2-core host), against the milliseconds of the lookups themselves.
   return new Promise((resolve, reject) => {
-    const onAbort = (): void => resolve(cancelled());
+    const onAbort = (): void => resolve(failOpen(input.domain, settings.check, abortReason(signal)));
     signal.addEventListener('abort', onAbort, { once: true });
-    // The listener goes with the work: a signal that outlives it (a long timeout) holds nothing.
+    // The listener goes with the work: a signal that outlives it (a long timeout, a controller
+    // the daemon reuses) holds nothing. After an abort the work's rejection is expected, and lost.
     const done = (): void => signal.removeEventListener('abort', onAbort);
     work.then(
       (judged) => (done(), resolve(judged)),
@@ -126,13 +128,16 @@ export function assessSender(input: AssessInput, deps: AssessDeps, settings: Pol
   });
 }
 
-/**
- * The work of assessSender without its early settling: a fired signal makes it reject (code
- * ABORTED) once the work notices. For a caller that settles the assessment itself when it
- * cancels (the daemon, which thereby saves a listener and a race per message).
- */
-export function assessSenderWork(input: AssessInput, deps: AssessDeps, settings: PolicySettings, options: CancelOptions = {}): Promise<JudgedAssessment> {
-  return settings.check === 'regex' ? assessByRegex(input, deps, settings, options) : assessByEvaluation(input, deps, settings, options);
+/** A parsed envelope sender judged: assessSender, or not judged for a sender without a usable domain. */
+export function assessEnvelope(
+  sender: EnvelopeSender,
+  helo: string,
+  deps: AssessDeps,
+  settings: PolicySettings,
+  options: CancelOptions = {},
+): AssessmentRun<Assessment> {
+  if (sender.kind !== 'domain') return notJudged(sender)!;
+  return assessSender({ sender: spfSender(sender), domain: sender.domain, helo }, deps, settings, options);
 }
 
 export function failOpen(domain: string, check: SpfCheckMode, reason: string): FailOpenAssessment {
@@ -154,10 +159,9 @@ async function assessByRegex(input: AssessInput, deps: AssessDeps, settings: Pol
 
 /**
  * The assessment when it needs no waiting: the regex check, with the effective record and (for a
- * violation in test mode) the ownership known without a lookup. Undefined otherwise, and then
- * assessSenderWork gives it. The daemon asks this first, at MAIL.
+ * violation in test mode) the ownership known without a lookup. Undefined otherwise.
  */
-export function assessFromCache(input: AssessInput, deps: AssessDeps, settings: PolicySettings): JudgedAssessment | undefined {
+function assessmentNow(input: AssessInput, deps: AssessDeps, settings: PolicySettings): JudgedAssessment | undefined {
   if (settings.check !== 'regex') return undefined;
   const eff = deps.spf.effectiveRecordNow?.(input.domain);
   if (eff === undefined) return undefined;
@@ -232,18 +236,35 @@ async function assessByEvaluation(input: AssessInput, deps: AssessDeps, settings
     };
   }
 
-  const owner = await ownership(deps, input.domain);
+  const answer = deps.ownDomains && (await deps.ownDomains.isOwnDomain(input.domain));
+  const owner = answer ? ownerAnswer(answer) : NOT_ASKED;
   const eff = await deps.spf.effectiveRecord(input.domain, options);
   const judged = { ...found, record: eff.text, recordDomain: eff.domain, ...owner };
   const worst = outbound.reduce((a, b) => (RESULT_SEVERITY[b.result] > RESULT_SEVERITY[a.result] ? b : a));
-  if (owner.ownership !== 'own') {
-    if (worst.result === 'none' || worst.result === 'permerror') {
-      return { kind: 'fail-open', ...judged, result: worst.result, reason: `${worst.result}: ${worst.reason}` };
+  if (owner.ownership === 'own') return judgeOwnDomain(judged, eff, outbound, worst, settings);
+  if (answer?.localFault) {
+    // The directory was never asked (no file descriptor): were the domain ours, would it be a
+    // violation? Then "not own" would pass it unjudged; it is a local fault (a tempfail in reject mode).
+    const asOwn = judgeOwnDomain(judged, eff, outbound, worst, settings);
+    if (asOwn.kind === 'violation') {
+      const reason = `own-domain lookup failed for want of a local resource (${owner.ownershipError}); as an own domain: ${asOwn.reason}`;
+      return { kind: 'fail-open', ...judged, result: 'temperror', reason, localFault: true };
     }
-    return { kind: 'pass', ...judged, result: worst.result, reason: `no outbound address gives a violating result (worst: ${worst.result})` };
   }
+  if (worst.result === 'none' || worst.result === 'permerror') {
+    return { kind: 'fail-open', ...judged, result: worst.result, reason: `${worst.result}: ${worst.reason}` };
+  }
+  return { kind: 'pass', ...judged, result: worst.result, reason: `no outbound address gives a violating result (worst: ${worst.result})` };
+}
 
-  // Own domains must publish a record that carries the documented statements and passes for every relay.
+/** Own domains must publish a record that carries the documented statements and passes for every relay. */
+function judgeOwnDomain(
+  judged: Omit<PassAssessment, 'kind' | 'result' | 'reason'>,
+  eff: EffectiveRecord,
+  outbound: readonly OutboundResult[],
+  worst: OutboundResult,
+  settings: PolicySettings,
+): JudgedAssessment {
   if (eff.status === 'temperror') {
     return { kind: 'fail-open', ...judged, result: 'temperror', reason: `own domain, record lookup failed: ${eff.reason}`, ...(eff.localFault ? { localFault: true as const } : {}) };
   }
@@ -270,8 +291,8 @@ async function recordForLog(deps: AssessDeps, domain: string, options: CancelOpt
     const eff = await deps.spf.effectiveRecord(domain, options);
     return { record: eff.text, recordDomain: eff.domain };
   } catch (err) {
-    // A cancelled assessment stops here too, as its callers are told (code ABORTED).
-    if ((err as { code?: unknown } | undefined)?.code === 'ABORTED') throw err;
+    // A cancelled assessment stops here too: nothing more is asked for it.
+    if (err instanceof EvaluationAbortedError) throw err;
     return {};
   }
 }

@@ -26,7 +26,7 @@ export interface CancelOptions {
 
 /** What the policy asks of the SPF evaluator. */
 export interface SpfPort {
-  /** A fired `signal` rejects with an error whose `code` is 'ABORTED' and stops the DNS work behind it. */
+  /** A fired `signal` rejects with EvaluationAbortedError (src/spf) and stops the DNS work behind it. */
   effectiveRecord(domain: string, options?: CancelOptions): Promise<EffectiveRecord>;
   /** effectiveRecord's answer when it is known without waiting (all its DNS answers cached), else undefined. */
   effectiveRecordNow?(domain: string): EffectiveRecord | undefined;
@@ -37,6 +37,12 @@ export interface OwnDomainAnswer {
   own: boolean;
   source: 'ldap' | 'cache' | 'error';
   error?: string;
+  /**
+   * error only: the directory was never asked, for want of a resource on this host (no file
+   * descriptor for the connection). Says nothing about the domain: the policy does not read
+   * it as "not own" where that would pass a message (see FailOpenAssessment.localFault).
+   */
+  localFault?: true;
 }
 
 /** What the policy asks of the directory of own (customer) domains. */

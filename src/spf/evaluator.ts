@@ -1,5 +1,6 @@
 import { DnsError, type LookupResult, type RecordTypeMap, type Resolver, type RRType, type TxtRecord } from '../dns/types.js';
 import { MAX_EXPLANATION_OCTETS, MAX_SPF_RECORD_OCTETS, recordOctets, startsSpfRecord, txtRecordCount } from '../dns/txt-bound.js';
+import { errorMessage } from '../log/index.js';
 import type {
   AMechanism,
   CheckHostInput,
@@ -310,7 +311,7 @@ export class SpfEvaluator {
       if (e instanceof Halt) return finish({ result: e.result, reason: e.reason, localFault: e.localFault });
       if (e instanceof EvaluationAbortedError) throw e;
       // No other exception escapes: an unexpected failure (e.g. a resolver bug) is a temporary error.
-      return finish({ result: 'temperror', reason: `internal error: ${e instanceof Error ? e.message : String(e)}` });
+      return finish({ result: 'temperror', reason: `internal error: ${errorMessage(e)}` });
     }
   }
 

@@ -28,6 +28,6 @@ export type {
   MacroToken,
 } from './types.js';
 export { parseRecord, isSpfRecord } from './parser.js';
-export { SpfSyntaxError, SpfInputError, EvaluationAbortedError } from './errors.js';
+export { SpfError, type SpfErrorCode, SpfSyntaxError, SpfInputError, EvaluationAbortedError } from './errors.js';
 export { MemoResolver } from './memo-resolver.js';
 export { lookupBudget, termCost, describeSpending, BUDGET_WARN_AT, type LookupBudget, type BudgetTerm } from './lookup-budget.js';

@@ -4,15 +4,19 @@
  * integration scenarios; this file pins the wiring: macros, verdicts, header, log phrases.
  */
 import { test, after, before } from 'node:test';
+import { getEventListeners } from 'node:events';
 import assert from 'node:assert/strict';
-import { createLogger } from '../../src/log/index.js';
+import { captureLog } from '../support/log-capture.js';
 import { MilterServer, ProtoFlag, type BoundAddress } from '../../src/milter/index.js';
 import { IgnoredNextHops, type CancelOptions, type OwnDomainPort, type PolicySettings, type SpfPort } from '../../src/policy/index.js';
 import { SpfEvaluator, type SpfResult } from '../../src/spf/index.js';
 import { ZoneResolver } from '../support/spf/zone-resolver.js';
 import { compileSpfRegex } from '../../src/config/index.js';
 import { createSosMilterApp } from '../../src/daemon/sos-app.js';
+import { FdExhaustion } from '../../src/daemon/fd-limit.js';
+import { LdapDomainDirectory, type LdapClient } from '../../src/ldap/index.js';
 import { MilterTestClient, POSTFIX_OFFER } from '../support/milter-client.js';
+import { waitFor } from '../support/wait.js';
 
 const zone = {
   'fail.example': [{ TXT: 'v=spf1 ip4:198.51.100.0/24 -all' }],
@@ -20,6 +24,8 @@ const zone = {
   'soft.example': [{ TXT: 'v=spf1 ip4:198.51.100.0/24 ~all' }],
   'own-broken.example': [{ TXT: 'v=spf1 mx -all' }],
   'own-broken.example.mx': [],
+  // Passes for the relay; lacks the include SPF_REGEX asks of own domains.
+  'own-nostatement.example': [{ TXT: 'v=spf1 ip4:192.0.2.0/24 -all' }],
   '_spf.esp.example': [{ TXT: 'v=spf1 ip4:192.0.2.0/24 -all' }],
 };
 
@@ -41,11 +47,11 @@ interface AppExtra {
   check?: 'regex' | 'evaluate';
   spf?: SpfPort;
   assessmentTimeoutMs?: number;
+  ownDomains?: OwnDomainPort;
 }
 
 async function startApp(mode: 'test' | 'reject', extra: AppExtra = {}): Promise<Harness> {
-  const lines: string[] = [];
-  const logger = createLogger({ name: 'sos-milter', level: 'debug', format: 'text', destination: { write: (l) => lines.push(l) } });
+  const { logger, lines } = captureLog('text');
   const settings: PolicySettings = {
     mode,
     check: extra.check ?? 'regex',
@@ -60,7 +66,7 @@ async function startApp(mode: 'test' | 'reject', extra: AppExtra = {}): Promise<
     tmpfailMessage: 'Service temporarily not available! Please try again later.',
     ignoredNextHops: new IgnoredNextHops(extra.ignored ?? []),
     spf: extra.spf ?? new SpfEvaluator({ resolver: new ZoneResolver(zone) }),
-    ownDomains,
+    ownDomains: extra.ownDomains ?? ownDomains,
     logger,
     assessmentTimeoutMs: extra.assessmentTimeoutMs ?? 2000,
   });
@@ -272,13 +278,53 @@ class HeldSpf implements SpfPort {
   }
 }
 
-async function until(what: string, ok: () => boolean, timeoutMs = 5000): Promise<void> {
-  const end = Date.now() + timeoutMs;
-  while (!ok()) {
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 10));
+test('evaluate, reject mode: an own-domain lookup whose LDAP connection found no file descriptor defers the message (451 4.3.0), logged and counted', async () => {
+  // The daemon's wiring: the real directory, its connection failing as net.connect does under EMFILE, watched by FdExhaustion.
+  const emfile = (): Error => Object.assign(new Error('connect EMFILE 127.0.0.1:389 - Local (undefined:undefined)'), { code: 'EMFILE', syscall: 'connect' });
+  const noDescriptor: LdapClient = {
+    isConnected: false,
+    startTls: () => Promise.reject(emfile()),
+    bind: () => Promise.reject(emfile()),
+    countEntries: () => Promise.reject(new Error('not connected')),
+    listEntries: () => {
+      throw new Error('not connected');
+    },
+    unbind: () => Promise.resolve(),
+  };
+  const directory = new LdapDomainDirectory({
+    uris: ['ldap://127.0.0.1'],
+    searchBase: 'dc=example',
+    queryFilter: '(dc=%d)',
+    cacheTtlSeconds: 300,
+    negativeCacheTtlSeconds: 60,
+    timeoutMs: 1000,
+    connectNow: false,
+    createClient: () => noDescriptor,
+  });
+  const { logger: fdLog, lines: fdLines } = captureLog({ name: 'sos-milter', level: 'debug', format: 'text' });
+  const fd = new FdExhaustion(fdLog);
+  const h = await startApp('reject', { check: 'evaluate', ownDomains: fd.watchOwnDomains(directory) });
+  try {
+    const client = await session(h);
+    const deferred = await play(client, { from: '<a@own-nostatement.example>', queueId: 'L1' });
+    // Ownership changes nothing for a record that would pass even as an own domain: no deferral.
+    const passed = await play(client, { from: '<b@good.example>', queueId: 'L2' });
+    client.quit();
+    assert.equal(deferred.final?.type, 'replyCode');
+    assert.equal((deferred.final as { text: string }).text, '451 4.3.0 Service temporarily not available! Please try again later.');
+    assert.equal(passed.final?.type, 'continue');
+    const log = h.lines.join('');
+    assert.match(log, /SPF policy of 5321_from_domain=own-nostatement\.example could not be judged for want of a local resource \(too many open files\): message deferred with 451 4\.3\.0/);
+    assert.match(log, /own-domain lookup failed for want of a local resource/);
+    assert.doesNotMatch(log, /judged domain=own-nostatement\.example .*action=pass/);
+    assert.equal(fd.counts.ldap, 2, 'both lookups found no descriptor');
+    assert.match(fdLines.join(''), /too many open files \(EMFILE\): the LDAP lookup could not open a connection/);
+  } finally {
+    fd.flush();
+    await directory.close();
+    await h.server.close({ deadlineMs: 1000 });
   }
-}
+});
 
 test('the deadline cancels the SPF work behind it and the message fails open', async () => {
   const spf = new HeldSpf();
@@ -298,6 +344,49 @@ test('the deadline cancels the SPF work behind it and the message fails open', a
   }
 });
 
+test('an SPF port that fails unexpectedly: logged as an error, the message fails open with the reason, the work told to stop', async () => {
+  const signals: AbortSignal[] = [];
+  const broken: SpfPort = {
+    effectiveRecord: (_domain, options) => (options?.signal && signals.push(options.signal), Promise.reject(new Error('port broken'))),
+    checkHostForIps: () => Promise.reject(new Error('port broken')),
+  };
+  const h = await startApp('reject', { spf: broken });
+  try {
+    const client = await session(h);
+    const reply = await play(client, { from: '<a@fail.example>' });
+    client.quit();
+    assert.equal(reply.final?.type, 'continue');
+    const log = h.lines.join('');
+    assert.match(log, /SPF assessment failed unexpectedly/);
+    assert.match(log, /not judged \(fail open\): internal error: port broken/);
+    assert.equal(signals[0]?.aborted, true, 'the failed assessment\'s signal is aborted, its controller not reused');
+  } finally {
+    await h.server.close({ deadlineMs: 1000 });
+  }
+});
+
+test('an assessment that settles by itself leaves no listener on its signal, which the next message may reuse', async () => {
+  const spf = new HeldSpf();
+  const h = await startApp('reject', { spf });
+  try {
+    const client = await session(h);
+    const first = play(client, { from: '<a@fail.example>' });
+    await waitFor(() => spf.signals.length === 1, { timeoutMs: 5000, what: 'the first assessment to ask the SPF port' });
+    spf.release();
+    assert.equal((await first).final?.type, 'replyCode');
+    const second = play(client, { from: '<b@fail.example>' });
+    await waitFor(() => spf.signals.length === 2, { timeoutMs: 5000, what: 'the second assessment to ask the SPF port' });
+    spf.release();
+    assert.equal((await second).final?.type, 'replyCode');
+    client.quit();
+    for (const signal of spf.signals) assert.equal(getEventListeners(signal, 'abort').length, 0);
+    assert.equal(spf.signals[1], spf.signals[0], 'the controller of a settled assessment is reused');
+  } finally {
+    spf.release();
+    await h.server.close({ deadlineMs: 1000 });
+  }
+});
+
 test('ABORT before end of message cancels the assessment', async () => {
   const spf = new HeldSpf();
   const h = await startApp('reject', { spf });
@@ -306,7 +395,7 @@ test('ABORT before end of message cancels the assessment', async () => {
     await client.mail('<a@fail.example>');
     await client.rcpt('<r@dest.example>', [], { '{rcpt_host}': 'dest.example' });
     client.abort();
-    await until('the abort to reach the assessment', () => spf.signals[0]?.aborted === true);
+    await waitFor(() => spf.signals[0]?.aborted === true, { timeoutMs: 5000, intervalMs: 10, what: 'the abort to reach the assessment' });
     client.quit();
     assert.doesNotMatch(h.lines.join(''), /judged domain=/);
   } finally {
@@ -323,11 +412,11 @@ test('an MTA that gives up on a pending end of message (closes the connection) g
     await client.mail('<a@fail.example>');
     await client.rcpt('<r@dest.example>', [], { '{rcpt_host}': 'dest.example' });
     client.send({ type: 'eob', data: Buffer.alloc(0) });
-    await until('the assessment to be waiting', () => spf.signals.length === 1);
+    await waitFor(() => spf.signals.length === 1, { timeoutMs: 5000, intervalMs: 10, what: 'the assessment to be waiting' });
     // Sendmail at its own timeout (T=E:) closes the filter's socket.
     client.close();
-    await until('the close to reach the assessment', () => spf.signals[0]!.aborted);
-    await until('the abandoned line', () => h.lines.some((l) => l.includes('abandoned by the MTA')));
+    await waitFor(() => spf.signals[0]!.aborted, { timeoutMs: 5000, intervalMs: 10, what: 'the close to reach the assessment' });
+    await waitFor(() => h.lines.some((l) => l.includes('abandoned by the MTA')), { timeoutMs: 5000, intervalMs: 10, what: 'the abandoned line' });
     const lines = h.lines.join('');
     assert.match(lines, /abandoned by the MTA \(connection closed by the MTA\): no verdict given domain=fail\.example/);
     assert.doesNotMatch(lines, /: judged domain=fail\.example/);
@@ -346,9 +435,9 @@ test('a pending end of message cut at the shutdown drain deadline is logged as c
     await client.mail('<a@fail.example>');
     await client.rcpt('<r@dest.example>', [], { '{rcpt_host}': 'dest.example' });
     client.send({ type: 'eob', data: Buffer.alloc(0) });
-    await until('the assessment to be waiting', () => spf.signals.length === 1);
+    await waitFor(() => spf.signals.length === 1, { timeoutMs: 5000, intervalMs: 10, what: 'the assessment to be waiting' });
     await h.server.close({ deadlineMs: 50 });
-    await until('the closed line', () => h.lines.some((l) => l.includes('no verdict given')));
+    await waitFor(() => h.lines.some((l) => l.includes('no verdict given')), { timeoutMs: 5000, intervalMs: 10, what: 'the closed line' });
     const lines = h.lines.join('');
     assert.match(lines, /connection closed by the milter at the shutdown drain deadline \(SHUTDOWN_TIMEOUT_MS\): no verdict given domain=fail\.example/);
     assert.doesNotMatch(lines, /abandoned by the MTA/);

@@ -9,6 +9,7 @@ import { join } from 'node:path';
 import { dockerfileUser } from './pod-security.js';
 import { freePort } from '../support/postfix.js';
 import { repoPath } from '../support/paths.js';
+import { waitFor } from '../support/wait.js';
 
 const dockerfile = readFileSync(repoPath('Dockerfile'), 'utf8');
 /** Instructions with continuation lines joined. */
@@ -69,12 +70,12 @@ test('the build stage compiles src only, and what it builds starts and serves /h
       stdio: ['ignore', 'ignore', 'inherit'],
     });
     try {
-      const deadline = Date.now() + 15_000;
-      let status = 0;
-      while (status !== 200 && Date.now() < deadline && child.exitCode === null) {
-        status = await fetch(`http://127.0.0.1:${port}/healthz`).then((r) => r.status, () => 0);
-        if (status !== 200) await new Promise((r) => setTimeout(r, 100));
-      }
+      const status = await waitFor(() => (child.exitCode === null ? fetch(`http://127.0.0.1:${port}/healthz`).then((r) => r.status, () => 0) : -1), {
+        timeoutMs: 15_000,
+        intervalMs: 100,
+        what: "/healthz of the image's build",
+        until: (s) => s === 200 || s === -1,
+      });
       assert.equal(status, 200, `/healthz of the image's build (exit ${child.exitCode})`);
     } finally {
       const exited = new Promise((r) => child.once('exit', r));

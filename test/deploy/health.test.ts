@@ -11,6 +11,7 @@ import { parse as parseYaml } from 'yaml';
 import { startDaemonProcess, type DaemonProcess } from '../support/daemon-process.js';
 import { freePort } from '../support/ports.js';
 import { repoPath } from '../support/paths.js';
+import { sleep } from '../support/wait.js';
 
 const dockerfile = readFileSync(repoPath('Dockerfile'), 'utf8').replace(/\\\n\s*/g, ' ');
 
@@ -99,7 +100,7 @@ test('with no HTTP endpoint the image check connects to the milter socket, says 
     const r = await runCheck(imageCheck, env);
     assert.equal(r.status, 0, r.out);
     assert.match(r.out, /MILTER_SOCKET unix:\S+sos-milter\.sock accepts connections \(HEALTH_LISTEN and METRICS_LISTEN unset/);
-    await new Promise((resolve) => setTimeout(resolve, 300));
+    await sleep(300);
     assert.deepEqual(daemon.lines.slice(linesBefore).filter((l) => (l['level'] as string | undefined) !== 'debug'), [], 'no line above debug per probe');
   } finally {
     await stopped(daemon).finally(() => daemon.kill());

@@ -12,9 +12,11 @@ import { freePort } from '../support/postfix.js';
 import { POLICY_DNS, POLICY_LDAP, PostfixLikeSession } from '../support/scenario-runner.js';
 import { slapdUnavailableReason, startSlapd, type SlapdInstance } from '../support/slapd.js';
 import { repoPath, MAIN_JS } from '../support/paths.js';
+import { waitFor } from '../support/wait.js';
 
 const DASHBOARD = repoPath('deploy/monitoring/grafana-dashboard.json');
 const RULES = repoPath('deploy/monitoring/prometheus-alerts.yaml');
+const RULE_TESTS = repoPath('deploy/monitoring/prometheus-alerts.test.yaml');
 const START_TIMEOUT_MS = 15_000;
 
 const promtoolMissing = (): string | false => {
@@ -92,9 +94,26 @@ test('promtool check rules accepts the alert rules', { skip: promtoolMissing() }
   const r = spawnSync('promtool', ['check', 'rules', RULES], { encoding: 'utf8' });
   assert.equal(r.status, 0, r.stdout + r.stderr);
   const alerts = (parseYaml(readFileSync(RULES, 'utf8')) as { groups: { rules: { alert: string }[] }[] }).groups.flatMap((g) => g.rules.map((x) => x.alert));
-  for (const name of ['SosMilterDown', 'SosMilterFailOpenRateHigh', 'SosMilterLdapDisconnected', 'SosMilterDnsTimeouts', 'SosMilterRejectRatioJump']) {
+  for (const name of [
+    'SosMilterDown',
+    'SosMilterFailOpenRateHigh',
+    'SosMilterLdapDisconnected',
+    'SosMilterDnsTimeouts',
+    'SosMilterDnsServerDown',
+    'SosMilterFdExhausted',
+    'SosMilterRejectRatioJump',
+  ]) {
     assert.ok(alerts.includes(name), name);
   }
+});
+
+test('promtool test rules: a dead DNS server fires DnsServerDown, not DnsTimeouts through its probes; fd exhaustion fires at once', { skip: promtoolMissing() }, () => {
+  const r = spawnSync('promtool', ['test', 'rules', RULE_TESTS], { encoding: 'utf8' });
+  assert.equal(r.status, 0, r.stdout + r.stderr);
+  assert.match(r.stdout, /SUCCESS/);
+  // Every alert about the new failure modes has a case.
+  const cases = readFileSync(RULE_TESTS, 'utf8');
+  for (const name of ['SosMilterDnsTimeouts', 'SosMilterDnsServerDown', 'SosMilterFdExhausted']) assert.match(cases, new RegExp(`alertname: ${name}$`, 'm'));
 });
 
 describe('a live scrape of the daemon', { skip: knotSkipReason() ?? slapdUnavailableReason() ?? false }, () => {
@@ -127,13 +146,14 @@ describe('a live scrape of the daemon', { skip: knotSkipReason() ?? slapdUnavail
       stdio: ['ignore', 'ignore', 'inherit'],
     });
     const base = `http://127.0.0.1:${metricsPort}`;
-    const deadline = Date.now() + START_TIMEOUT_MS;
-    for (;;) {
-      const ready = await fetch(`${base}/readyz`).then((r) => r.ok, () => false);
-      if (ready) break;
-      assert.ok(Date.now() < deadline && child.exitCode === null, `daemon not ready within ${START_TIMEOUT_MS} ms (exit ${child.exitCode})`);
-      await new Promise((r) => setTimeout(r, 100));
-    }
+    await waitFor(
+      async () => {
+        const ready = await fetch(`${base}/readyz`).then((r) => r.ok, () => false);
+        assert.ok(ready || child!.exitCode === null, `daemon exited before it was ready (exit ${child!.exitCode})`);
+        return ready;
+      },
+      { timeoutMs: START_TIMEOUT_MS, intervalMs: 100, what: 'the daemon to be ready (/readyz)' },
+    );
     // Real traffic, so that labelled counters and histograms carry samples: a pass, a foreign
     // and an own violation, a fail-open (no record), a DNS timeout.
     const session = await PostfixLikeSession.open({ port: milterPort, host: '127.0.0.1' });

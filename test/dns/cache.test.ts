@@ -3,6 +3,7 @@ import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { CachingResolver, entryBytes } from '../../src/dns/cache.js';
 import { DnsError, type LookupResult, type RecordTypeMap, type Resolver, type RRType } from '../../src/dns/types.js';
+import { sleep, waitFor } from '../support/wait.js';
 
 type Script = (name: string, type: RRType) => LookupResult<unknown> | DnsError;
 
@@ -15,7 +16,7 @@ class FakeUpstream implements Resolver {
   ) {}
   async lookup<T extends RRType>(name: string, type: T): Promise<LookupResult<RecordTypeMap[T]>> {
     this.calls.push(`${type} ${name}`);
-    if (this.delayMs > 0) await new Promise((r) => setTimeout(r, this.delayMs));
+    if (this.delayMs > 0) await sleep(this.delayMs);
     const out = this.script(name, type);
     if (out instanceof DnsError) throw out;
     return out as LookupResult<RecordTypeMap[T]>;
@@ -255,11 +256,10 @@ test('expired entries are dropped by the purge timer without being asked for', a
   for (let i = 0; i < 50; i++) await cache.lookup(`p${i}.test`, 'TXT');
   assert.equal(cache.stats().entries, 50);
   c.advance(29);
-  await new Promise((r) => setTimeout(r, 60));
+  await sleep(60);
   assert.equal(cache.stats().entries, 50, 'nothing expired yet');
   c.advance(1.001);
-  const deadline = Date.now() + 5000;
-  while (cache.stats().entries > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+  await waitFor(() => cache.stats().entries, { timeoutMs: 5000, what: 'the purge of every entry', until: (n) => n === 0 });
   assert.deepEqual([cache.stats().entries, cache.stats().bytes, cache.stats().expired], [0, 0, 50]);
   assert.equal(cache.purgeExpired(), 0);
   cache.close();

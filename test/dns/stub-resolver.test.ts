@@ -5,6 +5,7 @@ import * as packet from 'dns-packet';
 import { StubResolver } from '../../src/dns/stub-resolver.js';
 import { DnsError } from '../../src/dns/types.js';
 import { reply, soa, startFakeDns, type FakeDnsServer, type Handler } from './fake-dns-server.js';
+import { sleep, waitFor } from '../support/wait.js';
 
 async function withServer(handler: Handler, fn: (s: FakeDnsServer) => Promise<void>): Promise<void> {
   const server = await startFakeDns(handler);
@@ -322,13 +323,13 @@ test('an aborted lookup rejects with ABORTED at once and sends nothing more', as
       const resolver = stub(s, 3000, 2);
       const controller = new AbortController();
       const pending = resolver.lookup('hang.test', 'TXT', { signal: controller.signal });
-      await new Promise((r) => setTimeout(r, 100));
+      await sleep(100);
       const started = Date.now();
       controller.abort();
       await assert.rejects(pending, (e: unknown) => e instanceof DnsError && e.code === 'ABORTED' && !e.temporary);
       assert.ok(Date.now() - started < 100);
       assert.equal(s.received.length, 1);
-      await new Promise((r) => setTimeout(r, 1200)); // past the moment of the first retry (1000 ms)
+      await sleep(1200); // past the moment of the first retry (1000 ms)
       assert.equal(s.received.length, 1, 'no retry after the abort');
       assert.equal(resolver.stats.aborted, 1);
       await assert.rejects(resolver.lookup('x.test', 'TXT', { signal: controller.signal }), isDnsError('ABORTED'));
@@ -353,15 +354,6 @@ test('while a truncated answer comes over TCP, no UDP retry goes out', async () 
     },
   );
 });
-
-/** Polls `cond` every 10 ms, generously bounded (a loaded machine is slow, never this slow). */
-async function until(cond: () => boolean, what: string, boundMs = 5000): Promise<void> {
-  const end = Date.now() + boundMs;
-  while (!cond()) {
-    if (Date.now() > end) assert.fail(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 10));
-  }
-}
 
 test('a silent first server is counted, marked down after three unanswered queries, skipped, probed and back', async () => {
   let silentAnswers = false;
@@ -396,14 +388,14 @@ test('a silent first server is counted, marked down after three unanswered queri
     assert.deepEqual((await resolver.lookup('p1.test', 'A')).records, ['192.0.2.8'], 'the probe does not hold the lookup up');
     await resolver.lookup('p2.test', 'A');
     assert.equal(silent.received.length, 4, 'one probe per interval');
-    await until(() => resolver.stats.timeouts === 4, 'the probe to time out');
+    await waitFor(() => resolver.stats.timeouts === 4, { timeoutMs: 5000, intervalMs: 10, what: 'the probe to time out' });
     assert.equal(resolver.stats.serversDown, 1);
 
     // It answers again: the next probe brings it back, and lookups ask it first again.
     silentAnswers = true;
     clock.now += 10_000;
     await resolver.lookup('p3.test', 'A');
-    await until(() => resolver.stats.serversDown === 0, 'the server to be back');
+    await waitFor(() => resolver.stats.serversDown === 0, { timeoutMs: 5000, intervalMs: 10, what: 'the server to be back' });
     assert.deepEqual(changes, [
       { index: 0, up: false },
       { index: 0, up: true },
@@ -446,7 +438,7 @@ test('a query abandoned before the retry spacing is not a timeout and says nothi
     const resolver = new StubResolver({ servers: [{ host: slow.host, port: slow.port }], timeoutMs: 3000, retries: 2 });
     const controller = new AbortController();
     const pending = resolver.lookup('q.test', 'A', { signal: controller.signal });
-    await until(() => slow.received.length === 1, 'the query');
+    await waitFor(() => slow.received.length === 1, { timeoutMs: 5000, intervalMs: 10, what: 'the query' });
     controller.abort();
     await assert.rejects(pending, isDnsError('ABORTED'));
     assert.equal(resolver.stats.timeouts, 0, 'abandoned before the retry spacing: not a timeout');

@@ -17,6 +17,7 @@ import { listeningPort, startDaemonProcess, type DaemonProcess, type LogLine } f
 import { MilterTestClient } from '../support/milter-client.js';
 import { startDnsPathProxy, type DnsPathProxy } from '../support/dns-path-proxy.js';
 import { freePort } from '../support/ports.js';
+import { sleep, waitFor } from '../support/wait.js';
 
 // Three attempts per lookup, started DNS_TIMEOUT_MS / 3 apart, each listening until DNS_TIMEOUT_MS.
 const DNS_TIMEOUT_MS = 2000;
@@ -61,16 +62,6 @@ const SLOW_ZONE = [
   ).flat(),
   '',
 ].join('\n');
-
-const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
-
-async function waitUntil(cond: () => boolean, timeoutMs: number, what: string): Promise<void> {
-  const until = Date.now() + timeoutMs;
-  while (!cond()) {
-    if (Date.now() > until) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
-    await sleep(10);
-  }
-}
 
 /** One daemon under test: the process, its milter port and its /metrics port. */
 interface Milter {
@@ -168,7 +159,7 @@ describe('the daemon cancels abandoned and expired SPF work, counted at Knot', {
 
   /** When the first query for `name` reached Knot (bounded wait). */
   async function firstQueryAt(name: string): Promise<number> {
-    await waitUntil(() => hop.count(name) > 0, 10_000, `the first query for ${name}`);
+    await waitFor(() => hop.count(name) > 0, { timeoutMs: 10_000, intervalMs: 10, what: `the first query for ${name}` });
     return hop.forwarded.find((q) => q.name === name)!.at;
   }
 

@@ -10,11 +10,11 @@ import { E2E_ZONES_DIR, e2eRejectEnv, expectVerdict, listeningPort, startDaemonP
 import { MilterTestClient } from '../support/milter-client.js';
 import { encodeCommand } from '../support/milter-codec.js';
 import { closed, rawConnect as connectRaw, trickle } from '../support/raw-peer.js';
+import { waitFor } from '../support/wait.js';
 
 const PACKET_TIMEOUT_MS = 1000;
 const MAX_BUFFERED_BYTES = 1024 * 1024;
 const RSS_CEILING_MIB = 192;
-const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
 const EMPTY_D = Buffer.from([0, 0, 0, 1, 0x44]);
 
@@ -214,8 +214,7 @@ describe('daemon against hostile peers', { skip: knotSkipReason() ?? false }, ()
       s.write(Buffer.concat([encodeCommand({ type: 'optneg', version: 6, actions: 0x1ff, protocol: 0x1fffff }), head, Buffer.alloc(100_000 + i, 0x61)]));
       peers.push(s);
     }
-    const deadline = Date.now() + 10_000;
-    while (logged(/exceeds the budget/).length - before < 14 && Date.now() < deadline) await sleep(50);
+    await waitFor(() => logged(/exceeds the budget/).length - before, { timeoutMs: 10_000, intervalMs: 50, what: '14 budget closes logged', until: (n) => n >= 14 });
     const closes = logged(/exceeds the budget/).length - before;
     // 24 x ~100 KB = ~2.4 MB; at most 10 fit in 1 MiB, so at least 14 are closed.
     assert.ok(closes >= 14, `closed ${closes}`);

@@ -8,6 +8,7 @@ import { knotSkipReason, startKnot, type KnotInstance } from '../support/knot.js
 import { CachingResolver } from '../../src/dns/cache.js';
 import { StubResolver } from '../../src/dns/stub-resolver.js';
 import { EvaluationAbortedError, SpfEvaluator } from '../../src/spf/index.js';
+import { sleep, waitFor } from '../support/wait.js';
 
 // Three attempts, 1000 ms apart, each listening until 3000 ms.
 const DNS_TIMEOUT_MS = 3000;
@@ -27,8 +28,6 @@ const ZONE = [
   'control TXT "v=spf1 include:d.hang.test include:e.hang.test -all"',
   '',
 ].join('\n');
-
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 describe('a deadline cancels its DNS queries, counted at Knot', { skip: knotSkipReason(), timeout: 60_000 }, () => {
   let knot: KnotInstance;
@@ -68,8 +67,7 @@ describe('a deadline cancels its DNS queries, counted at Knot', { skip: knotSkip
     const pending = spf.checkHostForIps('u@cancel.test', 'h.example', ['192.0.2.1', '2001:db8::1'], { signal: deadline.signal });
     // Wait until the record's query and the first query for a.hang.test are out (bounded), then
     // abandon the evaluation; its first retry would be due 1000 ms after that query.
-    const until = Date.now() + 10_000;
-    while (stub.stats.udpQueries < 2 && Date.now() < until) await sleep(10);
+    await waitFor(() => stub.stats.udpQueries, { timeoutMs: 10_000, intervalMs: 10, what: 'two queries out', until: (n) => n >= 2 });
     deadline.abort(new Error('assessment deadline'));
     const sentBeforeAbort = stub.stats.udpQueries;
     assert.ok(sentBeforeAbort >= 2, `queries sent: ${sentBeforeAbort}`);
@@ -89,8 +87,7 @@ describe('a deadline cancels its DNS queries, counted at Knot', { skip: knotSkip
     const pending = spf.checkHostForIps('u@control.cancel.test', 'h.example', ['192.0.2.1'], { signal: deadline.signal });
     pending.catch(() => {});
     // The record, then the first attempt for d.hang.test and its retries 1000 and 2000 ms later.
-    const until = Date.now() + 10_000;
-    while (stub.stats.udpQueries - sentBefore < 4 && Date.now() < until) await sleep(10);
+    await waitFor(() => stub.stats.udpQueries - sentBefore, { timeoutMs: 10_000, intervalMs: 10, what: 'four queries out', until: (n) => n >= 4 });
     deadline.abort();
     await assert.rejects(pending, EvaluationAbortedError);
     const sent = stub.stats.udpQueries - sentBefore;

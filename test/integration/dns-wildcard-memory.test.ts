@@ -14,6 +14,7 @@ import { knotSkipReason, startKnot, type KnotInstance } from '../support/knot.js
 import { MilterTestClient, POSTFIX_OFFER } from '../support/milter-client.js';
 import { MAIN_JS } from '../support/paths.js';
 import { freePort } from '../support/ports.js';
+import { waitFor } from '../support/wait.js';
 
 const MESSAGES = Number(process.env.SOS_WILDCARD_MESSAGES ?? 10_000);
 const CONNECTIONS = 8;
@@ -107,14 +108,14 @@ describe('10,000 senders under a 50 KB wildcard, through Knot and the daemon', {
       stdio: ['ignore', 'ignore', 'pipe'],
     });
     child.stderr?.setEncoding('utf8').on('data', (d: string) => (stderr = (stderr + d).slice(-4000)));
-    const deadline = Date.now() + 15_000;
-    for (;;) {
-      const ready = await httpGet(metricsPort, '/readyz').catch(() => undefined);
-      if (ready?.status === 200) break;
-      assert.ok(child.exitCode === null, `daemon exited: ${stderr}`);
-      assert.ok(Date.now() < deadline, `daemon not ready: ${stderr}`);
-      await new Promise((r) => setTimeout(r, 100));
-    }
+    await waitFor(
+      async () => {
+        const ready = (await httpGet(metricsPort, '/readyz').catch(() => undefined))?.status === 200;
+        assert.ok(ready || child.exitCode === null, `daemon exited: ${stderr}`);
+        return ready;
+      },
+      { timeoutMs: 15_000, intervalMs: 100, what: 'the daemon to be ready', describe: () => `not ready: ${stderr}` },
+    );
   });
 
   after(async () => {

@@ -12,8 +12,7 @@ import { knotSkipReason, startKnot, type KnotInstance } from '../support/knot.js
 import { E2E_ZONES_DIR, e2eRejectEnv, expectVerdict, listeningPort, startDaemonProcess, type DaemonProcess } from '../support/daemon-process.js';
 import { MilterTestClient } from '../support/milter-client.js';
 import { freePort } from '../support/ports.js';
-
-const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+import { sleep, waitFor } from '../support/wait.js';
 
 function readyz(port: number): Promise<number> {
   return new Promise((resolve) => {
@@ -87,14 +86,8 @@ describe('drain on SIGTERM', { skip: knotSkipReason() ?? false }, () => {
     const signalledAt = Date.now();
     daemon.proc.kill('SIGTERM');
     // Unready from the first moment, the socket file removed: new sessions go elsewhere.
-    let unreadyAfterMs = -1;
-    for (let i = 0; i < 100; i++) {
-      if ((await readyz(healthPort)) !== 200) {
-        unreadyAfterMs = Date.now() - signalledAt;
-        break;
-      }
-      await sleep(10);
-    }
+    await waitFor(async () => (await readyz(healthPort)) !== 200, { timeoutMs: 1000, intervalMs: 10, what: 'readyz unready' });
+    const unreadyAfterMs = Date.now() - signalledAt;
     assert.ok(unreadyAfterMs >= 0 && unreadyAfterMs < 1000, `readyz unready after ${unreadyAfterMs} ms`);
     await daemon.waitFor((l) => /draining milter connections/.test(l.msg ?? ''), 5000, 'the draining line');
     assert.equal(existsSync(socket), false, 'the socket file is removed when the listener closes');
@@ -197,7 +190,7 @@ describe('a message pending at the drain deadline', () => {
       await c.rcpt('<rcpt@example.net>', [], { i: 'QP1', '{rcpt_host}': 'mx.example.net', '{rcpt_addr}': 'rcpt@example.net' });
       c.sendMacros('eob', { i: 'QP1' });
       c.send({ type: 'eob', data: Buffer.alloc(0) });
-      for (let i = 0; i < 250 && queries === 0; i++) await sleep(20);
+      await waitFor(() => queries, { timeoutMs: 5000, what: 'the SPF lookup at the silent DNS server', until: (n) => n > 0 });
       assert.ok(queries > 0, 'the SPF lookup reached the silent DNS server');
       daemon.proc.kill('SIGTERM');
       const line = await daemon.waitFor((l) => /no verdict given/.test(l.msg ?? ''), 15_000, 'the line of the message cut at the deadline');

@@ -6,9 +6,10 @@ import assert from 'node:assert/strict';
 import { createServer, type Socket } from 'node:net';
 import { fileURLToPath } from 'node:url';
 import { LdapDomainDirectory, type LdapDirectoryOptions } from '../../src/ldap/index.js';
-import { createLogger } from '../../src/log/index.js';
 import { createMetrics } from '../../src/ops/metrics.js';
 import { freePort, slapdUnavailableReason, startSlapd, type SlapdInstance } from '../support/slapd.js';
+import { captureLog } from '../support/log-capture.js';
+import { sleep, waitFor } from '../support/wait.js';
 
 const LDIF = fileURLToPath(new URL('../../../test/data/ldap/domains.ldif', import.meta.url));
 const BASE = 'ou=domains,dc=example,dc=test';
@@ -30,12 +31,6 @@ function directory(url: string | string[], extra: Partial<LdapDirectoryOptions> 
   });
   open.push(dir);
   return dir;
-}
-
-function captureLogger() {
-  const lines: string[] = [];
-  const logger = createLogger({ name: 'sos-milter', level: 'debug', format: 'json', destination: { write: (l: string) => lines.push(l) } });
-  return { logger, lines };
 }
 
 after(async () => {
@@ -92,7 +87,7 @@ describe('LDAP own-domain lookup against slapd', { skip }, () => {
   });
 
   test('wrong password: error answer, logged without the password', async () => {
-    const { logger, lines } = captureLogger();
+    const { logger, lines } = captureLog('json');
     const dir = directory(slapd.url, { bindDn: MILTER_DN, bindPw: 'wrong-Pa55', logger });
     const answer = await dir.isOwnDomain('customer.example');
     assert.equal(answer.own, false);
@@ -141,7 +136,7 @@ describe('LDAP faults', { skip }, () => {
   const BOUND_MS = 1000 + 3000;
 
   test('slapd stopped: cached answers still served, new lookups answer with an error in bounded time', async () => {
-    const { logger, lines } = captureLogger();
+    const { logger, lines } = captureLog('json');
     const dir = directory(slapd.url, { logger });
     assert.deepEqual(await dir.isOwnDomain('customer.example'), { own: true, source: 'ldap' });
     await slapd.stop();
@@ -181,17 +176,13 @@ describe('LDAP faults', { skip }, () => {
     await slapd.stop();
     assert.equal((await dir.isOwnDomain('foreign.example')).source, 'error');
     await slapd.start();
-    let answer = await dir.isOwnDomain('other-customer.example');
-    for (let i = 0; i < 40 && answer.source === 'error'; i++) {
-      await new Promise((r) => setTimeout(r, 100));
-      answer = await dir.isOwnDomain('other-customer.example');
-    }
+    const answer = await waitFor(() => dir.isOwnDomain('other-customer.example'), { timeoutMs: 4000, intervalMs: 100, what: 'an LDAP answer', until: (a) => a.source !== 'error' });
     assert.deepEqual(answer, { own: true, source: 'ldap' });
     assert.ok(dir.stats().reconnects >= 1);
   });
 
   test('slapd back after an outage: one warning for the outage, a lookup answered within seconds of the return, one line for the recovery', async () => {
-    const { logger, lines } = captureLogger();
+    const { logger, lines } = captureLog('json');
     // A background schedule far longer than the outage: only the lookups' probes can find the server back.
     const dir = directory(slapd.url, { logger, backoff: { initialMs: 10_000, maxMs: 30_000 }, random: () => 1, cacheTtlSeconds: 0, negativeCacheTtlSeconds: 0 });
     assert.deepEqual(await dir.isOwnDomain('customer.example'), { own: true, source: 'ldap' });
@@ -201,7 +192,7 @@ describe('LDAP faults', { skip }, () => {
       // Two seconds of messages, one every 200 ms: each lookup fails, the log says so once.
       for (let i = 0; i < 10; i++) {
         if ((await dir.isOwnDomain('customer.example')).source === 'error') failed++;
-        await new Promise((r) => setTimeout(r, 200));
+        await sleep(200);
       }
     } finally {
       await slapd.start();
@@ -213,11 +204,13 @@ describe('LDAP faults', { skip }, () => {
     assert.match(warnings[0]!, /LDAP unavailable/);
     // Lookups every 200 ms; a probe goes out at most a second after the last attempt. Bounded
     // generously for a loaded machine: the schedule alone would wait 10 s and more.
-    let answer = await dir.isOwnDomain('customer.example');
-    while (answer.source === 'error' && Date.now() - back < 4000) {
-      await new Promise((r) => setTimeout(r, 200));
-      answer = await dir.isOwnDomain('customer.example');
-    }
+    const answer = await waitFor(() => dir.isOwnDomain('customer.example'), {
+      timeoutMs: 4000 - (Date.now() - back),
+      intervalMs: 200,
+      what: 'an LDAP answer within 4000 ms of slapd returning',
+      until: (a) => a.source !== 'error',
+      describe: (a) => `${JSON.stringify(a)} ${Date.now() - back} ms after slapd returned`,
+    });
     const afterMs = Date.now() - back;
     assert.deepEqual(answer, { own: true, source: 'ldap' }, `no answer ${afterMs} ms after slapd returned`);
     console.log(`# LDAP answered ${afterMs} ms after slapd returned`);
@@ -235,11 +228,7 @@ describe('LDAP faults', { skip }, () => {
     } finally {
       await slapd.start();
     }
-    let answer = await dir.isOwnDomain('customer.example');
-    for (let i = 0; i < 40 && answer.source === 'error'; i++) {
-      await new Promise((r) => setTimeout(r, 100));
-      answer = await dir.isOwnDomain('customer.example');
-    }
+    const answer = await waitFor(() => dir.isOwnDomain('customer.example'), { timeoutMs: 4000, intervalMs: 100, what: 'an LDAP answer', until: (a) => a.source !== 'error' });
     assert.deepEqual(answer, { own: true, source: 'ldap' });
   });
 });
@@ -271,7 +260,7 @@ describe('LDAP server that accepts and never answers', () => {
     assert.equal(first.source, 'error');
     assert.match(first.error ?? '', /timed out|within 300 ms/);
     // Past the probe period: the next lookup tries again and waits out the timeout too.
-    await new Promise((r) => setTimeout(r, 1100));
+    await sleep(1100);
     assert.equal((await dir.isOwnDomain('other-customer.example')).source, 'error');
     const body = await metrics.scrape();
     assert.match(body, /^sos_milter_ldap_errors_total\{kind="timeout"\} 2$/m);

@@ -12,11 +12,11 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { ConfigError, loadConfig, type LdapConfig } from '../../src/config/index.js';
 import { directoryFromConfig, type LdapDomainDirectory } from '../../src/ldap/index.js';
-import { createLogger } from '../../src/log/index.js';
 import { assessSender, type PolicySettings, type SpfPort } from '../../src/policy/index.js';
 import type { EffectiveRecord, SpfCheck } from '../../src/spf/index.js';
 import { makePrivateCa, opensslUnavailableReason, type PrivateCa } from '../support/private-ca.js';
 import { slapdUnavailableReason, startSlapd, type SlapdInstance } from '../support/slapd.js';
+import { captureLog } from '../support/log-capture.js';
 
 const LDIF = fileURLToPath(new URL('../../../test/data/ldap/domains.ldif', import.meta.url));
 const BASE = 'ou=domains,dc=example,dc=test';
@@ -53,12 +53,6 @@ async function recordingProxy(targetPort: number, listenHost = '127.0.0.1'): Pro
   };
 }
 
-function captureLogger() {
-  const lines: string[] = [];
-  const logger = createLogger({ name: 'sos-milter', level: 'debug', format: 'json', destination: { write: (l: string) => lines.push(l) } });
-  return { logger, lines };
-}
-
 function ldapConfig(env: Record<string, string>): LdapConfig {
   const config = loadConfig({
     LDAP_ENABLED: 'yes',
@@ -74,7 +68,7 @@ function ldapConfig(env: Record<string, string>): LdapConfig {
 
 const open: LdapDomainDirectory[] = [];
 function directory(env: Record<string, string>) {
-  const { logger, lines } = captureLogger();
+  const { logger, lines } = captureLog('json');
   const dir = directoryFromConfig(ldapConfig(env), logger);
   open.push(dir);
   return { dir, lines };

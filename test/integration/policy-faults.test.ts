@@ -20,6 +20,7 @@ import {
   type MessageResult,
   type ScenarioDaemon,
 } from '../support/scenario-runner.js';
+import { waitFor } from '../support/wait.js';
 
 const DNS_TIMEOUT_MS = 400;
 const LDAP_TIMEOUT_MS = 500;
@@ -29,7 +30,6 @@ const ANSWER_BOUND_MS = 4 * DNS_TIMEOUT_MS + LDAP_TIMEOUT_MS + 5000;
 const RECOVERY_BOUND_MS = 60_000;
 const REGEX = '.*include:_spf\\.esp\\.sos\\.test(\\s|$)';
 const skip = knotSkipReason() ?? slapdUnavailableReason() ?? undefined;
-const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
 interface Played {
   result: MessageResult;
@@ -70,14 +70,14 @@ function check(p: Played, expect: Expectation, what: string): void {
 
 /** Plays until `ok` holds for a message (each one still bounded); fails after RECOVERY_BOUND_MS. */
 async function pollUntil(runner: Runner, from: () => string, ok: (p: Played) => boolean, what: string): Promise<Played> {
-  const deadline = Date.now() + RECOVERY_BOUND_MS;
-  for (;;) {
-    const p = await runner.play(from());
-    assert.ok(p.elapsedMs < ANSWER_BOUND_MS, `${what}: answered after ${Math.round(p.elapsedMs)} ms`);
-    if (ok(p)) return p;
-    if (Date.now() > deadline) assert.fail(`${what}: not recovered within ${RECOVERY_BOUND_MS} ms; last log:\n${p.log.join('')}`);
-    await sleep(250);
-  }
+  return waitFor(
+    async () => {
+      const p = await runner.play(from());
+      assert.ok(p.elapsedMs < ANSWER_BOUND_MS, `${what}: answered after ${Math.round(p.elapsedMs)} ms`);
+      return p;
+    },
+    { timeoutMs: RECOVERY_BOUND_MS, intervalMs: 250, what: `${what}: recovery`, until: ok, describe: (p) => `last log:\n${p.log.join('')}` },
+  );
 }
 
 const reply = (p: Played): string => (p.result.final.type === 'replyCode' ? p.result.final.text.slice(0, 9) : p.result.final.type);

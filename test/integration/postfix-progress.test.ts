@@ -14,6 +14,7 @@ import { knotSkipReason, startKnot, type KnotInstance } from '../support/knot.js
 import { postfixUnavailableReason, startPostfix, type PostfixInstance } from '../support/postfix.js';
 import { SmtpClient } from '../support/smtp-client.js';
 import { startSmtpSink, type DeliveredMessage, type SmtpSink } from '../support/smtp-sink.js';
+import { waitFor } from '../support/wait.js';
 
 const skip = postfixUnavailableReason() ?? knotSkipReason() ?? false;
 
@@ -112,16 +113,6 @@ describe('progress packets keep Postfix waiting for a slow verdict', { skip, tim
     }
   }
 
-  async function waitForLine(log: Line[], pred: (l: Line) => boolean, what: string): Promise<Line> {
-    const deadline = Date.now() + 10_000;
-    for (;;) {
-      const found = log.find(pred);
-      if (found) return found;
-      if (Date.now() > deadline) throw new Error(`no log line ${what}`);
-      await new Promise((r) => setTimeout(r, 50));
-    }
-  }
-
   test('with progress: a violator is refused with the 550 verdict, a passing sender delivered, both long after the content timeout', () =>
     withLogs(async () => {
       const c = await SmtpClient.connect(postfix.smtpPort, { timeoutMs: 30_000 });
@@ -156,7 +147,7 @@ describe('progress packets keep Postfix waiting for a slow verdict', { skip, tim
       assert.equal(foreign.data?.code, 451, foreign.data?.text);
       assert.match(foreign.data?.text ?? '', /^451 4\.7\.1 /);
       assert.equal(withoutProgress.server.stats().progressPackets, 0);
-      const abandoned = await waitForLine(controlLog, (l) => typeof l['msg'] === 'string' && l['msg'].startsWith('abandoned by the MTA'), 'abandoned by the MTA');
+      const abandoned = await waitFor(() => controlLog.find((l) => typeof l['msg'] === 'string' && l['msg'].startsWith('abandoned by the MTA')), { timeoutMs: 10_000, intervalMs: 50, what: 'the log line abandoned by the MTA' });
       assert.equal(abandoned['domain'], 'foreign.e2e.test');
       assert.ok(!controlLog.some((l) => l['msg'] === 'judged'), 'no verdict was given');
     }));

@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { LdapDomainDirectory, backoffDelay, firstRdnValue, type LdapClient, type LdapDirectoryOptions } from '../../src/ldap/index.js';
-import { createLogger } from '../../src/log/index.js';
+import { captureJsonLog, captureLog } from '../support/log-capture.js';
 
 /** A scripted in-memory LDAP server: which domains exist, and how it misbehaves. */
 class FakeServer {
@@ -10,6 +10,8 @@ class FakeServer {
   hang = false;
   wrongPassword = false;
   noStartTls = false;
+  /** Connecting finds no file descriptor: the error a net.connect under EMFILE gives (code and text). */
+  noDescriptor: 'EMFILE' | 'ENFILE' | undefined;
   /** Every search fails with this message (the connection stays up). */
   searchError: string | undefined;
   startTlsCalls = 0;
@@ -29,6 +31,7 @@ class FakeServer {
       },
       async startTls() {
         server.startTlsCalls++;
+        if (server.noDescriptor) throw server.fdError();
         if (server.noStartTls) throw new Error('unsupported extended operation');
       },
       async *listEntries(_base, request) {
@@ -36,6 +39,7 @@ class FakeServer {
         for (let i = 0; i < all.length; i += request.pageSize) yield all.slice(i, i + request.pageSize);
       },
       async bind(dn, password) {
+        if (server.noDescriptor) throw server.fdError();
         if (server.down) throw new Error('connect ECONNREFUSED');
         if (server.wrongPassword) throw new Error('Invalid Credentials');
         server.binds.push({ dn, password });
@@ -53,6 +57,11 @@ class FakeServer {
         connected = false;
       },
     };
+  }
+
+  fdError(): Error {
+    const code = this.noDescriptor!;
+    return Object.assign(new Error(`connect ${code} 127.0.0.1:389 - Local (undefined:undefined)`), { code, errno: code === 'EMFILE' ? -24 : -23, syscall: 'connect' });
   }
 
   unhang(): void {
@@ -200,12 +209,59 @@ test('server down: error answers, backoff without new attempts, recovery afterwa
   }
 });
 
-/** JSON log lines of a debug-level logger, parsed. */
-function jsonLog(): { logger: ReturnType<typeof createLogger>; lines: Record<string, unknown>[] } {
-  const lines: Record<string, unknown>[] = [];
-  const logger = createLogger({ name: 'sos-milter', level: 'debug', format: 'json', destination: { write: (l: string) => lines.push(JSON.parse(l) as Record<string, unknown>) } });
-  return { logger, lines };
-}
+test('no file descriptor for the connection: the answer is a local fault, the refusals until the next attempt too; never a plain "not own"', async () => {
+  const server = new FakeServer();
+  server.noDescriptor = 'EMFILE';
+  const { dir, advance } = directory(server, { connectNow: false, backoff: { initialMs: 1000, maxMs: 8000, probeMs: 1000 } });
+  try {
+    const first = await dir.isOwnDomain('customer.example');
+    assert.equal(first.source, 'error');
+    assert.equal(first.localFault, true);
+    assert.match(first.error ?? '', /^LdapLocalResourceError: no LDAP connection could be opened \(too many open files\): ldap:\/\/fake: connect EMFILE/);
+    // Refused within the probe period: the last attempt's fault stands, so is this one's.
+    const refused = await dir.isOwnDomain('other.example');
+    assert.equal(refused.localFault, true);
+    assert.match(refused.error ?? '', /the last attempt found no file descriptor, next attempt in/);
+    assert.equal(dir.stats().connectAttempts, 1);
+    assert.equal(dir.stats().timeouts, 0);
+    assert.equal(dir.stats().errors, 2);
+
+    // ENFILE (the system's table) is the same fault.
+    server.noDescriptor = 'ENFILE';
+    advance(1000);
+    const system = await dir.isOwnDomain('customer.example');
+    assert.equal(system.localFault, true);
+    assert.match(system.error ?? '', /connect ENFILE/);
+
+    // The server itself down (descriptors back): an ordinary outage, no local fault, refusals included.
+    server.noDescriptor = undefined;
+    server.down = true;
+    advance(1000);
+    const down = await dir.isOwnDomain('customer.example');
+    assert.equal(down.localFault, undefined);
+    assert.match(down.error ?? '', /ECONNREFUSED/);
+    assert.equal((await dir.isOwnDomain('customer.example')).localFault, undefined);
+
+    server.down = false;
+    advance(1000);
+    assert.deepEqual(await dir.isOwnDomain('customer.example'), { own: true, source: 'ldap' });
+  } finally {
+    await dir.close();
+  }
+});
+
+test('StartTLS that finds no descriptor is the same local fault', async () => {
+  const server = new FakeServer();
+  server.noDescriptor = 'EMFILE';
+  const { dir } = directory(server, { connectNow: false, startTls: true });
+  try {
+    const answer = await dir.isOwnDomain('customer.example');
+    assert.equal(answer.localFault, true);
+    assert.deepEqual(server.binds, [], 'never bound');
+  } finally {
+    await dir.close();
+  }
+});
 
 test('a long outage: lookups probe the server once per probeMs whatever the backoff schedule, and find it back at once', async () => {
   const server = new FakeServer();
@@ -234,7 +290,7 @@ test('a long outage: lookups probe the server once per probeMs whatever the back
 
 test('an outage logs one warning, a summary a minute and one line when LDAP answers again: not a line per lookup', async () => {
   const server = new FakeServer();
-  const { logger, lines } = jsonLog();
+  const { logger, lines } = captureJsonLog();
   const { dir, advance } = directory(server, { logger, outageSummaryEveryMs: 60_000 });
   try {
     assert.deepEqual(await dir.isOwnDomain('customer.example'), { own: true, source: 'ldap' });
@@ -370,8 +426,7 @@ test('a bind password over plain ldap:// to a remote host is warned about; Start
     [['ldaps://ldap.example'], false, false],
     [['ldap://127.0.0.1:389'], false, false],
   ] as const) {
-    const lines: string[] = [];
-    const logger = createLogger({ name: 't', level: 'info', format: 'json', destination: { write: (l: string) => lines.push(l) } });
+    const { logger, lines } = captureLog({ name: 't', level: 'info', format: 'json' });
     const { dir } = directory(new FakeServer(), { uris: [...uris], startTls, bindDn: 'uid=m', bindPw: 'pw', logger, connectNow: false });
     assert.equal(lines.some((l) => l.includes('in the clear')), warned, `${uris.join()} starttls=${startTls}`);
     await dir.close();

@@ -1,12 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { createLogger, flushLogger, messageLogger, REDACTED, silentLogger, type LoggerOptions } from '../../src/log/index.js';
-
-function capture(options: Omit<LoggerOptions, 'destination'>) {
-  const lines: string[] = [];
-  const logger = createLogger({ ...options, destination: { write: (line: string) => lines.push(line) } });
-  return { logger, lines };
-}
+import { createLogger, flushLogger, messageLogger, REDACTED, silentLogger } from '../../src/log/index.js';
+import { captureLog as capture } from '../support/log-capture.js';
 
 const TEXT_LINE = /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z (DEBUG|INFO|WARN|ERROR) sos-milter: /;
 

@@ -10,8 +10,7 @@ import { MilterTestClient } from '../support/milter-client.js';
 import { ManualClock } from '../support/manual-clock.js';
 import { recordingLogger, withServer } from '../support/milter-server.js';
 import { closed, rawConnect as connectRaw, trickle } from '../support/raw-peer.js';
-
-const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+import { sleep, waitFor } from '../support/wait.js';
 
 /** EOM answers after `eomDelayMs` (a pending callback), everything else at once. */
 function app(eomDelayMs = 0): MilterApplication {
@@ -140,8 +139,7 @@ test('buffered-bytes budget, incomplete packets: the largest holders are closed,
       peers.push(s);
       await sleep(30);
     }
-    const deadline = Date.now() + 5000;
-    while (server.stats().bufferedBudgetCloses < 3 && Date.now() < deadline) await sleep(20);
+    await waitFor(() => server.stats().bufferedBudgetCloses, { timeoutMs: 5000, what: '3 budget closes', until: (n) => n >= 3 });
     assert.equal(server.stats().bufferedBudgetCloses, 3, '6 x 30 KB against a 100 KB budget');
     assert.ok(server.stats().bufferedBytes <= 100_000);
     assert.ok(log.lines.some((l) => /exceeds the budget/.test(l.msg)));
@@ -162,8 +160,7 @@ test('buffered-bytes budget, packets queued behind pending callbacks count too',
       clients.push(c);
       await sleep(20);
     }
-    const deadline = Date.now() + 5000;
-    while (server.stats().bufferedBudgetCloses < 2 && Date.now() < deadline) await sleep(20);
+    await waitFor(() => server.stats().bufferedBudgetCloses, { timeoutMs: 5000, what: '2 budget closes', until: (n) => n >= 2 });
     assert.equal(server.stats().bufferedBudgetCloses, 2, '5 x 60 KB against 200 KB: the two largest go');
     assert.ok(server.stats().bufferedBytes <= 200_000);
     assert.ok(log.lines.some((l) => /exceeds the budget/.test(l.msg)));

@@ -5,8 +5,8 @@ import assert from 'node:assert/strict';
 import { MilterServer, Verdict, type MilterApplication } from '../../src/milter/index.js';
 import { MilterTestClient } from '../support/milter-client.js';
 import { recordingLogger, withServer } from '../support/milter-server.js';
+import { sleep } from '../support/wait.js';
 
-const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 const IDLE_LINE = 'milter connection idle too long, closing';
 
 const quickApp: MilterApplication = {

@@ -9,6 +9,7 @@ import { encodeCommand, decodeResponse, type MtaCommand } from '../support/milte
 import { ManualClock } from '../support/manual-clock.js';
 import { MilterTestClient, POSTFIX_OFFER } from '../support/milter-client.js';
 import { withServer } from '../support/milter-server.js';
+import { sleep } from '../support/wait.js';
 
 const INTERVAL = 5000;
 
@@ -159,7 +160,7 @@ test('progress through the server: a slow EOM is preceded by progress packets on
     noReply: ['envfrom'],
     envfrom() {},
     async eom() {
-      await new Promise((r) => setTimeout(r, 300));
+      await sleep(300);
       return Verdict.reply(550, '5.7.1', 'slow but judged');
     },
   };

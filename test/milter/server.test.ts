@@ -13,6 +13,7 @@ import {
 } from '../../src/milter/index.js';
 import { MilterTestClient } from '../support/milter-client.js';
 import { recordingLogger } from '../support/milter-server.js';
+import { sleep } from '../support/wait.js';
 
 async function withServer(app: MilterApplication, fn: (s: MilterServer) => Promise<void>, opts: Partial<ConstructorParameters<typeof MilterServer>[1]> = {}): Promise<void> {
   const server = new MilterServer(app, { socket: 'inet:0@127.0.0.1', ...opts });
@@ -406,7 +407,7 @@ test('drain: open connections are served message after message until the MTA qui
   await idle.negotiate();
   await busy.mail('<a@x>');
   busy.send({ type: 'eob', data: Buffer.alloc(0) });
-  await new Promise((r) => setTimeout(r, 20));
+  await sleep(20);
   let closed = false;
   const closing = server.close({ deadlineMs: 5000 }).then(() => (closed = true));
   // Between messages is no reason to close: Postfix would apply milter_default_action to the rest of the session.
@@ -431,7 +432,7 @@ test('drain: open connections are served message after message until the MTA qui
 });
 
 test('graceful shutdown cuts connections at the deadline', async () => {
-  const app: MilterApplication = { async eom() { await new Promise((r) => setTimeout(r, 2000)); } };
+  const app: MilterApplication = { async eom() { await sleep(2000); } };
   const logger = recordingLogger();
   const server = new MilterServer(app, { socket: 'inet:0@127.0.0.1', logger });
   await server.listen();
@@ -441,7 +442,7 @@ test('graceful shutdown cuts connections at the deadline', async () => {
   await idle.negotiate();
   await c.mail('<a@x>');
   c.send({ type: 'eob', data: Buffer.alloc(0) });
-  await new Promise((r) => setTimeout(r, 20));
+  await sleep(20);
   await server.close({ deadlineMs: 100 });
   await c.waitClosed();
   await idle.waitClosed();

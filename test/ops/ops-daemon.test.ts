@@ -6,6 +6,7 @@ import assert from 'node:assert/strict';
 import { connect, type Socket } from 'node:net';
 import { listeningPort, startDaemonProcess, type DaemonProcess } from '../support/daemon-process.js';
 import { freePort } from '../support/ports.js';
+import { waitFor } from '../support/wait.js';
 
 const daemons: DaemonProcess[] = [];
 after(async () => {
@@ -46,7 +47,8 @@ describe('ops endpoints of the daemon', () => {
     const half = await open(metricsPort);
     // Without the blank line that ends the headers: the server waits for the rest.
     half.sock.write('GET /metrics HTTP/1.1\r\nHost: x\r\n');
-    for (let i = 0; i < 100 && !/\r\n\r\nok\n$/.test(keepAlive.received()); i++) await new Promise((r) => setTimeout(r, 20));
+    // The whole answer, with a length or chunked (`3\r\nok\n\r\n0\r\n\r\n`).
+    await waitFor(() => keepAlive.received(), { timeoutMs: 2000, what: 'the whole /healthz answer', until: (r) => /\r\n\r\n(3\r\n)?ok\n(\r\n0\r\n\r\n)?$/.test(r) });
     assert.match(keepAlive.received(), /^HTTP\/1\.1 200/);
 
     daemon.proc.kill('SIGTERM');

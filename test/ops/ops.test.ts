@@ -4,6 +4,7 @@ import { connect, type AddressInfo } from 'node:net';
 import { createMetrics } from '../../src/ops/metrics.js';
 import { startOpsServer } from '../../src/ops/http-server.js';
 import { cachedRender } from '../../src/ops/render-cache.js';
+import { sleep } from '../support/wait.js';
 
 test('metrics, liveness and readiness endpoints', async () => {
   const metrics = createMetrics({ defaultMetrics: false, version: '9.9.9', scrapeMaxAgeMs: 0 });
@@ -104,7 +105,7 @@ test('close() cuts a half-sent request and an idle keep-alive connection instead
   half.sock.write('GET /metrics HTTP/1.1\r\nHost: x\r\n');
   const keepAlive = await open();
   keepAlive.sock.write('GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n');
-  await new Promise((r) => setTimeout(r, 50));
+  await sleep(50);
   // Timeouts of a minute: only close() itself can end these connections within the test's bound.
   await ops.close();
   await Promise.all([half.closed, keepAlive.closed]);

@@ -1,13 +1,15 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { getEventListeners } from 'node:events';
-import { assessEnvelope, assessFromCache, assessSender, hasRestrictiveAll } from '../../src/policy/assess.js';
+import { assessEnvelope, assessSender, hasRestrictiveAll, type AssessDeps, type AssessInput } from '../../src/policy/assess.js';
 import { CachingResolver } from '../../src/dns/cache.js';
 import { parseEnvelopeSender } from '../../src/policy/sender.js';
-import type { OwnDomainPort, PolicySettings, SpfPort } from '../../src/policy/types.js';
+import type { JudgedAssessment, OwnDomainPort, PolicySettings, SpfPort } from '../../src/policy/types.js';
 import { SpfEvaluator, parseRecord, type SpfResult } from '../../src/spf/index.js';
 import { ZoneResolver } from '../support/spf/zone-resolver.js';
 import { compileSpfRegex } from '../../src/config/index.js';
+import { decideOutcome, type DecisionSettings } from '../../src/policy/decide.js';
+import { IgnoredNextHops, RecipientHops } from '../../src/policy/next-hops.js';
 
 const zone = {
   'restrict.example': [{ TXT: 'v=spf1 ip4:198.51.100.1 -all' }],
@@ -47,6 +49,10 @@ function settings(check: 'regex' | 'evaluate', mode: 'test' | 'reject' = 'test',
     outboundIps: ['192.0.2.10', '2001:db8::10'],
     violationResults: new Set(results),
   };
+}
+
+function decision(mode: 'test' | 'reject'): DecisionSettings {
+  return { mode, ignoredNextHops: new IgnoredNextHops([]), milterName: 'sos-milter', rejectMessage: 'no' };
 }
 
 async function assess(domain: string, s: PolicySettings, withLdap = true) {
@@ -149,6 +155,48 @@ test('evaluate check: own domains must pass for every relay and carry the docume
   assert.equal(foreignSame.kind === 'violation', false, 'without LDAP the same record is fine');
 });
 
+test('evaluate check: an own-domain lookup that found no file descriptor is a local fault, never "not own", where ownership would decide', async () => {
+  // The directory answers as LdapDomainDirectory does when the connection could not be opened.
+  const noDescriptor: OwnDomainPort = {
+    async isOwnDomain() {
+      return { own: false, source: 'error', error: 'LdapLocalResourceError: no LDAP connection could be opened (too many open files): ldap://x: connect EMFILE', localFault: true };
+    },
+  };
+  const spf = new SpfEvaluator({ resolver: new ZoneResolver(zone) });
+  const judge = (domain: string, s: PolicySettings) => assessSender({ sender: `user@${domain}`, domain, helo: 'client.example' }, { spf, ownDomains: noDescriptor }, s);
+  const decisive = { queueId: 'Q1', client: '203.0.113.9', recipients: new RecipientHops() };
+
+  // As an own domain this record is a violation (no include SPF_REGEX asks for); as a foreign one it passes.
+  const faulted = await judge('own-nostatement.example', settings('evaluate', 'reject'));
+  assert.equal(faulted.kind, 'fail-open');
+  assert.equal(faulted.kind === 'fail-open' && faulted.localFault, true);
+  assert.equal(faulted.result, 'temperror');
+  assert.equal(faulted.ownership, 'unknown');
+  assert.match(faulted.reason, /^own-domain lookup failed for want of a local resource \(.*EMFILE\); as an own domain: .*SPF_REGEX/);
+  const outcome = decideOutcome(faulted, decisive, decision('reject'), 'm1');
+  assert.equal(outcome.action, 'tempfail');
+  assert.equal(outcome.action === 'tempfail' && outcome.cause, 'local-fault');
+  // Test mode defers nothing: it passes, as any unjudged message does.
+  assert.equal(decideOutcome(await judge('own-nostatement.example', settings('evaluate', 'test')), decisive, decision('test'), 'm2').action, 'pass');
+
+  // A record that would pass even as an own domain passes: ownership would change nothing.
+  const good = await judge('own-good.example', settings('evaluate', 'reject'));
+  assert.equal(good.kind, 'pass');
+  assert.equal(good.ownership, 'unknown');
+  // A violation for the relays is one whatever the ownership: LDAP is not even asked in reject mode.
+  assert.equal((await judge('restrict.example', settings('evaluate', 'reject'))).kind, 'violation');
+
+  // An LDAP failure that is the server's (not this host's) keeps failing open to "not own".
+  const down: OwnDomainPort = {
+    async isOwnDomain() {
+      return { own: false, source: 'error', error: 'LdapUnavailableError: no LDAP server reachable' };
+    },
+  };
+  const remote = await assessSender({ sender: 'user@own-nostatement.example', domain: 'own-nostatement.example', helo: 'h' }, { spf, ownDomains: down }, settings('evaluate', 'reject'));
+  assert.equal(remote.kind, 'pass');
+  assert.equal(remote.ownership, 'unknown');
+});
+
 test('each kind carries exactly its terms: violation a detail, fail-open a result that cannot be judged', async () => {
   const violation = await assess('restrict.example', settings('regex', 'reject'));
   assert.equal(violation.kind, 'violation');
@@ -190,6 +238,19 @@ test('a signal reaches the SPF port, and its abort settles the assessment at onc
   assert.equal((await assessSender({ sender: 'u@x.example', domain: 'x.example', helo: '' }, { spf: hanging }, settings('regex'), { signal: already })).reason, 'gone');
 });
 
+test('a failing SPF port rejects the assessment, with or without a signal: the caller decides what it makes of it', async () => {
+  const broken: SpfPort = {
+    effectiveRecord: () => Promise.reject(new Error('port broken')),
+    checkHostForIps: () => Promise.reject(new Error('port broken')),
+  };
+  for (const check of ['regex', 'evaluate'] as const) {
+    for (const signal of [undefined, new AbortController().signal]) {
+      await assert.rejects(async () => assessSender({ sender: 'u@x.example', domain: 'x.example', helo: '' }, { spf: broken }, settings(check), { signal }), /port broken/);
+      if (signal) assert.equal(getEventListeners(signal, 'abort').length, 0, `${check}: no listener left after the failure`);
+    }
+  }
+});
+
 test('a signal that outlives the assessment keeps no listener from it', async () => {
   const spf = new SpfEvaluator({ resolver: new ZoneResolver(zone) });
   const controller = new AbortController();
@@ -199,7 +260,19 @@ test('a signal that outlives the assessment keeps no listener from it', async ()
   }
 });
 
-test('assessFromCache: with warm caches it gives exactly the assessment the lookup path gives, or leaves it to that path', async () => {
+/**
+ * assessSender's answer when it gives one at once (no promise), else undefined. The work a
+ * promise stands for is stopped at once, so that asking warms no cache.
+ */
+function answeredAtOnce(input: AssessInput, deps: AssessDeps, s: PolicySettings): JudgedAssessment | undefined {
+  const probe = new AbortController();
+  const run = assessSender(input, deps, s, { signal: probe.signal });
+  if (!(run instanceof Promise)) return run;
+  probe.abort('only asked whether the answer is cached');
+  return undefined;
+}
+
+test('assessSender with warm caches answers at once, exactly as the lookup path does, or leaves it to that path', async () => {
   const domains = Object.keys(zone).filter((d) => !d.startsWith('_') && d !== 'timeout.example').concat(['nothing-here.example']);
   for (const mode of ['test', 'reject'] as const) {
     const s = settings('regex', mode);
@@ -207,9 +280,9 @@ test('assessFromCache: with warm caches it gives exactly the assessment the look
     const deps = { spf, ownDomains };
     for (const domain of domains) {
       const input = { sender: `user@${domain}`, domain, helo: 'client.example' };
-      assert.equal(assessFromCache(input, deps, s), undefined, `${domain}: nothing is cached yet`);
+      assert.equal(answeredAtOnce(input, deps, s), undefined, `${domain}: nothing is cached yet`);
       const looked = await assessSender(input, deps, s);
-      const known = assessFromCache(input, deps, s);
+      const known = answeredAtOnce(input, deps, s);
       if (known !== undefined) {
         assert.deepEqual(known, looked, `${domain} (${mode})`);
         continue;
@@ -221,8 +294,8 @@ test('assessFromCache: with warm caches it gives exactly the assessment the look
       assert.ok(why !== 'ownership' || mode === 'test', `${domain}: only test mode asks ownership`);
     }
     const always = ['ours.example', 'soft.example', 'split.example', 'two.example', 'spf10.example', 'nothing-here.example'];
-    for (const domain of always) assert.notEqual(assessFromCache({ sender: `user@${domain}`, domain, helo: 'client.example' }, deps, s), undefined, domain);
-    if (mode === 'reject') assert.equal(assessFromCache({ sender: 'user@restrict.example', domain: 'restrict.example', helo: 'client.example' }, deps, s)?.kind, 'violation');
+    for (const domain of always) assert.notEqual(answeredAtOnce({ sender: `user@${domain}`, domain, helo: 'client.example' }, deps, s), undefined, domain);
+    if (mode === 'reject') assert.equal(answeredAtOnce({ sender: 'user@restrict.example', domain: 'restrict.example', helo: 'client.example' }, deps, s)?.kind, 'violation');
   }
   // A directory that can answer from its cache: test mode judges violations at once as well.
   const answered = new Map<string, boolean>();
@@ -243,12 +316,12 @@ test('assessFromCache: with warm caches it gives exactly the assessment the look
     const deps = { spf, ownDomains: cachingOwnDomains };
     const looked = await assessSender(input, deps, s);
     assert.deepEqual([looked.kind, looked.ownership], ['violation', ownership]);
-    assert.deepEqual(assessFromCache(input, deps, s), looked, domain);
-    assert.equal(assessFromCache(input, { spf }, s)?.ownership, 'not-asked', `${domain}: without LDAP nothing is asked`);
+    assert.deepEqual(answeredAtOnce(input, deps, s), looked, domain);
+    assert.equal(answeredAtOnce(input, { spf }, s)?.ownership, 'not-asked', `${domain}: without LDAP nothing is asked`);
   }
 
   const evaluate = new SpfEvaluator({ resolver: new CachingResolver(new ZoneResolver(zone)) });
   const input = { sender: 'user@ours.example', domain: 'ours.example', helo: 'client.example' };
   await assessSender(input, { spf: evaluate }, settings('evaluate'));
-  assert.equal(assessFromCache(input, { spf: evaluate }, settings('evaluate')), undefined, 'check_host() per relay is always looked up');
+  assert.equal(answeredAtOnce(input, { spf: evaluate }, settings('evaluate')), undefined, 'check_host() per relay is always looked up');
 });

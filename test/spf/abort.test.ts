@@ -5,6 +5,7 @@ import { DnsError, type LookupOptions, type LookupResult, type RecordTypeMap, ty
 import { MAX_EXPLANATION_OCTETS, MAX_SPF_RECORD_OCTETS } from '../../src/dns/txt-bound.js';
 import { EvaluationAbortedError, SpfEvaluator } from '../../src/spf/index.js';
 import { type ZoneData, ZoneResolver } from '../support/spf/zone-resolver.js';
+import { sleep } from '../support/wait.js';
 
 /**
  * Answers from zone data, but names under `slow.example` answer only after `delayMs` (or when
@@ -42,7 +43,6 @@ const ZONE: ZoneData = {
 };
 
 const isAborted = (e: unknown) => e instanceof EvaluationAbortedError && e.code === 'ABORTED';
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 test('an aborted batch rejects with code ABORTED and asks nothing more', async () => {
   const upstream = new SlowZone(ZONE, 200);

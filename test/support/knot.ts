@@ -17,6 +17,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { StubResolver } from '../../src/dns/stub-resolver.js';
 import { DnsError } from '../../src/dns/types.js';
+import { sleep } from './wait.js';
 
 export interface KnotOptions {
   /** Directory of zone files named `<origin>.zone` (e.g. `example.test.zone`). */
@@ -209,8 +210,6 @@ function cleanUpOnExit(): void {
     });
   }
 }
-
-const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
 export async function startKnot(options: KnotOptions): Promise<KnotInstance> {
   const knotd = findKnotd();

@@ -7,6 +7,7 @@
 import { connect, type Socket } from 'node:net';
 import { Cmd, PacketDecoder, ProtoFlag, type BoundAddress, type MilterResponse } from '../../src/milter/index.js';
 import { decodeResponse, encodeCommand, isFinalResponse, type MtaCommand } from './milter-codec.js';
+import { sleep } from './wait.js';
 
 export type ClientTarget = { port: number; host?: string } | { path: string } | BoundAddress;
 
@@ -156,7 +157,7 @@ export class MilterTestClient {
 
   /** Asserts that nothing arrives within `ms` (for commands that must not be answered). */
   async expectSilence(ms = 100): Promise<void> {
-    await new Promise((r) => setTimeout(r, ms));
+    await sleep(ms);
     if (this.error) throw this.error;
     if (this.inbox.length > 0) throw new Error(`unexpected response ${JSON.stringify(this.inbox[0]!.type)}`);
   }

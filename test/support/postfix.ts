@@ -7,6 +7,7 @@ import { chmodSync, chownSync, existsSync, mkdirSync, mkdtempSync, readFileSync,
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { sleep } from './wait.js';
 
 export type MilterDefaultAction = 'accept' | 'reject' | 'tempfail' | 'quarantine' | 'shutdown';
 
@@ -226,8 +227,6 @@ function masterRunning(configDir: string): boolean {
     return true;
   }
 }
-
-const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
 /** Starts a private Postfix; retries with a new port if the chosen one was taken meanwhile. */
 export async function startPostfix(options: PostfixOptions): Promise<PostfixInstance> {

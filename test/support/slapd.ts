@@ -10,6 +10,7 @@ import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync
 import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { sleep } from './wait.js';
 
 export interface SlapdOptions {
   /** LDIF text, or a path to an LDIF file. Loaded with slapadd before the first start. */
@@ -83,8 +84,6 @@ function canConnect(port: number): Promise<boolean> {
     });
   });
 }
-
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 const live = new Set<{ child: ChildProcess | undefined; dir: string }>();
 let exitHookInstalled = false;

@@ -1,0 +1,105 @@
+// The audit's report in its three formats (JSON lines, CSV, a terminal table) and its summary.
+import { remedyText } from '../policy/index.js';
+import type { AuditFormat } from './audit-args.js';
+import { lookupsUsed, terminalLine, terminalQuoted, type DomainReport, type DomainStatus } from './domain-report.js';
+
+export interface AuditSummary {
+  domains: number;
+  byStatus: Record<DomainStatus, number>;
+  byResult: Record<string, number>;
+  seconds: number;
+}
+
+export function summarize(reports: readonly DomainReport[], seconds: number): AuditSummary {
+  const summary: AuditSummary = { domains: reports.length, byStatus: { pass: 0, fail: 0, unjudged: 0 }, byResult: {}, seconds };
+  for (const r of reports) {
+    summary.byStatus[r.status]++;
+    summary.byResult[r.result] = (summary.byResult[r.result] ?? 0) + 1;
+  }
+  return summary;
+}
+
+function summaryLine(s: AuditSummary): string {
+  const results = Object.entries(s.byResult)
+    .sort((a, b) => b[1] - a[1])
+    .map(([r, n]) => `${r} ${n}`)
+    .join(', ');
+  return `audited ${s.domains} domains in ${s.seconds.toFixed(1)} s: pass ${s.byStatus.pass}, fail ${s.byStatus.fail}, unjudged ${s.byStatus.unjudged} (results: ${results || 'none'})`;
+}
+
+function budgetText(r: DomainReport): string {
+  if (!r.budget) return '';
+  return `${lookupsUsed(r.budget)}${r.budget.warning ? ` ! ${r.budget.warning}` : ''}`;
+}
+
+/** JSON lines: plain values only, the remedy as an object. */
+function jsonLine(r: DomainReport): string {
+  return JSON.stringify({
+    domain: r.domain,
+    status: r.status,
+    result: r.result,
+    action: r.actions,
+    record: r.record ?? null,
+    recordDomain: r.recordDomain,
+    reason: r.reason,
+    remedy: r.remedy.kind === 'none' ? null : r.remedy.kind === 'record' ? { kind: 'record', record: r.remedy.record, change: r.remedy.change, note: r.remedy.note } : r.remedy,
+    lookups: r.budget ?? null,
+  });
+}
+
+const CSV_HEADER = ['domain', 'status', 'result', 'action_test', 'action_reject', 'record', 'reason', 'remedy', 'suggested_record', 'lookups', 'lookup_warning'];
+
+/** RFC 4180: quote every field that holds a comma, quote, CR or LF; double the quotes. */
+function csvField(value: string): string {
+  return /[",\r\n]/.test(value) ? `"${value.replace(/"/g, '""')}"` : value;
+}
+
+function csvLine(r: DomainReport): string {
+  return [
+    r.domain,
+    r.status,
+    r.result,
+    r.actions.test,
+    r.actions.reject,
+    r.record ?? '',
+    r.reason,
+    remedyText(r.remedy),
+    r.remedy.kind === 'record' ? r.remedy.record : '',
+    r.budget ? `${r.budget.used}/${r.budget.limit}` : '',
+    r.budget?.warning ?? '',
+  ]
+    .map(csvField)
+    .join(',');
+}
+
+/** Records can hold any printable text; keep one domain per line on a terminal. */
+function tableLines(reports: readonly DomainReport[]): string[] {
+  const head = ['DOMAIN', 'STATUS', 'RESULT', 'TEST', 'REJECT', 'LOOKUPS'];
+  const rows = reports.map((r) => [r.domain, r.status, r.result, r.actions.test, r.actions.reject, r.budget ? lookupsUsed(r.budget) : '-']);
+  const widths = head.map((h, i) => Math.max(h.length, ...rows.map((row) => row[i]!.length)));
+  const pad = (cells: string[]) => cells.map((c, i) => c.padEnd(widths[i]!)).join('  ');
+  const lines = [pad(head)];
+  reports.forEach((r, i) => {
+    lines.push(terminalLine(pad(rows[i]!)).trimEnd());
+    lines.push(`    record: ${r.record === undefined ? '(none)' : terminalQuoted(r.record)}${r.recordDomain ? ` (of ${terminalLine(r.recordDomain)}, via redirect)` : ''}`);
+    lines.push(terminalLine(`    reason: ${r.reason}`));
+    if (r.budget?.warning) lines.push(terminalLine(`    lookups: ${budgetText(r)}`));
+    if (r.remedy.kind !== 'none') lines.push(terminalLine(`    remedy: ${remedyText(r.remedy)}`));
+  });
+  return lines;
+}
+
+/** Writes the shown reports and the summary: the report to `out`; with CSV the summary to `err`, so that stdout stays one table. */
+export function renderAudit(format: AuditFormat, shown: readonly DomainReport[], summary: AuditSummary, out: NodeJS.WritableStream, err: NodeJS.WritableStream): void {
+  if (format === 'json') {
+    for (const r of shown) out.write(`${jsonLine(r)}\n`);
+    out.write(`${JSON.stringify({ summary })}\n`);
+  } else if (format === 'csv') {
+    out.write(`${CSV_HEADER.join(',')}\r\n`);
+    for (const r of shown) out.write(`${csvLine(r)}\r\n`);
+    err.write(`${summaryLine(summary)}\n`);
+  } else {
+    if (shown.length > 0) out.write(`${tableLines(shown).join('\n')}\n\n`);
+    out.write(`${summaryLine(summary)}\n`);
+  }
+}

@@ -1,0 +1,54 @@
+// The audit's work: the own domains listed from LDAP, each judged as the daemon would judge it.
+import { domainToASCII } from 'node:url';
+import type { LdapDomainDirectory, ListDomainsOptions } from '../ldap/index.js';
+import type { Logger } from '../log/index.js';
+import type { OwnDomainAnswer, OwnDomainPort } from '../policy/index.js';
+import { mapBounded } from '../app/bounded-map.js';
+import type { DomainJudge, DomainReport } from './domain-report.js';
+
+/** Every own domain the directory lists, in A-labels (IDNA) as the daemon sees a sender domain. */
+export async function listOwnDomains(directory: LdapDomainDirectory, query: ListDomainsOptions): Promise<Set<string>> {
+  const listed = new Set<string>();
+  for await (const page of directory.listOwnDomains(query)) {
+    for (const domain of page) listed.add(domainToASCII(domain) || domain);
+  }
+  return listed;
+}
+
+/** The audited domains are own by definition (they came from LDAP): asked of LDAP again, they would say so. */
+export function listedOwnDomains(listed: ReadonlySet<string>, fallback: OwnDomainPort | undefined): OwnDomainPort {
+  return {
+    isOwnDomain(domain: string): Promise<OwnDomainAnswer> {
+      if (listed.has(domain.toLowerCase())) return Promise.resolve({ own: true, source: 'ldap' });
+      return fallback ? fallback.isOwnDomain(domain) : Promise.resolve({ own: false, source: 'ldap' });
+    },
+  };
+}
+
+/** A report for each domain, in the order given, at most `concurrency` judged at once. */
+export function judgeDomains(
+  domains: readonly string[],
+  judge: DomainJudge,
+  options: { concurrency: number; logger: Logger; onDone?: (done: number) => void },
+): Promise<DomainReport[]> {
+  const { logger } = options;
+  return mapBounded(
+    domains,
+    options.concurrency,
+    async (domain): Promise<DomainReport> => {
+      try {
+        // Kept until the end for sorted output: drop what the report does not print, so
+        // that 100,000 domains stay in tens of megabytes.
+        const report = await judge.judge(domain);
+        if (report.remedy.kind === 'record') report.remedy = { ...report.remedy, budget: undefined };
+        return report;
+      } catch (e) {
+        // Not expected (the assessment fails open by design); one domain must not end the audit.
+        logger.error({ domain, err: e }, 'audit: judging the domain failed');
+        const reason = `internal error: ${(e as Error).message}`;
+        return { domain, status: 'unjudged', result: 'error', actions: { test: 'none', reject: 'none' }, reason, remedy: { kind: 'unknown', reason } };
+      }
+    },
+    { onDone: options.onDone },
+  );
+}
