@@ -12,11 +12,8 @@ import { startOpsServer, type OpsServer } from '../ops/http-server.js';
 import { ExitCode } from '../app/exit-codes.js';
 import { connectionCapForFdLimit, FD_BUDGET, FdExhaustion, readOpenFileLimit } from './fd-limit.js';
 import { HEAP_FLAGS, heapLimitWarning, missingHeapFlags } from './heap-sizing.js';
-import { assessmentTimeoutMs, createPolicyParts } from '../app/policy-parts.js';
+import { assessmentTimeoutMs, createDmarcParts, createPolicyParts } from '../app/policy-parts.js';
 import { createSosMilterApp } from './sos-app.js';
-import { readFileSync } from 'node:fs';
-import { parsePublicSuffixList } from '../dmarc/index.js';
-
 
 export interface Daemon {
   config: Config;
@@ -61,14 +58,7 @@ export async function startDaemon(env: NodeJS.ProcessEnv, options: StartOptions 
     logger,
     metrics,
     assessmentTimeoutMs: assessmentTimeoutMs(config),
-    dmarc: config.dmarcCheck
-      ? {
-          resolver,
-          psl: config.dmarcPslFile ? parsePublicSuffixList(readFileSync(config.dmarcPslFile, 'utf8')) : undefined,
-          signingDomains: config.dkimSigningDomains,
-          rejectMessage: config.dmarcRejectMessage,
-        }
-      : undefined,
+    dmarc: createDmarcParts(config, resolver),
   });
 
   const server = new MilterServer(app, {

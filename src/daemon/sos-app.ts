@@ -9,8 +9,8 @@ import type { Logger } from '../log/index.js';
 import { errorMessage, messageLogger } from '../log/index.js';
 import { Verdict, type EndReason, type MilterApplication, type MilterContext } from '../milter/index.js';
 import type { SosMetrics } from '../ops/metrics.js';
-import type { Resolver } from '../dns/index.js';
-import { MAX_FROM_OCTETS, parseFromHeader, type PublicSuffixList } from '../dmarc/index.js';
+import type { DmarcParts } from '../app/policy-parts.js';
+import { MAX_FROM_OCTETS, parseFromHeader } from '../dmarc/index.js';
 import { AbortControllers, Deadlines } from './cancellation.js';
 import {
   assessSender,
@@ -31,22 +31,22 @@ import {
   type PolicySettings,
   type SpfPort,
   assessDmarc,
+  decideDmarc,
+  dkimDomainsFor,
   dkimSigningDomain,
+  dmarcViolationSentence,
+  MAX_DKIM_FIELDS,
   type DmarcJudgement,
   type FromField,
 } from '../policy/index.js';
 
-/** DMARC_CHECK=on: what the prospective DMARC judgement needs. */
-export interface SosDmarcOptions {
-  resolver: Resolver;
-  psl?: PublicSuffixList | undefined;
-  /** DKIM_SIGNING_DOMAINS; `*`: the ESP signs for every From: domain. */
-  signingDomains: readonly string[];
-  rejectMessage: string;
-}
+/** DMARC_CHECK=on: what the prospective DMARC judgement needs (src/app/policy-parts.ts builds it). */
+export type SosDmarcOptions = Omit<DmarcParts, 'psl'> & { psl?: DmarcParts['psl'] };
 
-/** DKIM-Signature fields read per message at most (their d= only). */
-const MAX_DKIM_FIELDS = 4;
+/** The DMARC sentence of a violation, for the log. */
+function sentenceOf(judged: DmarcJudgement): string {
+  return judged.kind === 'violation' ? dmarcViolationSentence(judged) : judged.reason;
+}
 
 export interface SosAppOptions {
   settings: PolicySettings;
@@ -87,6 +87,8 @@ class MessageState {
   fromFields = 0;
   fromValue: string | undefined;
   dkimDomains: string[] | undefined;
+  /** Cancels the DMARC judgement's DNS work (end of message to verdict), while it runs. */
+  dmarcController: AbortController | undefined;
   private logger: Logger | undefined;
 
   constructor(
@@ -159,6 +161,8 @@ export function createSosMilterApp(opts: SosAppOptions): MilterApplication {
     rejectMessage: opts.rejectMessage,
   };
 
+  const dmarcDecision = opts.dmarc && { mode: settings.mode, milterName: opts.milterName, rejectMessage: opts.dmarc.rejectMessage };
+
   const controllers = new AbortControllers();
   const deadlines = new Deadlines<MessageState>(
     opts.assessmentTimeoutMs,
@@ -185,6 +189,7 @@ export function createSosMilterApp(opts: SosAppOptions): MilterApplication {
   /** Deadline or MTA gone: the assessment settles as fail-open (assessSender's rule) and the work behind it is told to stop. */
   function cancel(state: MessageState, why: string): void {
     state.controller?.abort(why);
+    state.dmarcController?.abort(why);
   }
 
   /** Assess: started at MAIL so that DNS never holds up the MAIL reply; bounded by the deadline. */
@@ -227,36 +232,51 @@ export function createSosMilterApp(opts: SosAppOptions): MilterApplication {
     return state.fromValue === undefined ? { kind: 'invalid', reason: `From: longer than ${MAX_FROM_OCTETS} octets` } : parseFromHeader(state.fromValue);
   }
 
-  /** The prospective DMARC judgement and its report: log line, counter, and the action MILTER_MODE says. */
+  /**
+   * The prospective DMARC judgement (src/policy/dmarc.ts) and its report: log line, counter,
+   * and the action MILTER_MODE says. Bounded like the SPF assessment, and cancelled with the
+   * message when the MTA gives it up (abort, disconnect).
+   */
   async function judgeDmarcFor(ctx: MilterContext, state: MessageState, facts: MessageFacts, spf: JudgedAssessment, dmarc: SosDmarcOptions): Promise<Verdict> {
     const from = fromField(state);
-    const signing = dmarc.signingDomains.includes('*') && from.kind === 'one' ? [from.domain] : [];
-    const dkimDomains = [...signing, ...dmarc.signingDomains.filter((d) => d !== '*'), ...(state.dkimDomains ?? [])];
+    const dkimDomains = dkimDomainsFor(dmarc.signingDomains, from, state.dkimDomains);
     const mailFromDomain = state.sender.kind === 'domain' ? state.sender.domain : undefined;
+    const controller = new AbortController();
+    state.dmarcController = controller;
+    const timer = setTimeout(() => controller.abort(`no DMARC judgement within ${opts.assessmentTimeoutMs} ms`), opts.assessmentTimeoutMs);
     let judged: DmarcJudgement;
     try {
-      judged = await assessDmarc({ from, mailFromDomain, spf, dkimDomains }, dmarc.resolver, { signal: AbortSignal.timeout(opts.assessmentTimeoutMs), psl: dmarc.psl });
+      judged = await assessDmarc({ from, mailFromDomain, spf, dkimDomains }, dmarc.resolver, { signal: controller.signal, psl: dmarc.psl });
     } catch (err) {
-      judged = { kind: 'unknown', domain: from.kind === 'one' ? from.domain : '', reason: `DMARC assessment failed: ${err instanceof Error ? err.message : String(err)}` };
+      judged = { kind: 'unknown', domain: from.kind === 'one' ? from.domain : '', reason: `DMARC assessment failed: ${errorMessage(err)}` };
+    } finally {
+      clearTimeout(timer);
+      state.dmarcController = undefined;
+    }
+    if (state.abandoned !== undefined) {
+      // The SPF verdict was counted already: only the log says the DMARC one was not given.
+      state.log.info({ dmarc: judged.kind, cause: state.abandoned }, `${state.abandoned}: no DMARC verdict given`);
+      return CONTINUE;
     }
     const log = facts.queueId ? messageLogger(logger, state.id, facts.queueId) : state.log;
     metrics?.dmarcJudged(judged.kind);
-    if (judged.kind !== 'violation') {
-      log.info({ dmarc: judged.kind, reason: judged.reason }, 'DMARC judged');
-      return CONTINUE;
+    const outcome = decideDmarc(judged, facts, dmarcDecision!, state.id);
+    switch (outcome.action) {
+      case 'none':
+      case 'pass':
+        log.info({ dmarc: judged.kind, reason: judged.reason }, 'DMARC judged');
+        return CONTINUE;
+      case 'pass-ignored-next-hop':
+        log.info({ dmarc: 'violation', reason: judged.reason }, `${sentenceOf(judged)} Passing message due to ignored next-hop=${facts.recipients.toString()}`);
+        return CONTINUE;
+      case 'reject':
+        log.warn({ dmarc: 'violation', reason: judged.reason, action: 'reject' }, `mode=reject client=${facts.client} ${sentenceOf(judged)}`);
+        return Verdict.reply(550, '5.7.1', outcome.rejectText);
+      case 'tag':
+        log.info({ dmarc: 'violation', reason: judged.reason, action: 'tag' }, `mode=${settings.mode} client=${facts.client} ${sentenceOf(judged)}`);
+        ctx.addHeader(outcome.header.name, outcome.header.value);
+        return CONTINUE;
     }
-    const sentence = `DMARC policy (${judged.policy}) of 5322_from_domain=${judged.domain} is not met: neither SPF nor DKIM will align!`;
-    if (facts.recipients.everyIgnored()) {
-      log.info({ dmarc: 'violation', reason: judged.reason }, `${sentence} Passing message due to ignored next-hop=${facts.recipients.toString()}`);
-      return CONTINUE;
-    }
-    if (settings.mode === 'reject') {
-      log.warn({ dmarc: 'violation', reason: judged.reason, action: 'reject' }, `mode=reject client=${facts.client} ${sentence}`);
-      return Verdict.reply(550, '5.7.1', `${opts.milterName}: ${state.id} ${sentence} ${dmarc.rejectMessage}`);
-    }
-    log.info({ dmarc: 'violation', reason: judged.reason, action: 'tag' }, `mode=${settings.mode} client=${facts.client} ${sentence}`);
-    ctx.addHeader('X-SOS-Milter', 'failed DMARC-expectation');
-    return CONTINUE;
   }
 
   /** Report: the log lines users and log-based metrics rely on, the counters, and the verdict. */

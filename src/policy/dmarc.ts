@@ -16,7 +16,8 @@
 import type { Resolver } from '../dns/index.js';
 import { aligns, discoverPolicy, type Alignment, type Discovery, type DiscoveryOptions, type FromResult } from '../dmarc/index.js';
 import { senderDomain } from './sender.js';
-import type { JudgedAssessment } from './types.js';
+import type { MessageFacts } from './decide.js';
+import type { JudgedAssessment, MilterMode } from './types.js';
 
 /** What the milter saw of the From: field(s). */
 export type FromField = FromResult | { kind: 'several-fields'; count: number } | { kind: 'missing' };
@@ -127,4 +128,57 @@ export async function assessDmarc(input: DmarcInput, resolver: Resolver, options
 export function dkimSigningDomain(value: string): string | undefined {
   const m = /(?:^|;)\s*d\s*=\s*([^;\s]+)/i.exec(value.length > 8192 ? value.slice(0, 8192) : value);
   return m ? m[1].toLowerCase().replace(/\.$/, '') : undefined;
+}
+
+/** DKIM-Signature fields read per message at most (their d= only). */
+export const MAX_DKIM_FIELDS = 4;
+
+/**
+ * The domains a message will be (or already was) signed for: DKIM_SIGNING_DOMAINS (`*`: the
+ * ESP signs for every From: domain, so the From: domain itself) and the d= values present.
+ */
+export function dkimDomainsFor(signingDomains: readonly string[], from: FromField, present: readonly string[] = []): string[] {
+  const out: string[] = [];
+  if (from.kind === 'one' && signingDomains.includes('*')) out.push(from.domain);
+  for (const d of signingDomains) if (d !== '*') out.push(d);
+  out.push(...present);
+  return out;
+}
+
+/** What the DMARC judgement makes the milter do; the SPF outcome's vocabulary (decide.ts). */
+export type DmarcOutcome =
+  | { action: 'none'; reason: string }
+  | { action: 'pass'; reason: string }
+  | { action: 'pass-ignored-next-hop'; reason: string }
+  /** The text after `550 5.7.1 `. */
+  | { action: 'reject'; rejectText: string; reason: string }
+  | { action: 'tag'; header: { name: string; value: string }; reason: string };
+
+export interface DmarcDecisionSettings {
+  mode: MilterMode;
+  milterName: string;
+  /** DMARC_REJECT_MESSAGE. */
+  rejectMessage: string;
+}
+
+export const DMARC_HEADER = { name: 'X-SOS-Milter', value: 'failed DMARC-expectation' } as const;
+
+/** The sentence logged and sent for a DMARC violation. */
+export function dmarcViolationSentence(judged: Extract<DmarcJudgement, { kind: 'violation' }>): string {
+  return `DMARC policy (${judged.policy}) of 5322_from_domain=${judged.domain} is not met: neither SPF nor DKIM will align!`;
+}
+
+/**
+ * Decides from the judgement like decideOutcome does from the SPF assessment: a violation is
+ * refused in reject mode and marked (for every From: domain) in test mode, unless every next
+ * hop is ignored; anything else passes (unknown fails open).
+ */
+export function decideDmarc(judged: DmarcJudgement, facts: Pick<MessageFacts, 'recipients'>, settings: DmarcDecisionSettings, messageId: string): DmarcOutcome {
+  if (judged.kind === 'not-applicable') return { action: 'none', reason: judged.reason };
+  if (judged.kind !== 'violation') return { action: 'pass', reason: judged.reason };
+  if (facts.recipients.everyIgnored()) return { action: 'pass-ignored-next-hop', reason: `every next hop is ignored (${facts.recipients.toString()})` };
+  if (settings.mode === 'reject') {
+    return { action: 'reject', rejectText: `${settings.milterName}: ${messageId} ${dmarcViolationSentence(judged)} ${settings.rejectMessage}`, reason: judged.reason };
+  }
+  return { action: 'tag', header: { ...DMARC_HEADER }, reason: judged.reason };
 }
