@@ -102,12 +102,34 @@ function fromDomainOf(from: FromField): string | DmarcJudgement {
   }
 }
 
+/**
+ * The judgement with what it was made of, for `sos-milter check --from` and the audit: the
+ * From: domain, the policy discovery (where the record is), the SPF and DKIM alignments.
+ */
+export interface DmarcReport {
+  judgement: DmarcJudgement;
+  /** The From: domain (A-labels), when the From: field named one. */
+  fromDomain?: string;
+  discovery?: Discovery;
+  /** SPF passes for the relays (false after an envelope rewrite). */
+  spfPasses?: boolean;
+  /** Absent when not needed (no enforcing policy) or not possible (SPF does not pass, no MAIL FROM domain). */
+  spfAlignment?: Alignment;
+  /** The best DKIM alignment found among the signing domains; absent when none is known. */
+  dkimAlignment?: Alignment;
+  dkimDomain?: string;
+}
+
 export async function assessDmarc(input: DmarcInput, resolver: Resolver, options: DiscoveryOptions = {}): Promise<DmarcJudgement> {
+  return (await assessDmarcReport(input, resolver, options)).judgement;
+}
+
+export async function assessDmarcReport(input: DmarcInput, resolver: Resolver, options: DiscoveryOptions = {}): Promise<DmarcReport> {
   const fromDomain = fromDomainOf(input.from);
-  if (typeof fromDomain !== 'string') return fromDomain;
+  if (typeof fromDomain !== 'string') return { judgement: fromDomain };
   const discovery = await discoverPolicy(resolver, fromDomain, options);
   if (discovery.status !== 'found' || discovery.disposition === 'none') {
-    return judgeDmarc({ fromDomain, discovery, spfPasses: false, spfAlignment: undefined, dkimAlignment: undefined });
+    return { judgement: judgeDmarc({ fromDomain, discovery, spfPasses: false, spfAlignment: undefined, dkimAlignment: undefined }), fromDomain, discovery };
   }
   const spfPasses = !input.envelopeRewritten && spfPassesForRelays(input.spf);
   const spfAlignment = spfPasses && input.mailFromDomain ? await aligns(resolver, fromDomain, input.mailFromDomain, discovery.record.aspf, options) : undefined;
@@ -121,7 +143,24 @@ export async function assessDmarc(input: DmarcInput, resolver: Resolver, options
     }
     if (a.aligned === true) break;
   }
-  return judgeDmarc({ fromDomain, discovery, spfPasses, spfAlignment, dkimAlignment, ...(dkimDomain ? { dkimDomain } : {}) });
+  const judgement = judgeDmarc({ fromDomain, discovery, spfPasses, spfAlignment, dkimAlignment, ...(dkimDomain ? { dkimDomain } : {}) });
+  return {
+    judgement,
+    fromDomain,
+    discovery,
+    spfPasses,
+    ...(spfAlignment ? { spfAlignment } : {}),
+    ...(dkimAlignment ? { dkimAlignment } : {}),
+    ...(dkimDomain ? { dkimDomain } : {}),
+  };
+}
+
+/** One line for an alignment: `aligned (r)`, `not aligned (s)`, `unknown (r): error`, or `-`. */
+export function alignmentText(a: Alignment | undefined, what?: string): string {
+  if (!a) return '-';
+  const on = what ? ` ${what}` : '';
+  if (a.aligned === 'temperror') return `unknown${on} (${a.mode}): ${a.error}`;
+  return `${a.aligned ? 'aligned' : 'not aligned'}${on} (${a.mode === 'r' ? 'relaxed' : 'strict'})`;
 }
 
 /** The d= tag of a DKIM-Signature field's value (RFC 6376 §3.5), lower case, or undefined. */
