@@ -3,7 +3,7 @@ import { parseArgs } from 'node:util';
 import { environmentHelp } from '../config/index.js';
 import { ExitCode } from '../app/exit-codes.js';
 
-export const AUDIT_USAGE = 'usage: sos-milter audit [--json | --csv] [--concurrency N] [--only-broken]';
+export const AUDIT_USAGE = 'usage: sos-milter audit [--json | --csv] [--concurrency N] [--only-broken] [--dmarc]';
 
 const DEFAULT_CONCURRENCY = 16;
 const MAX_CONCURRENCY = 256;
@@ -21,6 +21,11 @@ and 2 void lookups), or why none exists.
   --csv             CSV with a header row; the summary goes to stderr
   --concurrency N   domains judged at once (default ${DEFAULT_CONCURRENCY}, at most ${MAX_CONCURRENCY})
   --only-broken     list only domains that do not pass (the summary still counts all)
+  --dmarc           the DMARC columns, also with DMARC_CHECK=off (on: always shown): the
+                    domain's DMARC policy and where it was found; alignment readiness:
+                    would SPF align (mail From: the domain, sent with the domain as
+                    envelope sender: SPF passes for the relays), is DKIM signing configured
+                    for it (DKIM_SIGNING_DOMAINS, adkim); the verdict for such a message
   -h, --help        show this help
 
 A progress bar is drawn on stderr when stdout and stderr are terminals.
@@ -38,6 +43,8 @@ export interface AuditArgs {
   format: AuditFormat;
   concurrency: number;
   onlyBroken: boolean;
+  /** --dmarc: the DMARC columns even with DMARC_CHECK=off. */
+  dmarc: boolean;
 }
 
 /** The options, or 'help'; throws with the message for the user on a usage error. */
@@ -51,6 +58,7 @@ export function parseAuditArgs(argv: string[]): AuditArgs | 'help' {
       csv: { type: 'boolean', default: false },
       concurrency: { type: 'string' },
       'only-broken': { type: 'boolean', default: false },
+      dmarc: { type: 'boolean', default: false },
       help: { type: 'boolean', short: 'h', default: false },
     },
   });
@@ -64,5 +72,5 @@ export function parseAuditArgs(argv: string[]): AuditArgs | 'help' {
     }
     concurrency = Number(values.concurrency);
   }
-  return { format: values.json ? 'json' : values.csv ? 'csv' : 'table', concurrency, onlyBroken: values['only-broken'] === true };
+  return { format: values.json ? 'json' : values.csv ? 'csv' : 'table', concurrency, onlyBroken: values['only-broken'] === true, dmarc: values.dmarc === true };
 }

@@ -3,7 +3,7 @@
 // The steps live apart: audit-args (command line), audit-run (listing and judging),
 // audit-render (the formats), audit-progress (the terminal bar); this file puts them in order.
 import { ConfigError, loadConfig, type Config } from '../config/index.js';
-import { createPolicyParts } from '../app/policy-parts.js';
+import { createDmarcParts, createPolicyParts } from '../app/policy-parts.js';
 import { createLogger, flushLogger, type Logger } from '../log/index.js';
 import { ExitCode } from '../app/exit-codes.js';
 import { AUDIT_HELP, AUDIT_USAGE, parseAuditArgs, type AuditArgs } from './audit-args.js';
@@ -66,7 +66,8 @@ export async function runAuditCommand(argv: string[], env: NodeJS.ProcessEnv, io
       return ExitCode.INCOMPLETE;
     }
     const domains = [...listed].sort();
-    const judge = createDomainJudge(config, parts, listedOwnDomains(listed, directory));
+    const dmarc = createDmarcParts(config, parts.resolver, args.dmarc);
+    const judge = createDomainJudge(config, parts, listedOwnDomains(listed, directory), dmarc);
     bar.update(0, domains.length, true);
     const reports = await judgeDomains(domains, judge, { concurrency: args.concurrency, logger, onDone: (done) => bar.update(done, domains.length) });
     bar.update(domains.length, domains.length, true);
@@ -74,7 +75,7 @@ export async function runAuditCommand(argv: string[], env: NodeJS.ProcessEnv, io
 
     const summary = summarize(reports, Number(process.hrtime.bigint() - started) / 1e9);
     const shown = args.onlyBroken ? reports.filter((r) => r.status !== 'pass') : reports;
-    renderAudit(args.format, shown, summary, out, err);
+    renderAudit(args.format, shown, summary, out, err, dmarc !== undefined);
     return summary.byStatus.pass === summary.domains ? ExitCode.OK : ExitCode.FAILURE;
   } finally {
     bar.clear();

@@ -44,17 +44,33 @@ function jsonLine(r: DomainReport): string {
     reason: r.reason,
     remedy: r.remedy.kind === 'none' ? null : r.remedy.kind === 'record' ? { kind: 'record', record: r.remedy.record, change: r.remedy.change, note: r.remedy.note } : r.remedy,
     lookups: r.budget ?? null,
+    ...(r.dmarc ? { dmarc: r.dmarc } : {}),
   });
 }
 
 const CSV_HEADER = ['domain', 'status', 'result', 'action_test', 'action_reject', 'record', 'reason', 'remedy', 'suggested_record', 'lookups', 'lookup_warning'];
+/** Appended with the DMARC columns (DMARC_CHECK=on or --dmarc). */
+const CSV_DMARC_HEADER = ['dmarc_policy', 'dmarc_record_domain', 'dmarc_spf_aligned', 'dmarc_dkim_signing', 'dmarc_verdict', 'dmarc_reason'];
+
+function dmarcFields(r: DomainReport): string[] {
+  const d = r.dmarc;
+  if (!d) return ['', '', '', '', '', ''];
+  return [d.policy, d.recordDomain ?? '', d.spfAligned, d.dkimSigning, d.verdict, d.reason];
+}
+
+/** `reject (p at example.com)`, `no-policy`. */
+function dmarcPolicyText(r: DomainReport): string {
+  const d = r.dmarc;
+  if (!d) return '-';
+  return d.recordDomain ? `${d.policy} (${d.tag} at ${d.recordDomain})` : d.policy;
+}
 
 /** RFC 4180: quote every field that holds a comma, quote, CR or LF; double the quotes. */
 function csvField(value: string): string {
   return /[",\r\n]/.test(value) ? `"${value.replace(/"/g, '""')}"` : value;
 }
 
-function csvLine(r: DomainReport): string {
+function csvLine(r: DomainReport, dmarc: boolean): string {
   return [
     r.domain,
     r.status,
@@ -67,15 +83,24 @@ function csvLine(r: DomainReport): string {
     r.remedy.kind === 'record' ? r.remedy.record : '',
     r.budget ? `${r.budget.used}/${r.budget.limit}` : '',
     r.budget?.warning ?? '',
+    ...(dmarc ? dmarcFields(r) : []),
   ]
     .map(csvField)
     .join(',');
 }
 
 /** Records can hold any printable text; keep one domain per line on a terminal. */
-function tableLines(reports: readonly DomainReport[]): string[] {
-  const head = ['DOMAIN', 'STATUS', 'RESULT', 'TEST', 'REJECT', 'LOOKUPS'];
-  const rows = reports.map((r) => [r.domain, r.status, r.result, r.actions.test, r.actions.reject, r.budget ? lookupsUsed(r.budget) : '-']);
+function tableLines(reports: readonly DomainReport[], dmarc: boolean): string[] {
+  const head = ['DOMAIN', 'STATUS', 'RESULT', 'TEST', 'REJECT', 'LOOKUPS', ...(dmarc ? ['DMARC', 'SPF-ALIGNED', 'DKIM-SIGNING', 'DMARC-VERDICT'] : [])];
+  const rows = reports.map((r) => [
+    r.domain,
+    r.status,
+    r.result,
+    r.actions.test,
+    r.actions.reject,
+    r.budget ? lookupsUsed(r.budget) : '-',
+    ...(dmarc ? [dmarcPolicyText(r), r.dmarc?.spfAligned ?? '-', r.dmarc?.dkimSigning ?? '-', r.dmarc?.verdict ?? '-'] : []),
+  ]);
   const widths = head.map((h, i) => Math.max(h.length, ...rows.map((row) => row[i]!.length)));
   const pad = (cells: string[]) => cells.map((c, i) => c.padEnd(widths[i]!)).join('  ');
   const lines = [pad(head)];
@@ -85,21 +110,29 @@ function tableLines(reports: readonly DomainReport[]): string[] {
     lines.push(terminalLine(`    reason: ${r.reason}`));
     if (r.budget?.warning) lines.push(terminalLine(`    lookups: ${budgetText(r)}`));
     if (r.remedy.kind !== 'none') lines.push(terminalLine(`    remedy: ${remedyText(r.remedy)}`));
+    if (r.dmarc && r.dmarc.verdict !== 'pass') lines.push(terminalLine(`    dmarc: ${r.dmarc.reason}`));
   });
   return lines;
 }
 
 /** Writes the shown reports and the summary: the report to `out`; with CSV the summary to `err`, so that stdout stays one table. */
-export function renderAudit(format: AuditFormat, shown: readonly DomainReport[], summary: AuditSummary, out: NodeJS.WritableStream, err: NodeJS.WritableStream): void {
+export function renderAudit(
+  format: AuditFormat,
+  shown: readonly DomainReport[],
+  summary: AuditSummary,
+  out: NodeJS.WritableStream,
+  err: NodeJS.WritableStream,
+  dmarc = false,
+): void {
   if (format === 'json') {
     for (const r of shown) out.write(`${jsonLine(r)}\n`);
     out.write(`${JSON.stringify({ summary })}\n`);
   } else if (format === 'csv') {
-    out.write(`${CSV_HEADER.join(',')}\r\n`);
-    for (const r of shown) out.write(`${csvLine(r)}\r\n`);
+    out.write(`${[...CSV_HEADER, ...(dmarc ? CSV_DMARC_HEADER : [])].join(',')}\r\n`);
+    for (const r of shown) out.write(`${csvLine(r, dmarc)}\r\n`);
     err.write(`${summaryLine(summary)}\n`);
   } else {
-    if (shown.length > 0) out.write(`${tableLines(shown).join('\n')}\n\n`);
+    if (shown.length > 0) out.write(`${tableLines(shown, dmarc).join('\n')}\n\n`);
     out.write(`${summaryLine(summary)}\n`);
   }
 }
