@@ -13,6 +13,8 @@ import { ZoneResolver } from '../support/spf/zone-resolver.js';
 import { compileSpfRegex } from '../../src/config/index.js';
 import { createSosMilterApp } from '../../src/daemon/sos-app.js';
 import { MilterTestClient, POSTFIX_OFFER } from '../support/milter-client.js';
+import type { LookupOptions, LookupResult, RecordTypeMap, RRType } from '../../src/dns/index.js';
+import { waitFor } from '../support/wait.js';
 
 const zone = {
   'bounce.esp.example': [{ TXT: 'v=spf1 include:_spf.esp.example -all' }],
@@ -28,11 +30,23 @@ interface Harness {
   lines: string[];
 }
 
-async function startApp(mode: 'test' | 'reject', signingDomains: string[] = []): Promise<Harness> {
+/** A resolver whose `_dmarc` queries never answer until their signal fires (then they reject like the stub resolver). */
+class HangingDmarc extends ZoneResolver {
+  override lookup<T extends RRType>(name: string, type: T, options?: LookupOptions): Promise<LookupResult<RecordTypeMap[T]>> {
+    if (!name.startsWith('_dmarc.')) return super.lookup(name, type);
+    return new Promise((_resolve, reject) => {
+      const signal = options?.signal;
+      if (!signal) return;
+      signal.addEventListener('abort', () => reject(new Error(`aborted: ${String(signal.reason)}`)), { once: true });
+    });
+  }
+}
+
+async function startApp(mode: 'test' | 'reject', signingDomains: string[] = [], hang = false, assessmentTimeoutMs = 2000): Promise<Harness> {
   const lines: string[] = [];
   const logger = createLogger({ name: 'sos-milter', level: 'info', format: 'text', destination: { write: (l) => lines.push(l) } });
   const settings: PolicySettings = { mode, check: 'regex', spfRegex: compileSpfRegex('.*include:_spf\\.esp\\.example'), outboundIps: [], violationResults: new Set<SpfResult>(['fail']) };
-  const resolver = new ZoneResolver(zone);
+  const resolver = hang ? new HangingDmarc(zone) : new ZoneResolver(zone);
   const app = createSosMilterApp({
     settings,
     milterName: 'sos-milter',
@@ -41,7 +55,7 @@ async function startApp(mode: 'test' | 'reject', signingDomains: string[] = []):
     ignoredNextHops: new IgnoredNextHops([]),
     spf: new SpfEvaluator({ resolver }),
     logger,
-    assessmentTimeoutMs: 2000,
+    assessmentTimeoutMs,
     dmarc: { resolver, signingDomains, rejectMessage: 'Align SPF or DKIM with your From: domain.' },
   });
   const server = new MilterServer(app, { socket: 'inet:0@127.0.0.1' });
@@ -114,4 +128,36 @@ test('several From: fields are not applicable: no action, logged', async () => {
   ]);
   assert.equal(reply.final?.type, 'continue');
   assert.ok(reject.lines.some((l) => l.includes('not-applicable') && l.includes('2 From: fields')));
+});
+
+test('the DMARC work is bounded by the assessment timeout: a policy lookup that never answers is unknown and passes', async () => {
+  const h = await startApp('reject', [], true, 300);
+  try {
+    const { reply } = await message(h, '<b@bounce.esp.example>', [['From', 'ceo@customer.example']]);
+    assert.equal(reply.final?.type, 'continue');
+    assert.ok(h.lines.some((l) => l.includes('DMARC judged') && l.includes('unknown') && l.includes('no DMARC judgement within 300 ms')), h.lines.join('\n'));
+  } finally {
+    await h.server.close({ deadlineMs: 500 });
+  }
+});
+
+test('the MTA closing the connection during the DMARC step stops its work: no verdict, said once in the log', async () => {
+  const h = await startApp('reject', [], true, 60_000);
+  try {
+    const client = await MilterTestClient.connect(h.address);
+    await client.negotiate(POSTFIX_OFFER);
+    await client.connectCmd('[203.0.113.5]', '203.0.113.5', 40000, {});
+    await client.helo('client.example');
+    await client.mail('<b@bounce.esp.example>', [], {});
+    await client.rcpt('<r@dest.example>', [], { '{rcpt_host}': 'dest.example' });
+    await client.header('From', 'ceo@customer.example');
+    void client.eom({ i: 'Q1' }).catch(() => undefined);
+    // The SPF verdict is given (logged) before the DMARC step waits on its lookup.
+    await waitFor(() => h.lines.some((l) => l.includes('judged')), { timeoutMs: 5000, what: 'the SPF judged line' });
+    client.close();
+    const line = await waitFor(() => h.lines.find((l) => l.includes('no DMARC verdict given')), { timeoutMs: 5000, what: 'the abandoned DMARC line' });
+    assert.match(line, /connection closed by the MTA/);
+  } finally {
+    await h.server.close({ deadlineMs: 500 });
+  }
 });
