@@ -37,6 +37,7 @@ import {
   dmarcViolationSentence,
   MAX_DKIM_FIELDS,
   type DmarcJudgement,
+  type DmarcOutcome,
   type FromField,
 } from '../policy/index.js';
 
@@ -219,11 +220,15 @@ export function createSosMilterApp(opts: SosAppOptions): MilterApplication {
   /** Decide and report, once the assessment has settled. */
   function conclude(ctx: MilterContext, state: MessageState, domain: string, facts: MessageFacts, assessment: JudgedAssessment): Verdict | Promise<Verdict> {
     if (state.abandoned !== undefined) return reportAbandoned(state, domain, state.abandoned);
-    const verdict = report(ctx, state, facts, assessment, decideOutcome(assessment, facts, decision, state.id));
+    const outcome = decideOutcome(assessment, facts, decision, state.id);
     const dmarc = opts.dmarc;
-    // An SPF refusal or deferral stands; otherwise the DMARC judgement may add its own.
-    if (!dmarc || verdict !== CONTINUE) return verdict;
-    return judgeDmarcFor(ctx, state, facts, assessment, dmarc);
+    // An SPF refusal or deferral stands; otherwise the DMARC judgement may add its own, reported
+    // on the same `judged` line (one line per message, as without DMARC).
+    if (!dmarc || outcome.action === 'reject' || outcome.action === 'tempfail') return report(ctx, state, facts, assessment, outcome);
+    return judgeDmarcFor(state, assessment, dmarc).then((judged) => {
+      if (state.abandoned !== undefined) return reportAbandoned(state, domain, state.abandoned);
+      return report(ctx, state, facts, assessment, outcome, judged);
+    });
   }
 
   function fromField(state: MessageState): FromField {
@@ -233,54 +238,47 @@ export function createSosMilterApp(opts: SosAppOptions): MilterApplication {
   }
 
   /**
-   * The prospective DMARC judgement (src/policy/dmarc.ts) and its report: log line, counter,
-   * and the action MILTER_MODE says. Bounded like the SPF assessment, and cancelled with the
-   * message when the MTA gives it up (abort, disconnect).
+   * The prospective DMARC judgement (src/policy/dmarc.ts). Bounded like the SPF assessment, and
+   * cancelled with the message when the MTA gives it up (abort, disconnect).
    */
-  async function judgeDmarcFor(ctx: MilterContext, state: MessageState, facts: MessageFacts, spf: JudgedAssessment, dmarc: SosDmarcOptions): Promise<Verdict> {
+  async function judgeDmarcFor(state: MessageState, spf: JudgedAssessment, dmarc: SosDmarcOptions): Promise<DmarcJudgement> {
     const from = fromField(state);
     const dkimDomains = dkimDomainsFor(dmarc.signingDomains, from, state.dkimDomains);
     const mailFromDomain = state.sender.kind === 'domain' ? state.sender.domain : undefined;
     const controller = new AbortController();
     state.dmarcController = controller;
     const timer = setTimeout(() => controller.abort(`no DMARC judgement within ${opts.assessmentTimeoutMs} ms`), opts.assessmentTimeoutMs);
-    let judged: DmarcJudgement;
     try {
-      judged = await assessDmarc({ from, mailFromDomain, spf, dkimDomains }, dmarc.resolver, { signal: controller.signal, psl: dmarc.psl });
+      return await assessDmarc({ from, mailFromDomain, spf, dkimDomains }, dmarc.resolver, { signal: controller.signal, psl: dmarc.psl });
     } catch (err) {
-      judged = { kind: 'unknown', domain: from.kind === 'one' ? from.domain : '', reason: `DMARC assessment failed: ${errorMessage(err)}` };
+      return { kind: 'unknown', domain: from.kind === 'one' ? from.domain : '', reason: `DMARC assessment failed: ${errorMessage(err)}` };
     } finally {
       clearTimeout(timer);
       state.dmarcController = undefined;
     }
-    if (state.abandoned !== undefined) {
-      // The SPF verdict was counted already: only the log says the DMARC one was not given.
-      state.log.info({ dmarc: judged.kind, cause: state.abandoned }, `${state.abandoned}: no DMARC verdict given`);
-      return CONTINUE;
-    }
-    const log = facts.queueId ? messageLogger(logger, state.id, facts.queueId) : state.log;
-    metrics?.dmarcJudged(judged.kind);
-    const outcome = decideDmarc(judged, facts, dmarcDecision!, state.id);
+  }
+
+  /** The DMARC outcome's log line (a violation only: the rest is on the `judged` line) and header; its verdict. */
+  function reportDmarc(ctx: MilterContext, log: Logger, facts: MessageFacts, judged: DmarcJudgement, outcome: DmarcOutcome): Verdict {
     switch (outcome.action) {
       case 'none':
       case 'pass':
-        log.info({ dmarc: judged.kind, reason: judged.reason }, 'DMARC judged');
         return CONTINUE;
       case 'pass-ignored-next-hop':
-        log.info({ dmarc: 'violation', reason: judged.reason }, `${sentenceOf(judged)} Passing message due to ignored next-hop=${facts.recipients.toString()}`);
+        log.info({ dmarc: 'violation', dmarcReason: judged.reason }, `${sentenceOf(judged)} Passing message due to ignored next-hop=${facts.recipients.toString()}`);
         return CONTINUE;
       case 'reject':
-        log.warn({ dmarc: 'violation', reason: judged.reason, action: 'reject' }, `mode=reject client=${facts.client} ${sentenceOf(judged)}`);
+        log.warn({ dmarc: 'violation', dmarcReason: judged.reason, action: 'reject' }, `mode=reject client=${facts.client} ${sentenceOf(judged)}`);
         return Verdict.reply(550, '5.7.1', outcome.rejectText);
       case 'tag':
-        log.info({ dmarc: 'violation', reason: judged.reason, action: 'tag' }, `mode=${settings.mode} client=${facts.client} ${sentenceOf(judged)}`);
+        log.info({ dmarc: 'violation', dmarcReason: judged.reason, action: 'tag' }, `mode=${settings.mode} client=${facts.client} ${sentenceOf(judged)}`);
         ctx.addHeader(outcome.header.name, outcome.header.value);
         return CONTINUE;
     }
   }
 
   /** Report: the log lines users and log-based metrics rely on, the counters, and the verdict. */
-  function report(ctx: MilterContext, state: MessageState, facts: MessageFacts, assessment: JudgedAssessment, outcome: Outcome): Verdict {
+  function report(ctx: MilterContext, state: MessageState, facts: MessageFacts, assessment: JudgedAssessment, outcome: Outcome, dmarcJudged?: DmarcJudgement): Verdict {
     const log = facts.queueId ? messageLogger(logger, state.id, facts.queueId) : state.log;
     if (outcome.action === 'tempfail' && outcome.cause === 'local-fault') {
       log.error(
@@ -312,6 +310,11 @@ export function createSosMilterApp(opts: SosAppOptions): MilterApplication {
         else log.info(sentence);
       }
     }
+    // DMARC_CHECK=on: a DMARC refusal or mark is the message's action (SPF let it through to here).
+    const dmarcOutcome = dmarcJudged && decideDmarc(dmarcJudged, facts, dmarcDecision!, state.id);
+    const action = dmarcOutcome && (dmarcOutcome.action === 'reject' || dmarcOutcome.action === 'tag') ? dmarcOutcome.action : outcome.action;
+    // Its sentence comes before the judged line, as the SPF violation's does.
+    const dmarcVerdict = dmarcJudged && dmarcOutcome ? reportDmarc(ctx, log, facts, dmarcJudged, dmarcOutcome) : CONTINUE;
     log.info(
       {
         domain,
@@ -322,15 +325,18 @@ export function createSosMilterApp(opts: SosAppOptions): MilterApplication {
         check: assessment.check,
         result: assessment.result,
         outbound: assessment.outbound?.map((o) => `${o.ip}=${o.result}`).join(','),
-        action: outcome.action,
+        action,
         reason: outcome.reason,
+        dmarc: dmarcJudged?.kind,
+        dmarcReason: dmarcJudged && dmarcJudged.kind !== 'pass' ? dmarcJudged.reason : undefined,
         client: facts.client,
         latencyMs: latencyMs(state),
       },
       'judged',
     );
+    if (dmarcJudged) metrics?.dmarcJudged(dmarcJudged.kind);
     metrics?.judged({
-      action: outcome.action,
+      action,
       check: assessment.check,
       ownership: assessment.ownership,
       result: assessment.result,
@@ -339,7 +345,7 @@ export function createSosMilterApp(opts: SosAppOptions): MilterApplication {
 
     if (outcome.action === 'reject') return Verdict.reply(550, '5.7.1', outcome.rejectText);
     if (outcome.action === 'tag') ctx.addHeader(outcome.header.name, outcome.header.value);
-    return CONTINUE;
+    return dmarcVerdict;
   }
 
   /** The message was given up while it was being judged (by the MTA, or at our drain deadline): nobody reads a verdict now. */
