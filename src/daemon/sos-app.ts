@@ -31,11 +31,13 @@ import {
   type PolicySettings,
   type SpfPort,
   assessDmarc,
+  assessDmarcNow,
   decideDmarc,
   dkimDomainsFor,
   dkimSigningDomain,
   dmarcViolationSentence,
   MAX_DKIM_FIELDS,
+  type DmarcInput,
   type DmarcJudgement,
   type DmarcOutcome,
   type FromField,
@@ -225,6 +227,9 @@ export function createSosMilterApp(opts: SosAppOptions): MilterApplication {
     // An SPF refusal or deferral stands; otherwise the DMARC judgement may add its own, reported
     // on the same `judged` line (one line per message, as without DMARC).
     if (!dmarc || outcome.action === 'reject' || outcome.action === 'tempfail') return report(ctx, state, facts, assessment, outcome);
+    // Usually every DNS answer is cached: judged now, without a promise, timer or controller.
+    const now = assessDmarcNow(dmarcInput(state, assessment, dmarc), dmarc.resolver, { psl: dmarc.psl });
+    if (now) return report(ctx, state, facts, assessment, outcome, now);
     return judgeDmarcFor(state, assessment, dmarc).then((judged) => {
       if (state.abandoned !== undefined) return reportAbandoned(state, domain, state.abandoned);
       return report(ctx, state, facts, assessment, outcome, judged);
@@ -241,17 +246,22 @@ export function createSosMilterApp(opts: SosAppOptions): MilterApplication {
    * The prospective DMARC judgement (src/policy/dmarc.ts). Bounded like the SPF assessment, and
    * cancelled with the message when the MTA gives it up (abort, disconnect).
    */
-  async function judgeDmarcFor(state: MessageState, spf: JudgedAssessment, dmarc: SosDmarcOptions): Promise<DmarcJudgement> {
+  function dmarcInput(state: MessageState, spf: JudgedAssessment, dmarc: SosDmarcOptions): DmarcInput {
     const from = fromField(state);
     const dkimDomains = dkimDomainsFor(dmarc.signingDomains, from, state.dkimDomains);
     const mailFromDomain = state.sender.kind === 'domain' ? state.sender.domain : undefined;
+    return { from, mailFromDomain, spf, dkimDomains };
+  }
+
+  async function judgeDmarcFor(state: MessageState, spf: JudgedAssessment, dmarc: SosDmarcOptions): Promise<DmarcJudgement> {
+    const input = dmarcInput(state, spf, dmarc);
     const controller = new AbortController();
     state.dmarcController = controller;
     const timer = setTimeout(() => controller.abort(`no DMARC judgement within ${opts.assessmentTimeoutMs} ms`), opts.assessmentTimeoutMs);
     try {
-      return await assessDmarc({ from, mailFromDomain, spf, dkimDomains }, dmarc.resolver, { signal: controller.signal, psl: dmarc.psl });
+      return await assessDmarc(input, dmarc.resolver, { signal: controller.signal, psl: dmarc.psl });
     } catch (err) {
-      return { kind: 'unknown', domain: from.kind === 'one' ? from.domain : '', reason: `DMARC assessment failed: ${errorMessage(err)}` };
+      return { kind: 'unknown', domain: input.from.kind === 'one' ? input.from.domain : '', reason: `DMARC assessment failed: ${errorMessage(err)}` };
     } finally {
       clearTimeout(timer);
       state.dmarcController = undefined;

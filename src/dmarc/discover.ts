@@ -14,7 +14,7 @@
  * one that cannot be parsed; the walk then goes on to the next name. A temporary DNS failure
  * before a record is found ends the walk with `temperror`: the policy is unknown.
  */
-import { DnsError, type Resolver, type TxtRecord } from '../dns/index.js';
+import { DnsError, type LookupResult, type Resolver, type TxtRecord } from '../dns/index.js';
 import { parseDmarcRecord, recordText, strongestDisposition, type DmarcPolicy, type DmarcRecord } from './record.js';
 import type { PublicSuffixList } from './psl.js';
 
@@ -65,22 +65,29 @@ export function walkNames(domain: string): string[] {
 
 type Probe = { outcome: 'record'; record: DmarcRecord } | { outcome: Exclude<StepOutcome, 'record'>; detail?: string };
 
-/** The DMARC record at one name, if exactly one valid record is there. */
-async function probe(resolver: Resolver, name: string, signal: AbortSignal | undefined): Promise<Probe> {
-  let answer;
-  try {
-    answer = await resolver.lookup(`_dmarc.${name}`, 'TXT', { signal });
-  } catch (e) {
-    if (e instanceof DnsError && e.code === 'BADNAME') return { outcome: 'bad-name', detail: e.message };
-    if (e instanceof DnsError && e.code !== 'ABORTED') return { outcome: 'temperror', detail: e.message };
-    throw e;
-  }
+/**
+ * What a TXT answer at `_dmarc.<name>` holds, memoised on the answer's identity (a caching
+ * resolver hands out the same object while it keeps the answer, src/dns/types.ts): a warm walk
+ * parses no record text again.
+ */
+const probes = new WeakMap<object, Probe>();
+
+function probeAnswer(answer: LookupResult<TxtRecord>): Probe {
+  const known = probes.get(answer);
+  if (known) return known;
+  const probe = readAnswer(answer);
+  probes.set(answer, probe);
+  return probe;
+}
+
+/** The DMARC record in one answer, if exactly one valid record is there. */
+function readAnswer(answer: LookupResult<TxtRecord>): Probe {
   // The cache counts the DMARC records it did not keep (dns/txt-bound.ts): several, or too large.
   const leftOut = answer.omitted?.dmarc ?? 0;
   let found: DmarcRecord | undefined;
   let dmarc = leftOut;
   let invalid: string | undefined;
-  for (const r of answer.records as TxtRecord[]) {
+  for (const r of answer.records) {
     const parsed = parseDmarcRecord(recordText(r));
     if (parsed.kind === 'not-dmarc') continue;
     dmarc++;
@@ -94,6 +101,19 @@ async function probe(resolver: Resolver, name: string, signal: AbortSignal | und
   return { outcome: answer.nxdomain ? 'nxdomain' : 'no-record' };
 }
 
+/** The DMARC record at one name, asked of the resolver. */
+async function probe(resolver: Resolver, name: string, signal: AbortSignal | undefined): Promise<Probe> {
+  let answer;
+  try {
+    answer = await resolver.lookup(`_dmarc.${name}`, 'TXT', { signal });
+  } catch (e) {
+    if (e instanceof DnsError && e.code === 'BADNAME') return { outcome: 'bad-name', detail: e.message };
+    if (e instanceof DnsError && e.code !== 'ABORTED') return { outcome: 'temperror', detail: e.message };
+    throw e;
+  }
+  return probeAnswer(answer);
+}
+
 /** The names to ask for `domain`'s policy: the tree walk's, or RFC 7489's two (the domain, then its organizational domain). */
 function discoveryNames(domain: string, psl: PublicSuffixList | undefined): string[] {
   if (!psl) return walkNames(domain);
@@ -102,13 +122,47 @@ function discoveryNames(domain: string, psl: PublicSuffixList | undefined): stri
 }
 
 /**
- * Finds the DMARC policy that applies to mail whose RFC5322.From domain is `domain` (lower
- * case A-labels, no trailing dot).
+ * The walks are written once, as generators that yield what they need to know (the DMARC
+ * record at a name, whether a name exists) and are told the answer: discoverPolicy and
+ * organizationalDomain run them against the resolver, the *Now variants against its cached
+ * answers only (undefined as soon as one is missing), so that a warm judgement needs no promise.
  */
-export async function discoverPolicy(resolver: Resolver, domain: string, options: DiscoveryOptions = {}): Promise<Discovery> {
+type Need = { kind: 'dmarc'; name: string } | { kind: 'exists'; name: string };
+type Walk<R> = Generator<Need, R, Probe | boolean>;
+
+async function runAsync<R>(walk: Walk<R>, resolver: Resolver, signal: AbortSignal | undefined): Promise<R> {
+  let step = walk.next();
+  while (!step.done) {
+    const need = step.value;
+    step = walk.next(need.kind === 'dmarc' ? await probe(resolver, need.name, signal) : !(await nonExistent(resolver, need.name, signal)));
+  }
+  return step.value;
+}
+
+function runNow<R>(walk: Walk<R>, resolver: Resolver): R | undefined {
+  if (!resolver.cachedAnswer) return undefined;
+  let step = walk.next();
+  while (!step.done) {
+    const need = step.value;
+    let told: Probe | boolean;
+    if (need.kind === 'dmarc') {
+      const answer = resolver.cachedAnswer(`_dmarc.${need.name}`, 'TXT');
+      if (!answer) return undefined;
+      told = probeAnswer(answer);
+    } else {
+      const answer = resolver.cachedAnswer(need.name, 'A');
+      if (!answer) return undefined;
+      told = !answer.nxdomain;
+    }
+    step = walk.next(told);
+  }
+  return step.value;
+}
+
+function* policyWalk(domain: string, psl: PublicSuffixList | undefined): Walk<Discovery> {
   const steps: WalkStep[] = [];
-  for (const name of discoveryNames(domain, options.psl)) {
-    const p = await probe(resolver, name, options.signal);
+  for (const name of discoveryNames(domain, psl)) {
+    const p = (yield { kind: 'dmarc', name }) as Probe;
     steps.push(p.outcome === 'record' ? { name, outcome: 'record' } : { name, outcome: p.outcome, ...(p.detail ? { detail: p.detail } : {}) });
     if (p.outcome === 'temperror') return { status: 'temperror', domain, steps, error: p.detail ?? 'DNS error' };
     if (p.outcome !== 'record') continue;
@@ -116,12 +170,25 @@ export async function discoverPolicy(resolver: Resolver, domain: string, options
     let appliedTag: 'p' | 'sp' | 'np' = 'p';
     if (name !== domain) {
       appliedTag = record.sp ? 'sp' : 'p';
-      if (record.np && (await nonExistent(resolver, domain, options.signal))) appliedTag = 'np';
+      if (record.np && !((yield { kind: 'exists', name: domain }) as boolean)) appliedTag = 'np';
     }
     const policy = (appliedTag === 'p' ? record.p : record[appliedTag]) as DmarcPolicy;
     return { status: 'found', domain, recordDomain: name, record, appliedTag, policy, disposition: strongestDisposition(policy, record), steps };
   }
   return { status: 'none', domain, steps };
+}
+
+/**
+ * Finds the DMARC policy that applies to mail whose RFC5322.From domain is `domain` (lower
+ * case A-labels, no trailing dot).
+ */
+export function discoverPolicy(resolver: Resolver, domain: string, options: DiscoveryOptions = {}): Promise<Discovery> {
+  return runAsync(policyWalk(domain, options.psl), resolver, options.signal);
+}
+
+/** discoverPolicy's answer when every DNS answer it needs is cached, else undefined. */
+export function discoverPolicyNow(resolver: Resolver, domain: string, options: DiscoveryOptions = {}): Discovery | undefined {
+  return runNow(policyWalk(domain, options.psl), resolver);
 }
 
 /**
@@ -147,13 +214,23 @@ export type OrgDomain = { status: 'found'; orgDomain: string; steps: WalkStep[] 
  * labels names it; without any record, the domain is its own. RFC 7489 §3.2: the public suffix
  * and one label more, from the list.
  */
-export async function organizationalDomain(resolver: Resolver, domain: string, options: DiscoveryOptions = {}): Promise<OrgDomain> {
+export function organizationalDomain(resolver: Resolver, domain: string, options: DiscoveryOptions = {}): Promise<OrgDomain> {
+  if (options.psl) return Promise.resolve({ status: 'found', orgDomain: options.psl.organizationalDomain(domain), steps: [] });
+  return runAsync(orgWalk(domain), resolver, options.signal);
+}
+
+/** organizationalDomain's answer when every DNS answer it needs is cached, else undefined. */
+export function organizationalDomainNow(resolver: Resolver, domain: string, options: DiscoveryOptions = {}): OrgDomain | undefined {
   if (options.psl) return { status: 'found', orgDomain: options.psl.organizationalDomain(domain), steps: [] };
+  return runNow(orgWalk(domain), resolver);
+}
+
+function* orgWalk(domain: string): Walk<OrgDomain> {
   const labels = domain.split('.');
   const steps: WalkStep[] = [];
   let fewest: string | undefined;
   for (const name of walkNames(domain)) {
-    const p = await probe(resolver, name, options.signal);
+    const p = (yield { kind: 'dmarc', name }) as Probe;
     steps.push(p.outcome === 'record' ? { name, outcome: 'record' } : { name, outcome: p.outcome, ...(p.detail ? { detail: p.detail } : {}) });
     if (p.outcome === 'temperror') return { status: 'temperror', error: p.detail ?? 'DNS error', steps };
     if (p.outcome !== 'record') continue;

@@ -14,7 +14,7 @@
  * organizational domains alignment needs) through src/dmarc.
  */
 import type { Resolver } from '../dns/index.js';
-import { aligns, discoverPolicy, type Alignment, type Discovery, type DiscoveryOptions, type FromResult } from '../dmarc/index.js';
+import { aligns, alignsNow, discoverPolicy, discoverPolicyNow, type Alignment, type Discovery, type DiscoveryOptions, type FromResult } from '../dmarc/index.js';
 import { senderDomain } from './sender.js';
 import type { MessageFacts } from './decide.js';
 import type { JudgedAssessment, MilterMode } from './types.js';
@@ -133,16 +133,30 @@ export async function assessDmarcReport(input: DmarcInput, resolver: Resolver, o
   }
   const spfPasses = !input.envelopeRewritten && spfPassesForRelays(input.spf);
   const spfAlignment = spfPasses && input.mailFromDomain ? await aligns(resolver, fromDomain, input.mailFromDomain, discovery.record.aspf, options) : undefined;
-  let dkimAlignment: Alignment | undefined;
-  let dkimDomain: string | undefined;
-  for (const d of input.dkimDomains.slice(0, 8)) {
-    const a = await aligns(resolver, fromDomain, d, discovery.record.adkim, options);
-    if (dkimAlignment === undefined || a.aligned === true || (a.aligned === 'temperror' && dkimAlignment.aligned === false)) {
-      dkimAlignment = a;
-      dkimDomain = d;
+  const dkim = new BestDkim();
+  for (const d of input.dkimDomains.slice(0, MAX_DKIM_DOMAINS)) if (dkim.add(d, await aligns(resolver, fromDomain, d, discovery.record.adkim, options))) break;
+  return reportOf(fromDomain, discovery, spfPasses, spfAlignment, dkim);
+}
+
+/** DKIM signing domains judged per message at most. */
+const MAX_DKIM_DOMAINS = 8;
+
+/** The best DKIM alignment among the signing domains: aligned, else unknown (temperror), else the first. */
+class BestDkim {
+  alignment: Alignment | undefined;
+  domain: string | undefined;
+  /** True when `a` aligns: no need to look further. */
+  add(d: string, a: Alignment): boolean {
+    if (this.alignment === undefined || a.aligned === true || (a.aligned === 'temperror' && this.alignment.aligned === false)) {
+      this.alignment = a;
+      this.domain = d;
     }
-    if (a.aligned === true) break;
+    return a.aligned === true;
   }
+}
+
+function reportOf(fromDomain: string, discovery: Discovery, spfPasses: boolean, spfAlignment: Alignment | undefined, dkim: BestDkim): DmarcReport {
+  const { alignment: dkimAlignment, domain: dkimDomain } = dkim;
   const judgement = judgeDmarc({ fromDomain, discovery, spfPasses, spfAlignment, dkimAlignment, ...(dkimDomain ? { dkimDomain } : {}) });
   return {
     judgement,
@@ -153,6 +167,33 @@ export async function assessDmarcReport(input: DmarcInput, resolver: Resolver, o
     ...(dkimAlignment ? { dkimAlignment } : {}),
     ...(dkimDomain ? { dkimDomain } : {}),
   };
+}
+
+/**
+ * assessDmarc's judgement when every DNS answer it needs is cached, else undefined: the daemon
+ * judges a warm message without a promise, a timer or an abort controller (as the SPF side does).
+ */
+export function assessDmarcNow(input: DmarcInput, resolver: Resolver, options: DiscoveryOptions = {}): DmarcJudgement | undefined {
+  const fromDomain = fromDomainOf(input.from);
+  if (typeof fromDomain !== 'string') return fromDomain;
+  const discovery = discoverPolicyNow(resolver, fromDomain, options);
+  if (discovery === undefined) return undefined;
+  if (discovery.status !== 'found' || discovery.disposition === 'none') {
+    return judgeDmarc({ fromDomain, discovery, spfPasses: false, spfAlignment: undefined, dkimAlignment: undefined });
+  }
+  const spfPasses = !input.envelopeRewritten && spfPassesForRelays(input.spf);
+  let spfAlignment: Alignment | undefined;
+  if (spfPasses && input.mailFromDomain) {
+    spfAlignment = alignsNow(resolver, fromDomain, input.mailFromDomain, discovery.record.aspf, options);
+    if (spfAlignment === undefined) return undefined;
+  }
+  const dkim = new BestDkim();
+  for (const d of input.dkimDomains.slice(0, MAX_DKIM_DOMAINS)) {
+    const a = alignsNow(resolver, fromDomain, d, discovery.record.adkim, options);
+    if (a === undefined) return undefined;
+    if (dkim.add(d, a)) break;
+  }
+  return reportOf(fromDomain, discovery, spfPasses, spfAlignment, dkim).judgement;
 }
 
 /** One line for an alignment: `aligned (r)`, `not aligned (s)`, `unknown (r): error`, or `-`. */
