@@ -15,15 +15,16 @@ const LAYERS = {
   milter: ['log'],
   srs: ['log'],
   spf: ['dns', 'log'],
-  policy: ['spf', 'dns', 'log'],
-  config: ['dns', 'milter', 'spf', 'policy', 'log'],
+  dmarc: ['dns', 'log'],
+  policy: ['spf', 'dmarc', 'dns', 'log'],
+  config: ['dns', 'milter', 'spf', 'dmarc', 'policy', 'log'],
   ldap: ['config', 'policy', 'log'],
   history: [],
   notify: ['history', 'log'],
-  ops: ['config', 'dns', 'ldap', 'milter', 'spf', 'srs', 'policy', 'log'],
-  app: ['config', 'dns', 'ldap', 'milter', 'ops', 'spf', 'srs', 'policy', 'log'],
-  daemon: ['app', 'config', 'dns', 'ldap', 'milter', 'ops', 'spf', 'srs', 'policy', 'log'],
-  cli: ['app', 'daemon', 'history', 'notify', 'config', 'dns', 'ldap', 'milter', 'ops', 'spf', 'srs', 'policy', 'log'],
+  ops: ['config', 'dns', 'ldap', 'milter', 'spf', 'srs', 'dmarc', 'policy', 'log'],
+  app: ['config', 'dns', 'ldap', 'milter', 'ops', 'spf', 'srs', 'dmarc', 'policy', 'log'],
+  daemon: ['app', 'config', 'dns', 'ldap', 'milter', 'ops', 'spf', 'srs', 'dmarc', 'policy', 'log'],
+  cli: ['app', 'daemon', 'history', 'notify', 'config', 'dns', 'ldap', 'milter', 'ops', 'spf', 'srs', 'dmarc', 'policy', 'log'],
 };
 
 const layerRules = Object.entries(LAYERS).map(([layer, allowed]) => ({

@@ -15,6 +15,7 @@ import {
   connectPacket,
   FINAL_REPLIES,
   Framer,
+  headerPacket,
   heloPacket,
   MacroStage,
   macroPacket,
@@ -98,7 +99,14 @@ export class TrafficPlan {
   private readonly templates = new Map<string, MessageTemplate>();
   readonly sessionStart: { bytes: Buffer; awaitReply: boolean }[] = [];
 
-  constructor(readonly replyPayload: Buffer) {
+  /**
+   * `fromHeader`: a milter that negotiated headers (DMARC_CHECK=on) is sent one header per
+   * message, `From: <value>`, as Postfix would send it (the header stage only: no DATA, EOH or body).
+   */
+  constructor(
+    readonly replyPayload: Buffer,
+    private readonly fromHeader?: string,
+  ) {
     const r = (this.reply = parseOptnegReply(replyPayload));
     const has = (bit: number): boolean => (r.protocol & bit) !== 0;
     if (!has(Proto.NOCONNECT)) {
@@ -111,6 +119,7 @@ export class TrafficPlan {
     }
     // The harness's traffic has no DATA, headers or body: a milter that wants them is not like-for-like.
     for (const [bit, what] of [[Proto.NODATA, 'DATA'], [Proto.NOHDRS, 'headers'], [Proto.NOEOH, 'end of headers'], [Proto.NOBODY, 'body']] as const) {
+      if (bit === Proto.NOHDRS && fromHeader !== undefined) continue;
       if (!has(bit)) throw new Error(`the milter negotiated ${what} (protocol 0x${r.protocol.toString(16)}); the bench client sends none`);
     }
   }
@@ -128,6 +137,7 @@ export class TrafficPlan {
     if (!has(Proto.NORCPT)) {
       writes.push({ bytes: Buffer.concat([macros(r, MacroStage.ENVRCPT, Cmd.RCPT, msg), rcptPacket([`<${msg.recipient}>`])]), awaitReply: !has(Proto.NR_RCPT) });
     }
+    if (!has(Proto.NOHDRS) && this.fromHeader !== undefined) writes.push({ bytes: headerPacket('From', ` ${this.fromHeader}`), awaitReply: !has(Proto.NR_HDR) });
     writes.push({ bytes: Buffer.concat([macros(r, MacroStage.EOM, Cmd.BODYEOB, msg), Buffer.from([0, 0, 0, 1, Cmd.BODYEOB])]), awaitReply: true });
     t = {
       writes: writes.map((w) => {

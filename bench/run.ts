@@ -2,13 +2,14 @@
 /**
  * `npm run bench`: sos-milter side by side with a bare Node responder (bench/side-by-side.ts),
  * the daemon's latency with and without a /metrics scrape flood (bench/scrape-flood.ts), then
- * the SPF evaluator bench and the audit of 5,000 own domains (bench/audit-bench.ts).
+ * the SPF evaluator bench, the audit of 5,000 own domains (bench/audit-bench.ts), and the
+ * daemon's CPU per message with DMARC_CHECK=on against off (bench/dmarc-bench.ts).
  * Prints the figures with the targets of issue 8 beside them, the load average (figures from a
  * busy machine are not comparable), and all figures as JSON.
  *
  *   node dist/bench/run.js [--json FILE] [--reps N] [--quick] [--part NAME[,NAME...]]
  *
- * --part runs only the named parts: side-by-side, scrape, spf, audit (default: all).
+ * --part runs only the named parts: side-by-side, scrape, spf, audit, dmarc (default: all).
  * --json FILE also writes the JSON to FILE (results are not committed); --reps sets the
  * interleaved repetitions (default 5); --quick is a smoke run (1 repetition, small levels, 20
  * idle sessions) whose figures mean nothing. The whole run is bounded: past 9 minutes it stops.
@@ -20,8 +21,9 @@ import { killChildren } from './servers.js';
 import { runSpfBench } from './spf-bench.js';
 import { AUDIT_TARGET, runAuditBench } from './audit-bench.js';
 import { runScrapeFlood, type ScrapeFloodResult } from './scrape-flood.js';
+import { DMARC_TARGET_RATIO, runDmarcBench, type DmarcBenchResult } from './dmarc-bench.js';
 
-const PARTS = ['side-by-side', 'scrape', 'spf', 'audit'] as const;
+const PARTS = ['side-by-side', 'scrape', 'spf', 'audit', 'dmarc'] as const;
 type Part = (typeof PARTS)[number];
 
 /** Issue 8, item 6, on the 2-core development VM. */
@@ -32,6 +34,8 @@ export const TARGETS = {
   pacedP99Ms: 2,
   rssMiB: 80,
   spfWarmUs: 20,
+  /** Issue 16: CPU per message with DMARC_CHECK=on over off. */
+  dmarcCpuRatio: DMARC_TARGET_RATIO,
 };
 
 const HARD_LIMIT_MS = 9 * 60_000;
@@ -126,6 +130,24 @@ function printScrapeFlood(r: ScrapeFloodResult, reps: number): void {
   console.log(`  the issue's figure before the render cache: p50 3 ms unscraped, 1.6-1.9 s at 500 scrapes/s`);
 }
 
+function printDmarc(r: DmarcBenchResult, reps: number): void {
+  console.log(`   figures: median (min-max) over ${reps} interleaved repetitions; From: ${r.from}`);
+  const cols = ['', 'CPU us/msg', 'user us/msg', 'messages/s', 'p50 ms', 'p99 ms'];
+  const row = (name: string, rs: DmarcBenchResult['on']): string[] => [
+    name,
+    spread(rs.map((x) => x.cpuUsPerMessage)),
+    spread(rs.map((x) => x.userUsPerMessage)),
+    spread(rs.map((x) => x.messagesPerSec), 0),
+    spread(rs.map((x) => x.p50Ms), 2),
+    spread(rs.map((x) => x.p99Ms), 2),
+  ];
+  const rows = [cols, row('DMARC off', r.off), row('DMARC on', r.on), ['ratio', spread(r.cpuRatio, 2) + 'x', '', '', '', '']];
+  const widths = cols.map((_, i) => Math.max(...rows.map((x) => x[i]!.length)));
+  for (const x of rows) console.log('  ' + x.map((c, i) => (i === 0 ? c.padEnd(widths[i]!) : c.padStart(widths[i]!))).join('  '));
+  const ratio = median(r.cpuRatio);
+  console.log(`  target (issue 16): CPU per message DMARC on <= ${TARGETS.dmarcCpuRatio}x off: ${fmt(ratio, 2)}x ${verdict(ratio <= TARGETS.dmarcCpuRatio)}`);
+}
+
 function argValue(argv: string[], name: string): string | undefined {
   const i = argv.indexOf(name);
   return i >= 0 ? argv[i + 1] : undefined;
@@ -177,7 +199,14 @@ async function main(argv: string[]): Promise<void> {
     console.table(audit);
   }
 
-  const all = { machineBefore: before, machineAfter: machine(), targets: TARGETS, sideBySide, scrape, spf, audit };
+  let dmarc: DmarcBenchResult | undefined;
+  if (run('dmarc')) {
+    console.log(`\n== sos-milter with DMARC_CHECK=on vs off (reject mode, regex check, LDAP on, warm caches; Knot + slapd) ==  load average ${machine().loadavg.join(' ')}`);
+    dmarc = await runDmarcBench({ repetitions: reps, ...(quick ? { closedMessages: 2000 } : {}) });
+    printDmarc(dmarc, reps);
+  }
+
+  const all = { machineBefore: before, machineAfter: machine(), targets: TARGETS, sideBySide, scrape, spf, audit, dmarc };
   console.log('\n' + JSON.stringify(all, null, 2));
   if (jsonPath) writeFileSync(jsonPath, JSON.stringify(all, null, 2) + '\n');
 }

@@ -12,6 +12,7 @@ export const Cmd = {
   MACRO: 0x44,
   BODYEOB: 0x45,
   HELO: 0x48,
+  HEADER: 0x4c,
   MAIL: 0x4d,
   OPTNEG: 0x4f,
   QUIT: 0x51,
@@ -37,6 +38,7 @@ export const Proto = {
   NOBODY: 0x10,
   NOHDRS: 0x20,
   NOEOH: 0x40,
+  NR_HDR: 0x80,
   NODATA: 0x200,
   NR_CONN: 0x1000,
   NR_HELO: 0x2000,
@@ -84,6 +86,7 @@ export function connectPacket(hostname: string, address: string, port: number): 
 export const heloPacket = (name: string): Buffer => packet(Cmd.HELO, cstrings(name));
 export const mailPacket = (args: string[]): Buffer => packet(Cmd.MAIL, cstrings(...args));
 export const rcptPacket = (args: string[]): Buffer => packet(Cmd.RCPT, cstrings(...args));
+export const headerPacket = (name: string, value: string): Buffer => packet(Cmd.HEADER, cstrings(name, value));
 
 export interface OptnegReply {
   version: number;

@@ -8,8 +8,9 @@ cd "$(dirname "$0")/.."
 # the deployment checks' tools: systemd-analyze (systemd) and promtool (prometheus); openssl for
 # the LDAP TLS tests' private CA; postsrsd (SRS interop, its service never started: policy-rc.d
 # below, and the tests run their own instance on loopback) and python3-spf (pyspf, an SPF
-# evaluator independent of ours, for rewrite mode's SPF pass).
-debs=(postfix miltertest knot knot-dnsutils slapd ldap-utils systemd prometheus openssl postsrsd python3-spf)
+# evaluator independent of ours, for rewrite mode's SPF pass); opendmarc: opendmarc-check for the
+# DMARC differential test (its daemon is kept from starting).
+debs=(postfix miltertest knot knot-dnsutils slapd ldap-utils systemd prometheus openssl postsrsd python3-spf opendmarc)
 missing=()
 for p in "${debs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")

@@ -3,10 +3,12 @@
  * cache, the SPF evaluator, the LDAP directory and the plain settings. Built here once, so the
  * daemon, `sos-milter check` and `sos-milter spf` judge with exactly the same parts.
  */
+import { readFileSync } from 'node:fs';
 import { hostname } from 'node:os';
 import type { Config } from '../config/index.js';
 import { CachingResolver, DEFAULT_REPROBE_MS, StubResolver, systemServers, type Resolver } from '../dns/index.js';
 import { DnsHealthLog } from './dns-health-log.js';
+import { parsePublicSuffixList, type PublicSuffixList } from '../dmarc/index.js';
 import { directoryFromConfig, type LdapDomainDirectory } from '../ldap/index.js';
 import type { Logger } from '../log/index.js';
 import { IgnoredNextHops, type PolicySettings } from '../policy/index.js';
@@ -81,5 +83,27 @@ export function policySettings(config: Config): PolicySettings {
     outboundIps: config.outboundIps,
     violationResults: new Set<SpfResult>(config.spfViolationResults),
     ...(config.milterMode === 'rewrite' && config.srs ? { rewriteScope: config.srs.rewrite } : {}),
+  };
+}
+
+/** DMARC_CHECK=on: what the prospective DMARC judgement needs, for the daemon and `check` alike. */
+export interface DmarcParts {
+  resolver: Resolver;
+  /** DMARC_PSL_FILE read; undefined: the DMARCbis tree walk. */
+  psl: PublicSuffixList | undefined;
+  /** DKIM_SIGNING_DOMAINS; `*`: the ESP signs for every From: domain. */
+  signingDomains: readonly string[];
+  /** DMARC_REJECT_MESSAGE. */
+  rejectMessage: string;
+}
+
+/** The DMARC parts when DMARC_CHECK=on (or `force`, for `check --from`), else undefined. */
+export function createDmarcParts(config: Config, resolver: Resolver, force = false): DmarcParts | undefined {
+  if (!config.dmarcCheck && !force) return undefined;
+  return {
+    resolver,
+    psl: config.dmarcPslFile ? parsePublicSuffixList(readFileSync(config.dmarcPslFile, 'utf8')) : undefined,
+    signingDomains: config.dkimSigningDomains,
+    rejectMessage: config.dmarcRejectMessage,
   };
 }

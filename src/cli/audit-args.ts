@@ -3,7 +3,7 @@ import { parseArgs } from 'node:util';
 import { environmentHelp } from '../config/index.js';
 import { ExitCode } from '../app/exit-codes.js';
 
-export const AUDIT_USAGE = 'usage: sos-milter audit [--json | --csv] [--concurrency N] [--only-broken] [--history PATH|URL [--changes-only] [--dry-run]]';
+export const AUDIT_USAGE = 'usage: sos-milter audit [--json | --csv] [--concurrency N] [--only-broken] [--dmarc] [--history PATH|URL [--changes-only] [--dry-run]]';
 
 const DEFAULT_CONCURRENCY = 16;
 const MAX_CONCURRENCY = 256;
@@ -26,6 +26,11 @@ and 2 void lookups), or why none exists.
                     and each change is notified once (AUDIT_WEBHOOK_URL, AUDIT_SMTP_URL)
   --changes-only    with --history: list only the domains that newly broke or were fixed
   --dry-run         with --history: print what would be sent; the history is left unchanged
+  --dmarc           the DMARC columns, also with DMARC_CHECK=off (on: always shown): the
+                    domain's DMARC policy and where it was found; alignment readiness:
+                    would SPF align (mail From: the domain, sent with the domain as
+                    envelope sender: SPF passes for the relays), is DKIM signing configured
+                    for it (DKIM_SIGNING_DOMAINS, adkim); the verdict for such a message
   -h, --help        show this help
 
 A progress bar is drawn on stderr when stdout and stderr are terminals.
@@ -46,6 +51,8 @@ export interface AuditArgs {
   history: string | undefined;
   changesOnly: boolean;
   dryRun: boolean;
+  /** --dmarc: the DMARC columns even with DMARC_CHECK=off. */
+  dmarc: boolean;
 }
 
 /** The options, or 'help'; throws with the message for the user on a usage error. */
@@ -62,6 +69,7 @@ export function parseAuditArgs(argv: string[]): AuditArgs | 'help' {
       history: { type: 'string' },
       'changes-only': { type: 'boolean', default: false },
       'dry-run': { type: 'boolean', default: false },
+      dmarc: { type: 'boolean', default: false },
       help: { type: 'boolean', short: 'h', default: false },
     },
   });
@@ -83,5 +91,6 @@ export function parseAuditArgs(argv: string[]): AuditArgs | 'help' {
     history: values.history,
     changesOnly: values['changes-only'] === true,
     dryRun: values['dry-run'] === true,
+    dmarc: values.dmarc === true,
   };
 }

@@ -4,7 +4,7 @@
 // audit-render (the formats), audit-progress (the terminal bar), audit-history (--history: the
 // history, notifications, metrics); this file puts them in order.
 import { ConfigError, loadAuditHistoryConfig, loadConfig, type AuditHistoryConfig, type Config } from '../config/index.js';
-import { createPolicyParts } from '../app/policy-parts.js';
+import { createDmarcParts, createPolicyParts } from '../app/policy-parts.js';
 import { createLogger, flushLogger, type Logger } from '../log/index.js';
 import { ExitCode } from '../app/exit-codes.js';
 import { AUDIT_HELP, AUDIT_USAGE, parseAuditArgs, type AuditArgs } from './audit-args.js';
@@ -91,7 +91,8 @@ export async function runAuditCommand(argv: string[], env: NodeJS.ProcessEnv, io
       return ExitCode.INCOMPLETE;
     }
     const domains = [...listed].sort();
-    const judge = createDomainJudge(config, parts, listedOwnDomains(listed, directory));
+    const dmarc = createDmarcParts(config, parts.resolver, args.dmarc);
+    const judge = createDomainJudge(config, parts, listedOwnDomains(listed, directory), dmarc);
     bar.update(0, domains.length, true);
     const reports = await judgeDomains(domains, judge, { concurrency: args.concurrency, logger, onDone: (done) => bar.update(done, domains.length) });
     bar.update(domains.length, domains.length, true);
@@ -123,7 +124,7 @@ export async function runAuditCommand(argv: string[], env: NodeJS.ProcessEnv, io
           },
         }
       : undefined;
-    renderAudit(args.format, shown, summary, out, err, view);
+    renderAudit(args.format, shown, summary, out, err, { dmarc: dmarc !== undefined, ...(view ? { history: view } : {}) });
     if (history && args.dryRun) {
       const sink = args.format === 'table' ? out : err;
       sink.write(`--dry-run: nothing recorded, nothing sent; ${history.wouldSend.length} notification(s) would be sent${history.wouldSend.length ? ':' : '.'}\n`);

@@ -3,13 +3,19 @@
 // The same configuration, assessment and outcome code as the daemon, against live DNS and LDAP.
 import { isIP } from 'node:net';
 import { parseArgs } from 'node:util';
-import { ConfigError, loadConfig } from '../config/index.js';
+import { ConfigError, loadConfig, type Config } from '../config/index.js';
+import type { Resolver } from '../dns/index.js';
 import { environmentHelp } from '../config/variables.js';
-import { assessmentTimeoutMs, createPolicyParts } from '../app/policy-parts.js';
+import { assessmentTimeoutMs, createDmarcParts, createPolicyParts } from '../app/policy-parts.js';
 import { createSrs, rewriteSettings } from '../app/srs-parts.js';
+import { parseFromHeader } from '../dmarc/index.js';
 import { silentLogger } from '../log/index.js';
 import {
+  alignmentText,
+  assessDmarcReport,
   assessEnvelope,
+  decideDmarc,
+  dkimDomainsFor,
   decideOutcome,
   newMessageId,
   parseEnvelopeSender,
@@ -17,6 +23,9 @@ import {
   remedyText,
   violationSentence,
   type Assessment,
+  type EnvelopeSender,
+  type DmarcOutcome,
+  type DmarcReport,
   type MessageFacts,
   type Outcome,
   type Remedy,
@@ -24,7 +33,7 @@ import {
 import { createDomainJudge, lookupsUsed, terminalLine, type BudgetReport } from './domain-report.js';
 import { ExitCode } from '../app/exit-codes.js';
 
-export const CHECK_USAGE = 'usage: sos-milter check SENDER [--client IP] [--helo NAME] [--next-hop HOP]... [--json]';
+export const CHECK_USAGE = 'usage: sos-milter check SENDER [--from ADDRESS] [--client IP] [--helo NAME] [--next-hop HOP]... [--json]';
 
 const HELP = `${CHECK_USAGE}
 
@@ -35,6 +44,10 @@ is SENDER: the record found, the check, own or foreign, and the action with its 
   --client IP      client address for the log sentence (default 127.0.0.1)
   --helo NAME      HELO name, for SPF's %{h} (default: the sender's domain)
   --next-hop HOP   {rcpt_host} of a recipient; repeat for several (default: one unknown)
+  --from ADDRESS   the message's From: (an address or a whole From: field value): also
+                   the prospective DMARC judgement: the policy found and where, SPF and
+                   DKIM alignment (DKIM_SIGNING_DOMAINS), the verdict and the action the
+                   daemon takes with DMARC_CHECK=on (with it off: judged, not acted on)
   --json           print the assessment and outcome as JSON
 
 When the sender's domain fails, also the remedy: the smallest change to its record that
@@ -55,6 +68,19 @@ interface CheckReport {
   outcome: Outcome;
   remedy?: Remedy;
   lookups?: BudgetReport;
+  dmarc?: DmarcCheck;
+}
+
+/** `--from`: the DMARC judgement and what the daemon would do with it. */
+interface DmarcCheck {
+  from: string;
+  /** DMARC_CHECK=on: the daemon acts on the judgement; off: it is only shown here. */
+  enabled: boolean;
+  report: DmarcReport;
+  /** The daemon's action: absent with DMARC_CHECK=off, or when the SPF verdict already refuses or defers. */
+  outcome?: DmarcOutcome;
+  /** Why there is no outcome. */
+  noAction?: string;
 }
 
 export async function runCheckCommand(argv: string[], env: NodeJS.ProcessEnv, out: NodeJS.WritableStream): Promise<number> {
@@ -68,6 +94,7 @@ export async function runCheckCommand(argv: string[], env: NodeJS.ProcessEnv, ou
         client: { type: 'string', default: '127.0.0.1' },
         helo: { type: 'string' },
         'next-hop': { type: 'string', multiple: true },
+        from: { type: 'string' },
         json: { type: 'boolean', default: false },
         help: { type: 'boolean', short: 'h', default: false },
       },
@@ -130,11 +157,73 @@ export async function runCheckCommand(argv: string[], env: NodeJS.ProcessEnv, ou
       report.remedy = remedy;
       if (budget) report.lookups = budget;
     }
+    const from = parsed.values.from;
+    if (from !== undefined) report.dmarc = await checkDmarc(config, parts.resolver, from, sender, assessment, outcome, facts);
     print(out, report, parsed.values.json ?? false, facts.client);
-    return outcome.action === 'reject' || outcome.action === 'tag' || outcome.action === 'log' || outcome.action === 'rewrite' ? ExitCode.FAILURE : ExitCode.OK;
+    const failed = (a: string | undefined): boolean => a === 'reject' || a === 'tag' || a === 'log' || a === 'rewrite';
+    return failed(outcome.action) || failed(report.dmarc?.outcome?.action) ? ExitCode.FAILURE : ExitCode.OK;
   } finally {
     await directory?.close();
   }
+}
+
+/** The daemon's DMARC step for `--from`: judged after the SPF verdict, acted on only when that lets the message through. */
+async function checkDmarc(
+  config: Config,
+  resolver: Resolver,
+  from: string,
+  sender: EnvelopeSender,
+  assessment: Assessment,
+  outcome: Outcome,
+  facts: MessageFacts,
+): Promise<DmarcCheck> {
+  const parts = createDmarcParts(config, resolver, true)!;
+  const field = parseFromHeader(from);
+  const report = await assessDmarcReport(
+    {
+      from: field,
+      mailFromDomain: sender.kind === 'domain' ? sender.domain : undefined,
+      spf: assessment.kind === 'not-judged' ? undefined : assessment,
+      dkimDomains: dkimDomainsFor(parts.signingDomains, field),
+    },
+    resolver,
+    { signal: AbortSignal.timeout(assessmentTimeoutMs(config)), psl: parts.psl },
+  );
+  const check: DmarcCheck = { from, enabled: config.dmarcCheck, report };
+  if (!config.dmarcCheck) check.noAction = 'DMARC_CHECK=off: judged here, not acted on by the daemon';
+  else if (outcome.action === 'reject' || outcome.action === 'tempfail') check.noAction = `the SPF verdict (${outcome.action}) stands; the DMARC step is not reached`;
+  else check.outcome = decideDmarc(report.judgement, facts, { mode: config.milterMode, milterName: config.milterName, rejectMessage: parts.rejectMessage }, newMessageId());
+  return check;
+}
+
+/** The policy found, in one line. */
+function policyText(report: DmarcReport): string {
+  const d = report.discovery;
+  if (!d) return '-';
+  if (d.status === 'none') return `none found (asked ${d.steps.map((s) => `_dmarc.${s.name}`).join(', ')})`;
+  if (d.status === 'temperror') return `unknown: ${d.error}`;
+  const weakened = d.disposition !== d.policy ? `, applied as ${d.disposition}` : '';
+  const at = d.recordDomain === d.domain ? 'at the domain itself' : `at ${d.recordDomain} (${d.appliedTag})`;
+  return `${d.appliedTag}=${d.policy}${weakened} ${at}: _dmarc.${d.recordDomain}`;
+}
+
+function dmarcLines(c: DmarcCheck): string[] {
+  const r = c.report;
+  const lines = [`dmarc:    From: ${c.from}${r.fromDomain ? ` (domain ${r.fromDomain})` : ''}`];
+  lines.push(`  policy:   ${policyText(r)}`);
+  const d = r.discovery;
+  const enforcing = d?.status === 'found' && d.disposition !== 'none';
+  if (enforcing) {
+    lines.push(`  spf:      ${r.spfPasses ? alignmentText(r.spfAlignment, 'MAIL FROM domain') : 'not aligned: SPF does not pass for the relays'}`);
+    lines.push(`  dkim:     ${r.dkimAlignment ? alignmentText(r.dkimAlignment, r.dkimDomain) : 'no signing domain known (DKIM_SIGNING_DOMAINS)'}`);
+  }
+  lines.push(`  verdict:  ${r.judgement.kind}: ${r.judgement.reason}`);
+  const o = c.outcome;
+  if (!o) lines.push(`  action:   none (${c.noAction ?? ''})`);
+  else if (o.action === 'reject') lines.push(`  action:   reject`, `  reply:    550 5.7.1 ${o.rejectText}`);
+  else if (o.action === 'tag') lines.push(`  action:   tag`, `  header:   ${o.header.name}: ${o.header.value}`);
+  else lines.push(`  action:   ${o.action}`);
+  return lines;
 }
 
 function print(out: NodeJS.WritableStream, report: CheckReport, json: boolean, client: string | undefined): void {
@@ -147,6 +236,7 @@ function print(out: NodeJS.WritableStream, report: CheckReport, json: boolean, c
   const lines = [`sender:   ${report.sender}`];
   if (a.kind === 'not-judged') {
     lines.push(`verdict:  pass (${a.reason})`);
+    if (report.dmarc) lines.push(...dmarcLines(report.dmarc));
     out.write(`${lines.map(terminalLine).join('\n')}\n`);
     return;
   }
@@ -171,5 +261,6 @@ function print(out: NodeJS.WritableStream, report: CheckReport, json: boolean, c
   const b = report.lookups;
   if (b) lines.push(`lookups:  ${lookupsUsed(b)} DNS-querying terms, ${b.voidLookups}/${b.voidLimit} void${b.warning ? ` ! ${b.warning}` : ''}`);
   if (report.remedy && report.remedy.kind !== 'none') lines.push(`remedy:   ${remedyText(report.remedy)}`);
+  if (report.dmarc) lines.push(...dmarcLines(report.dmarc));
   out.write(`${lines.map(terminalLine).join('\n')}\n`);
 }

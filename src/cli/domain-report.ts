@@ -4,16 +4,22 @@
  * and the lookup budget. Shared by `sos-milter check` and `sos-milter audit`.
  */
 import type { Config } from '../config/index.js';
-import { assessmentTimeoutMs, type PolicyParts } from '../app/policy-parts.js';
+import { assessmentTimeoutMs, type DmarcParts, type PolicyParts } from '../app/policy-parts.js';
+import { aligns, type Alignment } from '../dmarc/index.js';
 import type { LookupOptions, LookupResult, RecordTypeMap, Resolver, RRType } from '../dns/index.js';
 import {
+  assessDmarcReport,
   assessSender,
+  dkimDomainsFor,
+  spfPassesForRelays,
   decideOutcome,
   findRemedy,
   hasTerm,
   mechanismFromRegex,
   RecipientHops,
   type Action,
+  type DmarcJudgement,
+  type FromField,
   type JudgedAssessment,
   type MilterMode,
   type OwnDomainPort,
@@ -54,6 +60,26 @@ export interface DomainReport {
   reason: string;
   remedy: Remedy;
   budget?: BudgetReport;
+  /** The DMARC columns (DMARC_CHECK=on or `audit --dmarc`). */
+  dmarc?: DomainDmarc;
+}
+
+export type Readiness = 'yes' | 'no' | 'unknown';
+
+/** The domain's DMARC policy and how ready mail From: the domain itself is to align. */
+export interface DomainDmarc {
+  /** The disposition a receiver applies (after pct=0 / t=y), `no-policy`, or `unknown` (DNS failure). */
+  policy: 'reject' | 'quarantine' | 'none' | 'no-policy' | 'unknown';
+  /** Where the record was found (the domain itself or an ancestor) and the tag that applies. */
+  recordDomain?: string;
+  tag?: 'p' | 'sp' | 'np';
+  /** Would SPF align for a message From: the domain sent with the domain as envelope sender: SPF passes for the relays. */
+  spfAligned: Readiness;
+  /** Is DKIM signing configured for it: a DKIM_SIGNING_DOMAINS entry that aligns (adkim; `*` signs for every domain). */
+  dkimSigning: Readiness;
+  /** The prospective judgement of such a message (the daemon's, with no DKIM-Signature present). */
+  verdict: DmarcJudgement['kind'];
+  reason: string;
 }
 
 /** SPF_REMEDY_MECHANISM, else the mechanism SPF_REGEX names. */
@@ -102,7 +128,41 @@ export interface DomainJudge {
   extras(assessment: JudgedAssessment): Promise<{ remedy: Remedy; budget?: BudgetReport }>;
 }
 
-export function createDomainJudge(config: Config, parts: PolicyParts, ownDomains: OwnDomainPort | undefined): DomainJudge {
+function readiness(a: Alignment | undefined): Readiness {
+  if (!a) return 'no';
+  return a.aligned === 'temperror' ? 'unknown' : a.aligned ? 'yes' : 'no';
+}
+
+/** The DMARC columns: the daemon's judgement of a message From: postmaster@DOMAIN whose envelope sender is at DOMAIN. */
+async function domainDmarc(domain: string, spf: JudgedAssessment, dmarc: DmarcParts, signal: AbortSignal): Promise<DomainDmarc> {
+  const from: FromField = { kind: 'one', address: `postmaster@${domain}`, domain, mailboxes: 1 };
+  const options = { signal, psl: dmarc.psl };
+  const dkimDomains = dkimDomainsFor(dmarc.signingDomains, from);
+  const report = await assessDmarcReport({ from, mailFromDomain: domain, spf, dkimDomains }, dmarc.resolver, options);
+  const d = report.discovery;
+  const found = d?.status === 'found' ? d : undefined;
+  // The envelope domain is the From: domain: SPF aligns in either mode whenever it passes.
+  const spfAligned: Readiness = spf.kind === 'fail-open' && spf.result === 'temperror' ? 'unknown' : spfPassesForRelays(spf) ? 'yes' : 'no';
+  // With an enforcing policy the judgement already tried the signing domains; else try them here (adkim, or relaxed without a record).
+  let dkim = report.dkimAlignment;
+  if (!dkim && !(found && found.disposition !== 'none')) {
+    for (const signing of dkimDomains.slice(0, 8)) {
+      const a = await aligns(dmarc.resolver, domain, signing, found?.record.adkim ?? 'r', options);
+      if (!dkim || a.aligned === true || (a.aligned === 'temperror' && dkim.aligned === false)) dkim = a;
+      if (a.aligned === true) break;
+    }
+  }
+  return {
+    policy: found ? found.disposition : d?.status === 'none' ? 'no-policy' : 'unknown',
+    ...(found ? { recordDomain: found.recordDomain, tag: found.appliedTag } : {}),
+    spfAligned,
+    dkimSigning: readiness(dkim),
+    verdict: report.judgement.kind,
+    reason: report.judgement.reason,
+  };
+}
+
+export function createDomainJudge(config: Config, parts: PolicyParts, ownDomains: OwnDomainPort | undefined, dmarc?: DmarcParts): DomainJudge {
   const mechanism = remedyMechanism(config);
   const settingsFor = (mode: MilterMode): PolicySettings => ({ ...parts.settings, mode });
   const deps = { spf: parts.spf, ...(ownDomains ? { ownDomains } : {}) };
@@ -175,6 +235,7 @@ export function createDomainJudge(config: Config, parts: PolicyParts, ownDomains
         ).action;
       }
       const { remedy, budget } = await extras(configured);
+      const dmarcColumns = dmarc && (await domainDmarc(domain, configured, dmarc, deadline().signal));
       return {
         domain,
         status: statusOf(configured),
@@ -185,6 +246,7 @@ export function createDomainJudge(config: Config, parts: PolicyParts, ownDomains
         reason: configured.reason,
         remedy,
         ...(budget ? { budget } : {}),
+        ...(dmarcColumns ? { dmarc: dmarcColumns } : {}),
       };
     },
   };

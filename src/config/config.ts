@@ -3,7 +3,7 @@
  * up front so that a bad value stops start-up with a message naming the variable.
  */
 import { X509Certificate } from 'node:crypto';
-import { readFileSync } from 'node:fs';
+import { accessSync, constants, readFileSync } from 'node:fs';
 import type { DnsServer } from '../dns/servers.js';
 import { errorMessage, REDACTED } from '../log/index.js';
 import type { MilterMode, SpfCheckMode } from '../policy/types.js';
@@ -80,6 +80,14 @@ export interface Config {
   /** Undefined when LDAP_ENABLED is unset. */
   ldap: LdapConfig | undefined;
   spfCheck: SpfCheckMode;
+  /** DMARC_CHECK: predict the receiver's DMARC verdict from the From: field (off by default: drop-in). */
+  dmarcCheck: boolean;
+  /** DMARC_REJECT_MESSAGE: end of the 550 5.7.1 text for a DMARC violation. */
+  dmarcRejectMessage: string;
+  /** DKIM_SIGNING_DOMAINS: domains the ESP signs for (lower case), `*` in the list: it signs for every From: domain. */
+  dkimSigningDomains: string[];
+  /** DMARC_PSL_FILE: RFC 7489's organizational domains from this list instead of the DMARCbis tree walk. */
+  dmarcPslFile: string | undefined;
   outboundIps: string[];
   spfViolationResults: SpfViolationResult[];
   /** Undefined: use the system's resolvers. */
@@ -109,6 +117,7 @@ export const DEFAULTS = {
   milterSocketMode: 0o666,
   milterRejectMessage: 'Security policy violation!',
   milterTmpfailMessage: 'Service temporarily not available! Please try again later.',
+  dmarcRejectMessage: 'The From: domain\'s DMARC policy would not let this message through.',
   ldapCacheTtlSeconds: 300,
   ldapNegativeCacheTtlSeconds: 60,
   ldapTimeoutMs: 2000,
@@ -280,6 +289,33 @@ function parseProgressInterval(variable: string, raw: string | undefined): numbe
   return value;
 }
 
+/** DKIM_SIGNING_DOMAINS: comma-separated domain names, or `*`. */
+function parseSigningDomains(variable: string, raw: string | undefined): string[] {
+  if (isUnset(raw)) return [];
+  const out: string[] = [];
+  for (const entry of raw.split(',')) {
+    const d = entry.trim().toLowerCase().replace(/\.$/, '');
+    if (d === '') continue;
+    if (d !== '*' && !/^(?:[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?\.)*[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$/.test(d)) {
+      throw new ConfigError('INVALID', variable, `${JSON.stringify(entry.trim())} is not a domain name (A-labels) or *`);
+    }
+    out.push(d);
+  }
+  return out;
+}
+
+/** A file that must be readable at start-up, or undefined when unset. */
+function parseReadableFile(variable: string, raw: string | undefined): string | undefined {
+  if (isUnset(raw)) return undefined;
+  const path = raw.trim();
+  try {
+    accessSync(path, constants.R_OK);
+  } catch (e) {
+    throw new ConfigError('UNREADABLE', variable, `${path} cannot be read: ${errorMessage(e)}`);
+  }
+  return path;
+}
+
 export function loadConfig(env: NodeJS.ProcessEnv): Config {
   const milterName = parseMilterName(env.MILTER_NAME);
   const milterSocket = isUnset(env.MILTER_SOCKET) ? `/socket/${milterName}` : env.MILTER_SOCKET.trim();
@@ -305,6 +341,10 @@ export function loadConfig(env: NodeJS.ProcessEnv): Config {
     ignoredNextHops: parseNextHops('IGNORED_NEXT_HOPS', env.IGNORED_NEXT_HOPS),
     ldap: parseLdap(env),
     spfCheck,
+    dmarcCheck: parseEnum<'off' | 'on'>('DMARC_CHECK', env.DMARC_CHECK, 'off', { off: 'off', on: 'on' }) === 'on',
+    dmarcRejectMessage: parseSmtpReplyText('DMARC_REJECT_MESSAGE', env.DMARC_REJECT_MESSAGE, DEFAULTS.dmarcRejectMessage),
+    dkimSigningDomains: parseSigningDomains('DKIM_SIGNING_DOMAINS', env.DKIM_SIGNING_DOMAINS),
+    dmarcPslFile: parseReadableFile('DMARC_PSL_FILE', env.DMARC_PSL_FILE),
     outboundIps,
     spfViolationResults: parseViolationResults('SPF_VIOLATION_RESULTS', env.SPF_VIOLATION_RESULTS),
     dnsServers: parseDnsServers('DNS_SERVERS', env.DNS_SERVERS),

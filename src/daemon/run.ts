@@ -12,11 +12,10 @@ import { startOpsServer, type OpsServer } from '../ops/http-server.js';
 import { ExitCode } from '../app/exit-codes.js';
 import { connectionCapForFdLimit, FD_BUDGET, FdExhaustion, readOpenFileLimit } from './fd-limit.js';
 import { HEAP_FLAGS, heapLimitWarning, missingHeapFlags } from './heap-sizing.js';
-import { assessmentTimeoutMs, createPolicyParts } from '../app/policy-parts.js';
+import { assessmentTimeoutMs, createDmarcParts, createPolicyParts } from '../app/policy-parts.js';
 import { createSosMilterApp } from './sos-app.js';
 import { checkSrsDomain, createSocketmapServer, createSrs, rewriteSettings } from '../app/srs-parts.js';
 import type { SocketmapServer } from '../srs/index.js';
-
 
 export interface Daemon {
   config: Config;
@@ -63,6 +62,7 @@ export async function startDaemon(env: NodeJS.ProcessEnv, options: StartOptions 
     logger,
     metrics,
     assessmentTimeoutMs: assessmentTimeoutMs(config),
+    dmarc: createDmarcParts(config, resolver),
   });
 
   const server = new MilterServer(app, {

@@ -9,6 +9,8 @@ import type { Logger } from '../log/index.js';
 import { errorMessage, messageLogger } from '../log/index.js';
 import { Verdict, type EndReason, type MilterApplication, type MilterContext } from '../milter/index.js';
 import type { SosMetrics } from '../ops/metrics.js';
+import type { DmarcParts } from '../app/policy-parts.js';
+import { MAX_FROM_OCTETS, parseFromHeader } from '../dmarc/index.js';
 import { AbortControllers, Deadlines } from './cancellation.js';
 import {
   assessSender,
@@ -29,7 +31,26 @@ import {
   type PolicySettings,
   type RewriteSettings,
   type SpfPort,
+  assessDmarc,
+  assessDmarcNow,
+  decideDmarc,
+  dkimDomainsFor,
+  dkimSigningDomain,
+  dmarcViolationSentence,
+  MAX_DKIM_FIELDS,
+  type DmarcInput,
+  type DmarcJudgement,
+  type DmarcOutcome,
+  type FromField,
 } from '../policy/index.js';
+
+/** DMARC_CHECK=on: what the prospective DMARC judgement needs (src/app/policy-parts.ts builds it). */
+export type SosDmarcOptions = Omit<DmarcParts, 'psl'> & { psl?: DmarcParts['psl'] };
+
+/** The DMARC sentence of a violation, for the log. */
+function sentenceOf(judged: DmarcJudgement): string {
+  return judged.kind === 'violation' ? dmarcViolationSentence(judged) : judged.reason;
+}
 
 export interface SosAppOptions {
   settings: PolicySettings;
@@ -45,6 +66,8 @@ export interface SosAppOptions {
   assessmentTimeoutMs: number;
   /** Rewrite mode (MILTER_MODE=rewrite): the SRS rewriter, SRS_REWRITE and the header. */
   rewrite?: RewriteSettings;
+  /** Set when DMARC_CHECK=on: the From: field is read (headers negotiated, never the body). */
+  dmarc?: SosDmarcOptions | undefined;
 }
 
 const CONTINUE = Verdict.continue();
@@ -66,6 +89,12 @@ class MessageState {
   abandoned: string | undefined;
   /** The MTA gave it up (ABORT, its close), as against the milter closing the connection. */
   abandonedByMta = false;
+  /** DMARC_CHECK=on: From: fields seen, the first one's value (bounded), DKIM-Signature d= values. */
+  fromFields = 0;
+  fromValue: string | undefined;
+  dkimDomains: string[] | undefined;
+  /** Cancels the DMARC judgement's DNS work (end of message to verdict), while it runs. */
+  dmarcController: AbortController | undefined;
   private logger: Logger | undefined;
 
   constructor(
@@ -140,6 +169,8 @@ export function createSosMilterApp(opts: SosAppOptions): MilterApplication {
   };
   if (settings.mode === 'rewrite' && !opts.rewrite) throw new Error('rewrite mode needs the SRS rewriter (options.rewrite)');
 
+  const dmarcDecision = opts.dmarc && { mode: settings.mode, milterName: opts.milterName, rejectMessage: opts.dmarc.rejectMessage };
+
   const controllers = new AbortControllers();
   const deadlines = new Deadlines<MessageState>(
     opts.assessmentTimeoutMs,
@@ -166,6 +197,7 @@ export function createSosMilterApp(opts: SosAppOptions): MilterApplication {
   /** Deadline or MTA gone: the assessment settles as fail-open (assessSender's rule) and the work behind it is told to stop. */
   function cancel(state: MessageState, why: string): void {
     state.controller?.abort(why);
+    state.dmarcController?.abort(why);
   }
 
   /** Assess: started at MAIL so that DNS never holds up the MAIL reply; bounded by the deadline. */
@@ -193,13 +225,79 @@ export function createSosMilterApp(opts: SosAppOptions): MilterApplication {
   }
 
   /** Decide and report, once the assessment has settled. */
-  function conclude(ctx: MilterContext, state: MessageState, domain: string, facts: MessageFacts, assessment: JudgedAssessment): Verdict {
+  function conclude(ctx: MilterContext, state: MessageState, domain: string, facts: MessageFacts, assessment: JudgedAssessment): Verdict | Promise<Verdict> {
     if (state.abandoned !== undefined) return reportAbandoned(state, domain, state.abandoned);
-    return report(ctx, state, facts, assessment, decideOutcome(assessment, facts, decision, state.id));
+    const outcome = decideOutcome(assessment, facts, decision, state.id);
+    const dmarc = opts.dmarc;
+    // An SPF refusal or deferral stands; otherwise the DMARC judgement may add its own, reported
+    // on the same `judged` line (one line per message, as without DMARC).
+    if (!dmarc || outcome.action === 'reject' || outcome.action === 'tempfail') return report(ctx, state, facts, assessment, outcome);
+    // Usually every DNS answer is cached: judged now, without a promise, timer or controller.
+    const rewritten = outcome.action === 'rewrite';
+    const now = assessDmarcNow(dmarcInput(state, assessment, dmarc, rewritten), dmarc.resolver, { psl: dmarc.psl });
+    if (now) return report(ctx, state, facts, assessment, outcome, now);
+    return judgeDmarcFor(state, assessment, dmarc, rewritten).then((judged) => {
+      if (state.abandoned !== undefined) return reportAbandoned(state, domain, state.abandoned);
+      return report(ctx, state, facts, assessment, outcome, judged);
+    });
+  }
+
+  function fromField(state: MessageState): FromField {
+    if (state.fromFields === 0) return { kind: 'missing' };
+    if (state.fromFields > 1) return { kind: 'several-fields', count: state.fromFields };
+    return state.fromValue === undefined ? { kind: 'invalid', reason: `From: longer than ${MAX_FROM_OCTETS} octets` } : parseFromHeader(state.fromValue);
+  }
+
+  /**
+   * The prospective DMARC judgement (src/policy/dmarc.ts). Bounded like the SPF assessment, and
+   * cancelled with the message when the MTA gives it up (abort, disconnect).
+   */
+  function dmarcInput(state: MessageState, spf: JudgedAssessment, dmarc: SosDmarcOptions, envelopeRewritten: boolean): DmarcInput {
+    const from = fromField(state);
+    const dkimDomains = dkimDomainsFor(dmarc.signingDomains, from, state.dkimDomains);
+    const mailFromDomain = state.sender.kind === 'domain' ? state.sender.domain : undefined;
+    return { from, mailFromDomain, spf, dkimDomains, envelopeRewritten };
+  }
+
+  async function judgeDmarcFor(state: MessageState, spf: JudgedAssessment, dmarc: SosDmarcOptions, envelopeRewritten: boolean): Promise<DmarcJudgement> {
+    const input = dmarcInput(state, spf, dmarc, envelopeRewritten);
+    const controller = new AbortController();
+    state.dmarcController = controller;
+    const timer = setTimeout(() => controller.abort(`no DMARC judgement within ${opts.assessmentTimeoutMs} ms`), opts.assessmentTimeoutMs);
+    try {
+      return await assessDmarc(input, dmarc.resolver, { signal: controller.signal, psl: dmarc.psl });
+    } catch (err) {
+      return { kind: 'unknown', domain: input.from.kind === 'one' ? input.from.domain : '', reason: `DMARC assessment failed: ${errorMessage(err)}` };
+    } finally {
+      clearTimeout(timer);
+      state.dmarcController = undefined;
+    }
+  }
+
+  /** The DMARC outcome's log line (a violation only: the rest is on the `judged` line) and header; its verdict. */
+  function reportDmarc(ctx: MilterContext, log: Logger, facts: MessageFacts, judged: DmarcJudgement, outcome: DmarcOutcome): Verdict {
+    switch (outcome.action) {
+      case 'none':
+      case 'pass':
+        return CONTINUE;
+      case 'pass-ignored-next-hop':
+        log.info({ dmarc: 'violation', dmarcReason: judged.reason }, `${sentenceOf(judged)} Passing message due to ignored next-hop=${facts.recipients.toString()}`);
+        return CONTINUE;
+      case 'reject':
+        log.warn({ dmarc: 'violation', dmarcReason: judged.reason, action: 'reject' }, `mode=reject client=${facts.client} ${sentenceOf(judged)}`);
+        return Verdict.reply(550, '5.7.1', outcome.rejectText);
+      case 'tag':
+        log.info({ dmarc: 'violation', dmarcReason: judged.reason, action: 'tag' }, `mode=${settings.mode} client=${facts.client} ${sentenceOf(judged)}`);
+        ctx.addHeader(outcome.header.name, outcome.header.value);
+        return CONTINUE;
+      case 'warn':
+        log.warn({ dmarc: 'violation', dmarcReason: judged.reason, action: 'warn' }, `mode=${settings.mode} client=${facts.client} ${sentenceOf(judged)}`);
+        return CONTINUE;
+    }
   }
 
   /** Report: the log lines users and log-based metrics rely on, the counters, and the verdict. */
-  function report(ctx: MilterContext, state: MessageState, facts: MessageFacts, assessment: JudgedAssessment, outcome: Outcome): Verdict {
+  function report(ctx: MilterContext, state: MessageState, facts: MessageFacts, assessment: JudgedAssessment, outcome: Outcome, dmarcJudged?: DmarcJudgement): Verdict {
     const log = facts.queueId ? messageLogger(logger, state.id, facts.queueId) : state.log;
     if (outcome.action === 'tempfail' && outcome.cause === 'local-fault') {
       log.error(
@@ -244,6 +342,11 @@ export function createSosMilterApp(opts: SosAppOptions): MilterApplication {
         }
       }
     }
+    // DMARC_CHECK=on: a DMARC refusal or mark is the message's action (SPF let it through to here).
+    const dmarcOutcome = dmarcJudged && decideDmarc(dmarcJudged, facts, dmarcDecision!, state.id);
+    const action = dmarcOutcome && (dmarcOutcome.action === 'reject' || dmarcOutcome.action === 'tag') ? dmarcOutcome.action : outcome.action;
+    // Its sentence comes before the judged line, as the SPF violation's does.
+    const dmarcVerdict = dmarcJudged && dmarcOutcome ? reportDmarc(ctx, log, facts, dmarcJudged, dmarcOutcome) : CONTINUE;
     log.info(
       {
         domain,
@@ -254,15 +357,18 @@ export function createSosMilterApp(opts: SosAppOptions): MilterApplication {
         check: assessment.check,
         result: assessment.result,
         outbound: assessment.outbound?.map((o) => `${o.ip}=${o.result}`).join(','),
-        action: outcome.action,
+        action,
         reason: outcome.reason,
+        dmarc: dmarcJudged?.kind,
+        dmarcReason: dmarcJudged && dmarcJudged.kind !== 'pass' ? dmarcJudged.reason : undefined,
         client: facts.client,
         latencyMs: latencyMs(state),
       },
       'judged',
     );
+    if (dmarcJudged) metrics?.dmarcJudged(dmarcJudged.kind);
     metrics?.judged({
-      action: outcome.action,
+      action,
       check: assessment.check,
       ownership: assessment.ownership,
       result: assessment.result,
@@ -271,6 +377,8 @@ export function createSosMilterApp(opts: SosAppOptions): MilterApplication {
 
     if (outcome.action === 'reject') return Verdict.reply(550, '5.7.1', outcome.rejectText);
     if (outcome.action === 'tag') ctx.addHeader(outcome.header.name, outcome.header.value);
+    // A DMARC refusal stands before any envelope change.
+    if (dmarcVerdict !== CONTINUE) return dmarcVerdict;
     if (outcome.action === 'rewrite') {
       // End of message is the only stage where CHGFROM is allowed; the ESMTP parameters of MAIL stay Postfix's.
       ctx.changeSender(`<${outcome.srsAddress}>`);
@@ -287,7 +395,7 @@ export function createSosMilterApp(opts: SosAppOptions): MilterApplication {
     return CONTINUE;
   }
 
-  return {
+  const app: MilterApplication = {
     actions: settings.mode === 'rewrite' ? ['ADDHDRS', 'CHGFROM'] : ['ADDHDRS'],
     // Requested lists replace Postfix's defaults per stage, so ask for everything used here.
     macros: {
@@ -373,4 +481,23 @@ export function createSosMilterApp(opts: SosAppOptions): MilterApplication {
       cancel(state, why);
     },
   };
+  if (opts.dmarc) {
+    // Only with DMARC_CHECK=on are headers asked for (the body never is): From: and DKIM-Signature are kept, bounded.
+    app.noReply = [...(app.noReply ?? []), 'header'];
+    app.header = (ctx, name, value) => {
+      const state = messageState(ctx);
+      if (!state) return CONTINUE;
+      const lower = name.toLowerCase();
+      if (lower === 'from') {
+        state.fromFields++;
+        if (state.fromFields === 1) state.fromValue = value.length <= MAX_FROM_OCTETS ? value : undefined;
+      } else if (lower === 'dkim-signature') {
+        const d = dkimSigningDomain(value);
+        state.dkimDomains ??= [];
+        if (d && state.dkimDomains.length < MAX_DKIM_FIELDS) state.dkimDomains.push(d);
+      }
+      return CONTINUE;
+    };
+  }
+  return app;
 }

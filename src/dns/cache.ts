@@ -66,7 +66,7 @@ type Counters = Omit<CacheStats, 'entries' | 'bytes' | 'maxBytes' | 'inflight'>;
 
 /**
  * A cache in front of any Resolver, bounded in bytes (estimated, see entryBytes), with per-entry
- * TTLs, expired entries purged by an unref'd timer, TXT answers cut to what SPF can use
+ * TTLs, expired entries purged by an unref'd timer, TXT answers cut to what SPF and DMARC can use
  * (txt-bound.ts), and one upstream query per question in flight.
  *
  * Storage is lru-cache, in place of the former hand-written LRU list: measured with the warm

@@ -49,6 +49,8 @@ export interface OmittedTxt {
   spf: number;
   /** Other records left out (too large for an explanation, or one of several). */
   other: number;
+  /** Records starting with "v=DMARC1" that were left out (too large, or one of several); absent when none. */
+  dmarc?: number;
 }
 
 /** Per-lookup options: `signal` abandons the lookup (it rejects with DnsError code ABORTED). */

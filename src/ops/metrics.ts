@@ -12,7 +12,7 @@ import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom
 import type { CacheStats, Resolver, StubResolverStats } from '../dns/index.js';
 import type { LdapDirectoryStats } from '../ldap/index.js';
 import type { MilterServerStats } from '../milter/index.js';
-import type { Action, FailOpenResult, JudgedAssessment, Ownership, OwnDomainPort, SpfCheckMode } from '../policy/index.js';
+import type { Action, DmarcJudgement, FailOpenResult, JudgedAssessment, Ownership, OwnDomainPort, SpfCheckMode } from '../policy/index.js';
 import { packageVersion } from '../config/version.js';
 import type { DecodeOutcome, SocketmapEvent } from '../srs/index.js';
 import { cachedRender } from './render-cache.js';
@@ -24,6 +24,9 @@ export type MessageAction = Action | 'abandoned';
 
 /** Why a message passed unjudged: the assessment's result, or `local_fault` (no file descriptor for the lookup). */
 export type FailOpenReason = FailOpenResult | 'local_fault';
+
+/** The prospective DMARC judgement's kind, the label of sos_milter_dmarc_judgements_total. */
+export type DmarcJudgementKind = DmarcJudgement['kind'];
 
 /** What one judged (or temporarily failed) message adds to the counts. */
 export interface JudgedMessage {
@@ -74,6 +77,8 @@ export interface SosMetrics {
   srsDecoded(outcome: DecodeOutcome): void;
   /** The socketmap server's connection events: connection, refused-connection, timeout, oversized, malformed, write-overflow. */
   srsSocketmap(event: SocketmapEvent): void;
+  /** DMARC_CHECK=on: a message's prospective DMARC judgement (violation, pass, not-applicable, unknown). */
+  dmarcJudged(kind: DmarcJudgementKind): void;
   watchDnsCache(read: () => DnsCacheStats): void;
   watchDnsUpstream(read: () => StubResolverStats): void;
   watchLdap(read: () => LdapDirectoryStats): void;
@@ -126,6 +131,12 @@ export function createMetrics(options: MetricsOptions = {}): SosMetrics {
     name: `${PREFIX}spf_violations_total`,
     help: 'Judged messages whose sender SPF policy does not authorise the relays, by sender ownership',
     labelNames: ['check', 'ownership'] as const,
+    registers: [registry],
+  });
+  const dmarcJudgements = new Counter({
+    name: `${PREFIX}dmarc_judgements_total`,
+    help: 'Messages judged by the prospective DMARC check (DMARC_CHECK=on), by judgement: violation, pass, not-applicable (no single From: domain), unknown (DNS temperror)',
+    labelNames: ['judgement'] as const,
     registers: [registry],
   });
   const failOpen = new Counter({
@@ -260,6 +271,10 @@ export function createMetrics(options: MetricsOptions = {}): SosMetrics {
 
     failedOpen(reason) {
       failOpen.inc({ reason });
+    },
+
+    dmarcJudged(kind) {
+      dmarcJudgements.inc({ judgement: kind });
     },
 
     decided(check, seconds) {

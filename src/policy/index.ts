@@ -4,3 +4,4 @@ export * from './next-hops.js';
 export * from './assess.js';
 export * from './decide.js';
 export * from './remedy.js';
+export * from './dmarc.js';

@@ -88,3 +88,54 @@ describe('against Knot and slapd', { skip }, () => {
     assert.match(ignored.text, /action: +pass-ignored-next-hop/);
   });
 });
+
+describe('check --from: the DMARC judgement, against Knot', { skip: knotSkipReason() ?? undefined }, () => {
+  let knot: KnotInstance;
+  let env: NodeJS.ProcessEnv;
+  before(async () => {
+    knot = await startKnot({ zonesDir });
+    env = { DNS_SERVERS: `127.0.0.1:${knot.port}`, DNS_TIMEOUT_MS: '1000', SPF_REGEX: 'v=spf1 .*include:_spf\\.esp\\.e2e\\.test' };
+  });
+  after(async () => {
+    await knot?.close();
+  });
+
+  test('not aligned under p=reject: the policy, where, both alignments, the verdict and the reject', async () => {
+    const { code, text } = await run(['bounce@pass.e2e.test', '--from', 'Alice <alice@dmarc-reject.e2e.test>'], { ...env, MILTER_MODE: 'reject', DMARC_CHECK: 'on' });
+    assert.equal(code, 1, text);
+    assert.match(text, /dmarc: +From: Alice <alice@dmarc-reject\.e2e\.test> \(domain dmarc-reject\.e2e\.test\)/);
+    assert.match(text, /policy: +p=reject at the domain itself: _dmarc\.dmarc-reject\.e2e\.test/);
+    assert.match(text, /spf: +not aligned MAIL FROM domain \(relaxed\)/);
+    assert.match(text, /dkim: +no signing domain known/);
+    assert.match(text, /verdict: +violation: /);
+    assert.match(text, /reply: +550 5\.7\.1 sos-milter: [a-z0-9]{8} DMARC policy \(reject\) of 5322_from_domain=dmarc-reject\.e2e\.test is not met/);
+  });
+
+  test('test mode tags; a DKIM signing domain that aligns passes; DMARC_CHECK=off judges without acting', async () => {
+    const tagged = await run(['bounce@pass.e2e.test', '--from', 'alice@dmarc-reject.e2e.test', '--json'], { ...env, DMARC_CHECK: 'on' });
+    assert.equal(tagged.code, 1, tagged.text);
+    const r = JSON.parse(tagged.text) as { dmarc: { enabled: boolean; report: { judgement: { kind: string }; discovery: { recordDomain: string } }; outcome: { action: string; header: { value: string } } } };
+    assert.equal(r.dmarc.enabled, true);
+    assert.equal(r.dmarc.report.judgement.kind, 'violation');
+    assert.equal(r.dmarc.report.discovery.recordDomain, 'dmarc-reject.e2e.test');
+    assert.equal(r.dmarc.outcome.action, 'tag');
+    assert.equal(r.dmarc.outcome.header.value, 'failed DMARC-expectation');
+
+    const signed = await run(['bounce@pass.e2e.test', '--from', 'alice@dmarc-reject.e2e.test'], { ...env, DMARC_CHECK: 'on', DKIM_SIGNING_DOMAINS: '*' });
+    assert.equal(signed.code, 0, signed.text);
+    assert.match(signed.text, /dkim: +aligned dmarc-reject\.e2e\.test \(relaxed\)/);
+    assert.match(signed.text, /verdict: +pass: /);
+
+    const off = await run(['bounce@pass.e2e.test', '--from', 'alice@dmarc-reject.e2e.test'], env);
+    assert.equal(off.code, 0, off.text);
+    assert.match(off.text, /verdict: +violation/);
+    assert.match(off.text, /action: +none \(DMARC_CHECK=off/);
+  });
+
+  test('SPF aligned: the envelope sender is the From: domain', async () => {
+    const { code, text } = await run(['bounce@dmarc-aligned.e2e.test', '--from', 'alice@dmarc-aligned.e2e.test'], { ...env, MILTER_MODE: 'reject', DMARC_CHECK: 'on' });
+    assert.equal(code, 0, text);
+    assert.match(text, /spf: +aligned MAIL FROM domain \(strict\)/);
+    assert.match(text, /action: +pass/);
+  });
+});

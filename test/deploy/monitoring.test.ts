@@ -85,7 +85,7 @@ test('the dashboard is importable and shows what a postmaster watches', () => {
     }
   }
   const titles = dash.panels.map((p) => p.title).join('\n');
-  for (const t of ['Actions', 'SPF results', 'Violation rate by ownership', 'Fail-open rate by reason', 'Decision latency', 'DNS lookup latency', 'LDAP lookup latency', 'DNS errors', 'LDAP errors', 'Milter connections']) {
+  for (const t of ['Actions', 'SPF results', 'Violation rate by ownership', 'Fail-open rate by reason', 'Decision latency', 'DNS lookup latency', 'LDAP lookup latency', 'DNS errors', 'LDAP errors', 'Milter connections', 'DMARC judgements', 'DMARC violation ratio']) {
     assert.match(titles, new RegExp(`^${t}$`, 'm'));
   }
 });
@@ -142,6 +142,8 @@ describe('a live scrape of the daemon', { skip: knotSkipReason() ?? slapdUnavail
         LDAP_QUERY_FILTER: '(dc=%d)',
         LDAP_TIMEOUT_MS: '1000',
         LOG_LEVEL: 'warn',
+        // The DMARC step too, so that its counter carries samples (the From: field is the sender).
+        DMARC_CHECK: 'on',
       },
       stdio: ['ignore', 'ignore', 'inherit'],
     });
@@ -214,6 +216,7 @@ describe('a live scrape of the daemon', { skip: knotSkipReason() ?? slapdUnavail
     assert.match(exposition, /^sos_milter_ldap_lookup_duration_seconds_count\{outcome="ldap"\} [1-9]/m);
     assert.match(exposition, /^sos_milter_dns_lookup_duration_seconds_count\{outcome="ok"\} [1-9]/m);
     assert.match(exposition, /^sos_milter_milter_connections_total [1-9]/m);
+    assert.match(exposition, /^sos_milter_dmarc_judgements_total\{judgement="(violation|pass|not-applicable|unknown)"\} [1-9]/m);
   });
 
   test('every metric the dashboard and the alert rules use is exported', () => {
@@ -223,7 +226,7 @@ describe('a live scrape of the daemon', { skip: knotSkipReason() ?? slapdUnavail
     const used = new Set(exprs.flatMap(metricNames));
     const unknown = [...used].filter((n) => !SYNTHETIC.has(n) && !exported(types, n));
     assert.deepEqual(unknown, []);
-    for (const family of ['sos_milter_messages_total', 'sos_milter_spf_violations_total', 'sos_milter_fail_open_total', 'sos_milter_ldap_connected', 'sos_milter_milter_connections_open']) {
+    for (const family of ['sos_milter_messages_total', 'sos_milter_spf_violations_total', 'sos_milter_fail_open_total', 'sos_milter_ldap_connected', 'sos_milter_milter_connections_open', 'sos_milter_dmarc_judgements_total']) {
       assert.ok(used.has(family), `the dashboard or the rules use ${family}`);
     }
   });
