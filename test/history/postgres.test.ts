@@ -3,11 +3,13 @@
  * Debian's postgresql binaries; as root through runuser, since postgres refuses to run as root).
  * The same scenario as on SQLite: change sets over three runs, the outbox, a dry run, and a
  * second store waiting for the first's advisory lock. Skips with the reason when no server can run.
+ * Every wait is bounded (the hooks' timeouts, the start-up deadline, the stop): a broken server
+ * fails the suite, it never hangs it.
  */
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { chmodSync, existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { chmodSync, existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { openHistory } from '../../src/history/open.js';
@@ -25,41 +27,72 @@ function outcome(domain: string, status: DomainOutcome['status']): DomainOutcome
 const run = (outcomes: DomainOutcome[], at: number): RunInput => ({ startedAt: new Date(at), finishedAt: new Date(at + 1), outcomes, recipients: () => [{ channel: 'webhook', recipient: '' }] });
 const names = (xs: { domain: string }[]) => xs.map((x) => x.domain).sort();
 
+/** Resolves with what `p` gave, or with `fallback` after `ms`: every wait here is bounded. */
+function within<T>(p: Promise<T>, ms: number, fallback: T): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  return Promise.race([p, new Promise<T>((r) => (timer = setTimeout(() => r(fallback), ms)))]).finally(() => clearTimeout(timer));
+}
+
 describe('history on PostgreSQL', { skip, timeout: 120_000 }, () => {
   let dir: string;
+  let data: string;
   let server: ChildProcess | undefined;
+  let serverLog = '';
   let url: string;
+  // As root the server runs under runuser, which blocks SIGINT (it leaves terminal signals to
+  // the foreground process group) and answers SIGTERM by killing its child after 2 s: a signal to
+  // it does not stop PostgreSQL cleanly. pg_ctl stop does, and the postmaster's PID file is the
+  // last resort. (An `after` hook that sent SIGINT to runuser and awaited its exit hung the suite.)
+  const as = (cmd: string, args: string[]) =>
+    asRoot ? spawnSync('/usr/sbin/runuser', ['-u', 'postgres', '--', cmd, ...args], { encoding: 'utf8', timeout: 60_000 }) : spawnSync(cmd, args, { encoding: 'utf8', timeout: 60_000 });
 
   before(async () => {
     dir = mkdtempSync(join(tmpdir(), 'sos-pg-'));
     chmodSync(dir, 0o777);
-    const as = (cmd: string, args: string[]) => (asRoot ? spawnSync('/usr/sbin/runuser', ['-u', 'postgres', '--', cmd, ...args], { encoding: 'utf8', timeout: 60_000 }) : spawnSync(cmd, args, { encoding: 'utf8', timeout: 60_000 }));
-    const data = join(dir, 'data');
+    data = join(dir, 'data');
     const init = as(join(BIN!, 'initdb'), ['-D', data, '-U', 'sos', '--auth=trust', '-E', 'UTF8', '--no-sync']);
     assert.equal(init.status, 0, init.stderr);
     const port = await freePort();
     const args = ['-D', data, '-p', String(port), '-k', dir, '-c', 'listen_addresses=127.0.0.1', '-c', 'fsync=off'];
-    server = asRoot ? spawn('/usr/sbin/runuser', ['-u', 'postgres', '--', join(BIN!, 'postgres'), ...args], { stdio: 'ignore' }) : spawn(join(BIN!, 'postgres'), args, { stdio: 'ignore' });
+    const stdio: ['ignore', 'ignore', 'pipe'] = ['ignore', 'ignore', 'pipe'];
+    server = asRoot ? spawn('/usr/sbin/runuser', ['-u', 'postgres', '--', join(BIN!, 'postgres'), ...args], { stdio }) : spawn(join(BIN!, 'postgres'), args, { stdio });
+    server.stderr!.on('data', (chunk: Buffer) => (serverLog = (serverLog + chunk.toString()).slice(-4000)));
     url = `postgresql://sos@127.0.0.1:${port}/postgres`;
-    for (let i = 0; i < 200; i++) {
+    const deadline = Date.now() + 60_000;
+    let last: unknown;
+    while (Date.now() < deadline && server.exitCode === null && server.signalCode === null) {
       try {
         const s = await openHistory(url);
         await s.close();
         return;
-      } catch {
+      } catch (e) {
+        last = e;
         await new Promise((r) => setTimeout(r, 100));
       }
     }
-    throw new Error('postgres did not start');
-  });
+    throw new Error(`postgres did not start (${server.exitCode !== null || server.signalCode !== null ? `exited ${server.exitCode ?? server.signalCode}` : 'not ready in 60 s'}; last: ${String(last)}):\n${serverLog}`);
+  }, { timeout: 90_000 });
+
   after(async () => {
-    if (server && server.exitCode === null) {
-      const exited = new Promise((r) => server!.once('exit', r));
-      server.kill('SIGINT');
-      await exited;
+    const s = server;
+    try {
+      if (s && s.exitCode === null && s.signalCode === null) {
+        const exited = new Promise<boolean>((r) => s.once('exit', () => r(true)));
+        // -w: pg_ctl returns once the server is down, and runuser exits with it.
+        const stop = as(join(BIN!, 'pg_ctl'), ['-D', data, 'stop', '-m', 'fast', '-w', '-t', '20']);
+        if (!(stop.status === 0 && (await within(exited, 10_000, false)))) {
+          // pg_ctl failed (its output says why): kill the postmaster itself, then its runuser.
+          const pid = Number(readFileSync(join(data, 'postmaster.pid'), 'utf8').split('\n')[0]);
+          if (pid > 0) process.kill(pid, 'SIGKILL');
+          s.kill('SIGKILL');
+          await within(exited, 5_000, false);
+          assert.fail(`pg_ctl stop did not stop the server: ${stop.status ?? stop.signal ?? String(stop.error)} ${stop.stderr ?? ''}`);
+        }
+      }
+    } finally {
+      if (dir) rmSync(dir, { recursive: true, force: true });
     }
-    if (dir) rmSync(dir, { recursive: true, force: true });
-  });
+  }, { timeout: 60_000 });
 
   test('three runs: exact change sets and one notification per change; a dry run writes nothing', async () => {
     const store = await openHistory(url, { keepRuns: 2 });

@@ -1,7 +1,9 @@
 /**
  * The history store on SQLite: change sets over three runs, the outbox (queued once per
  * change, never for an unchanged status), unknown outcomes keeping the last known state,
- * dry runs leaving nothing behind, retention, and a path that cannot be written.
+ * dry runs leaving nothing behind, retention, and a path that cannot be written. The SQLite
+ * driver is node:sqlite where Node has it (22.13 and later), else better-sqlite3 (Node 20): the
+ * suite runs on both (scripts/test.sh), and the driver not in use must fail with a clear error.
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -9,6 +11,8 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { openHistory } from '../../src/history/open.js';
+import { openSqliteHistory } from '../../src/history/sqlite.js';
+import { openSqliteDb, type SqliteDriverName } from '../../src/history/sqlite-driver.js';
 import { HistoryError, type HistoryStore, type RunInput } from '../../src/history/store.js';
 import type { DomainOutcome } from '../../src/history/types.js';
 
@@ -75,9 +79,8 @@ test('three runs: exact change sets, one notification per change, none for uncha
       assert.equal(await again.pendingCount(), 1);
       const r5 = await again.commitRun(run([outcome('a.test', 'fail')], 5_000_000));
       assert.deepEqual(names(r5.changes.stillBroken), ['a.test']);
-      const Database = (await import('better-sqlite3')).default;
-      const db = new Database(path, { readonly: true });
-      const runsKept = db.prepare('SELECT DISTINCT run_id FROM results ORDER BY run_id').all() as { run_id: number }[];
+      const db = await openSqliteDb(path);
+      const runsKept = db.prepare<{ run_id: number }>('SELECT DISTINCT run_id FROM results ORDER BY run_id').all();
       db.close();
       assert.deepEqual(runsKept.map((r) => r.run_id), [4, 5]);
     } finally {
@@ -106,6 +109,64 @@ test('an unwritable history path: a HistoryError naming the path', async () => {
     await assert.rejects(openHistory(join(file, 'history.sqlite')), (e: unknown) => e instanceof HistoryError && e.message.includes(join(file, 'history.sqlite')));
     writeFileSync(join(dir, 'garbage.sqlite'), 'this is not a database, just text long enough to be read as a header..........');
     await assert.rejects(openHistory(join(dir, 'garbage.sqlite')), HistoryError);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+// node:sqlite loads without a flag from Node 22.13 (and 23.4); Node 20 has none.
+const [major, minor] = process.versions.node.split('.').map(Number) as [number, number];
+const hasNodeSqlite = major >= 23 || (major === 22 && minor >= 13);
+const expected: SqliteDriverName = hasNodeSqlite ? 'node:sqlite' : 'better-sqlite3';
+
+test(`the SQLite driver on Node ${process.versions.node} is ${expected}; the file is in WAL mode`, async () => {
+  await withStore(async (store, path) => {
+    await store.commitRun(run([outcome('a.test', 'fail')], 1_000));
+    const db = await openSqliteDb(path);
+    try {
+      assert.equal(db.driver, expected);
+      assert.equal(db.pragma('journal_mode'), 'wal', 'WAL is recorded in the file');
+      db.pragma('synchronous = FULL');
+      assert.equal(db.pragma('synchronous'), 2, 'synchronous FULL is 2 on this driver too');
+    } finally {
+      db.close();
+    }
+  });
+});
+
+test('a transaction that throws is rolled back, and the connection takes the next one', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'sos-history-'));
+  const db = await openSqliteDb(join(dir, 't.sqlite'));
+  try {
+    db.exec('CREATE TABLE t (x INTEGER)');
+    assert.throws(() => db.transaction(() => {
+      db.prepare('INSERT INTO t (x) VALUES (?)').run(1);
+      throw new Error('boom');
+    }), /boom/);
+    assert.equal(Number(db.transaction(() => db.prepare('INSERT INTO t (x) VALUES (?)').run(2).lastInsertRowid)), 1, 'the rolled-back row left no rowid behind');
+    assert.deepEqual(db.prepare<{ x: number }>('SELECT x FROM t').all().map((r) => r.x), [2]);
+  } finally {
+    db.close();
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('no SQLite driver loads: a HistoryError naming the history and why each driver failed', async (t) => {
+  const other: SqliteDriverName = hasNodeSqlite ? 'better-sqlite3' : 'node:sqlite';
+  const dir = mkdtempSync(join(tmpdir(), 'sos-history-'));
+  try {
+    const path = join(dir, 'h.sqlite');
+    let store;
+    try {
+      store = await openSqliteHistory(path, 2, [other]);
+    } catch (e) {
+      assert.ok(e instanceof HistoryError, String(e));
+      assert.match(e.message, new RegExp(`^cannot open the audit history ".*h\\.sqlite": no SQLite driver can be loaded on Node ${process.versions.node} .*: ${other}: \\S`));
+      assert.ok(e.cause instanceof Error);
+      return;
+    }
+    await store.close();
+    t.skip(`${other} loads here too (built for this Node)`);
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
