@@ -12,8 +12,10 @@ import { cpuOf, memOf, type ServerChild } from './servers.js';
 
 export type SenderKind = 'pass' | 'own' | 'foreign' | 'null';
 
+export type Mix = readonly { kind: SenderKind; msg: MessageSpec }[];
+
 /** Submission traffic of an ESP: mostly fine, some broken records (e2e zones and LDIF). */
-export const MIX: readonly { kind: SenderKind; msg: MessageSpec }[] = [
+export const MIX: Mix = [
   { kind: 'pass', msg: { sender: 'news@pass.e2e.test', recipient: 'someone@rcpt.example' } },
   { kind: 'pass', msg: { sender: 'billing@pass.e2e.test', recipient: 'someone@rcpt.example' } },
   { kind: 'own', msg: { sender: 'info@own.e2e.test', recipient: 'someone@rcpt.example' } },
@@ -31,6 +33,8 @@ export interface Target {
   server: ServerChild;
   plan: TrafficPlan;
   check: OutcomeCheck;
+  /** The senders, in turn (default MIX). */
+  mix?: Mix;
   /** Messages this server answered so far (for "RSS after 100,000 messages"). */
   messagesSoFar: number;
 }
@@ -90,6 +94,7 @@ export async function runLoad(target: Target, opts: LoadOptions): Promise<PhaseR
   const open: ConnectionSet = new Set();
   const pacer = opts.ratePerSec ? new Pacer(opts.ratePerSec) : undefined;
   const { server, plan } = target;
+  const mix = target.mix ?? MIX;
 
   const fail = (err: Error): void => {
     failure ??= err;
@@ -103,7 +108,7 @@ export async function runLoad(target: Target, opts: LoadOptions): Promise<PhaseR
       await c.start(plan);
       for (let k = 0; k < n && !failure; k++) {
         await pacer?.wait();
-        const pick = MIX[cursor++ % MIX.length]!;
+        const pick = mix[cursor++ % mix.length]!;
         const o = await c.message(plan, pick.msg);
         const wrong = target.check(pick.kind, o);
         if (wrong) throw new Error(`${server.name}: ${pick.kind} <${pick.msg.sender}>: ${wrong}`);

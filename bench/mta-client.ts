@@ -40,6 +40,8 @@ export interface MessageOutcome {
   final: number;
   /** Header additions received before it. */
   headersAdded: number;
+  /** Envelope sender changes (CHGFROM) received before it. */
+  sendersChanged: number;
   /** MAIL sent -> end of message answered, ms. */
   latencyMs: number;
 }
@@ -163,6 +165,7 @@ export type ConnectionSet = Set<MtaConnection>;
 export class MtaConnection {
   private readonly waiters: ((final: number) => void)[] = [];
   private headersAdded = 0;
+  private sendersChanged = 0;
   private closed = false;
   private readonly closedPromise: Promise<void>;
   private optnegPayload: Buffer | undefined;
@@ -177,6 +180,7 @@ export class MtaConnection {
         this.optnegPayload = Buffer.from(payload);
         this.waiters.shift()?.(cmd);
       } else if (cmd === Resp.ADDHEADER) this.headersAdded++;
+      else if (cmd === Resp.CHGFROM) this.sendersChanged++;
       else if (FINAL_REPLIES.has(cmd)) this.waiters.shift()?.(cmd);
     });
     sock.on('data', (c: Buffer) => {
@@ -245,6 +249,7 @@ export class MtaConnection {
     const queueId = (queueCounter++).toString(16).toUpperCase().padStart(QUEUE_ID_PLACEHOLDER.length, '0');
     const t0 = performance.now();
     this.headersAdded = 0;
+    this.sendersChanged = 0;
     let final = 0;
     for (const w of t.writes) {
       let bytes = w.bytes;
@@ -256,7 +261,7 @@ export class MtaConnection {
       if (reply) final = await this.expect(reply, 'a message');
     }
     const latencyMs = performance.now() - t0;
-    const outcome = { final, headersAdded: this.headersAdded, latencyMs };
+    const outcome = { final, headersAdded: this.headersAdded, sendersChanged: this.sendersChanged, latencyMs };
     this.sock.write(ABORT);
     return outcome;
   }

@@ -3,13 +3,15 @@
  * `npm run bench`: sos-milter side by side with a bare Node responder (bench/side-by-side.ts),
  * the daemon's latency with and without a /metrics scrape flood (bench/scrape-flood.ts), then
  * the SPF evaluator bench, the audit of 5,000 own domains (bench/audit-bench.ts), and the
- * daemon's CPU per message with DMARC_CHECK=on against off (bench/dmarc-bench.ts).
+ * daemon's CPU per message with DMARC_CHECK=on against off (bench/dmarc-bench.ts), and the
+ * daemon's CPU per message with MILTER_MODE=rewrite (SRS) against reject, on traffic where every
+ * message is a violation and on a mix with 1 violation in 10 (bench/rewrite-bench.ts).
  * Prints the figures with the targets of issue 8 beside them, the load average (figures from a
  * busy machine are not comparable), and all figures as JSON.
  *
  *   node dist/bench/run.js [--json FILE] [--reps N] [--quick] [--part NAME[,NAME...]]
  *
- * --part runs only the named parts: side-by-side, scrape, spf, audit, dmarc (default: all).
+ * --part runs only the named parts: side-by-side, scrape, spf, audit, dmarc, rewrite (default: all).
  * --json FILE also writes the JSON to FILE (results are not committed); --reps sets the
  * interleaved repetitions (default 5); --quick is a smoke run (1 repetition, small levels, 20
  * idle sessions) whose figures mean nothing. The whole run is bounded: past 9 minutes it stops.
@@ -22,8 +24,9 @@ import { runSpfBench } from './spf-bench.js';
 import { AUDIT_TARGET, runAuditBench } from './audit-bench.js';
 import { runScrapeFlood, type ScrapeFloodResult } from './scrape-flood.js';
 import { DMARC_TARGET_RATIO, runDmarcBench, type DmarcBenchResult } from './dmarc-bench.js';
+import { REWRITE_TARGET_RATIO, runRewriteBench, type RewriteBenchResult, type RewriteLevel } from './rewrite-bench.js';
 
-const PARTS = ['side-by-side', 'scrape', 'spf', 'audit', 'dmarc'] as const;
+const PARTS = ['side-by-side', 'scrape', 'spf', 'audit', 'dmarc', 'rewrite'] as const;
 type Part = (typeof PARTS)[number];
 
 /** Issue 8, item 6, on the 2-core development VM. */
@@ -36,6 +39,8 @@ export const TARGETS = {
   spfWarmUs: 20,
   /** Issue 16: CPU per message with DMARC_CHECK=on over off. */
   dmarcCpuRatio: DMARC_TARGET_RATIO,
+  /** Issue 15: CPU per message with MILTER_MODE=rewrite over reject, every message a violation. */
+  rewriteCpuRatio: REWRITE_TARGET_RATIO,
 };
 
 const HARD_LIMIT_MS = 9 * 60_000;
@@ -148,6 +153,33 @@ function printDmarc(r: DmarcBenchResult, reps: number): void {
   console.log(`  target (issue 16): CPU per message DMARC on <= ${TARGETS.dmarcCpuRatio}x off: ${fmt(ratio, 2)}x ${verdict(ratio <= TARGETS.dmarcCpuRatio)}`);
 }
 
+function printRewrite(r: RewriteBenchResult, reps: number): void {
+  console.log(`   figures: median (min-max) over ${reps} interleaved repetitions; SRS_DOMAIN ${r.srsDomain}`);
+  console.log(`   negotiated actions: reject mode ${r.actions.reject} (ADDHDRS), rewrite mode ${r.actions.rewrite} (ADDHDRS, CHGFROM): the MTA negotiates CHGFROM only in rewrite mode`);
+  console.log('   per violation reject mode answers end of message with one packet (550), rewrite mode with three (CHGFROM, ADDHEADER, CONTINUE)');
+  const cols = ['', 'CPU us/msg', 'user us/msg', 'messages/s', 'p50 ms', 'p99 ms'];
+  const row = (label: string, rs: PhaseResultList): string[] => [
+    label,
+    spread(rs.map((x) => x.cpuUsPerMessage)),
+    spread(rs.map((x) => x.userUsPerMessage)),
+    spread(rs.map((x) => x.messagesPerSec), 0),
+    spread(rs.map((x) => x.p50Ms), 2),
+    spread(rs.map((x) => x.p99Ms), 2),
+  ];
+  const table = (title: string, level: RewriteLevel): void => {
+    console.log(`\n${title}`);
+    const rows = [cols, row('reject', level.reject), row('rewrite', level.rewrite), ['ratio', spread(level.cpuRatio, 2) + 'x', '', '', '', '']];
+    const widths = cols.map((_, i) => Math.max(...rows.map((x) => x[i]!.length)));
+    for (const x of rows) console.log('  ' + x.map((c, i) => (i === 0 ? c.padEnd(widths[i]!) : c.padStart(widths[i]!))).join('  '));
+  };
+  table('every message a violation (foreign -all senders without the ESP include)', r.violations);
+  if (r.mixed) table('mixed: 1 violation in 10 messages', r.mixed);
+  const ratio = median(r.violations.cpuRatio);
+  console.log(`  target (issue 15): CPU per message rewrite <= ${TARGETS.rewriteCpuRatio}x reject, every message a violation: ${fmt(ratio, 2)}x ${verdict(ratio <= TARGETS.rewriteCpuRatio)}`);
+  if (r.mixed) console.log(`  mixed traffic (no target): ${fmt(median(r.mixed.cpuRatio), 2)}x`);
+}
+type PhaseResultList = RewriteLevel['reject'];
+
 function argValue(argv: string[], name: string): string | undefined {
   const i = argv.indexOf(name);
   return i >= 0 ? argv[i + 1] : undefined;
@@ -206,7 +238,14 @@ async function main(argv: string[]): Promise<void> {
     printDmarc(dmarc, reps);
   }
 
-  const all = { machineBefore: before, machineAfter: machine(), targets: TARGETS, sideBySide, scrape, spf, audit, dmarc };
+  let rewrite: RewriteBenchResult | undefined;
+  if (run('rewrite')) {
+    console.log(`\n== sos-milter with MILTER_MODE=rewrite (SRS) vs reject (regex check, LDAP on, warm caches; Knot + slapd) ==  load average ${machine().loadavg.join(' ')}`);
+    rewrite = await runRewriteBench({ repetitions: reps, ...(quick ? { closedMessages: 2000 } : {}) });
+    printRewrite(rewrite, reps);
+  }
+
+  const all = { machineBefore: before, machineAfter: machine(), targets: TARGETS, sideBySide, scrape, spf, audit, dmarc, rewrite };
   console.log('\n' + JSON.stringify(all, null, 2));
   if (jsonPath) writeFileSync(jsonPath, JSON.stringify(all, null, 2) + '\n');
 }

@@ -73,7 +73,9 @@ const round = (x: number, digits = 2): number => Math.round(x * 10 ** digits) / 
 // In reject mode the daemon rejects violations (own and foreign alike) with 550 and continues otherwise.
 export const SOS_CHECK: OutcomeCheck = (kind, o) => {
   const want = kind === 'own' || kind === 'foreign' ? Resp.REPLYCODE : Resp.CONTINUE;
-  if (o.final !== want || o.headersAdded !== 0) return `reply ${String.fromCharCode(o.final)} with ${o.headersAdded} header(s), expected ${String.fromCharCode(want)}`;
+  if (o.final !== want || o.headersAdded !== 0 || o.sendersChanged !== 0) {
+    return `reply ${String.fromCharCode(o.final)} with ${o.headersAdded} header(s) and ${o.sendersChanged} sender change(s), expected ${String.fromCharCode(want)}`;
+  }
   return undefined;
 };
 export const NODE_CHECK: OutcomeCheck = (_kind, o) => (o.final === Resp.CONTINUE ? undefined : `reply ${String.fromCharCode(o.final)}`);

@@ -22,6 +22,8 @@ export const Cmd = {
 export const Resp = {
   CONTINUE: 0x63,
   ADDHEADER: 0x68,
+  /** SMFIR_CHGFROM: the envelope sender changed (rewrite mode, at end of message). */
+  CHGFROM: 0x65,
   OPTNEG: 0x4f,
   REPLYCODE: 0x79,
 } as const;

@@ -144,8 +144,9 @@ describe('rewrite mode (SRS) through Postfix and Knot', { skip, timeout: 90_000 
       assert.equal(plain.mailFrom, 'news@fine.srs.test');
       assert.deepEqual(headersOf(plain, 'X-SOS-Milter'), []);
 
-      const line = log.find((l) => typeof l.msg === 'string' && l.msg.startsWith('envelope sender rewritten'));
+      const line = log.find((l) => typeof l.msg === 'string' && l.msg.endsWith('Envelope sender rewritten.'));
       assert.ok(line, 'one line per rewrite');
+      assert.match(String(line.msg), /^mode=rewrite client=/);
       assert.equal(line.sender, 'news+list=x@foreign.srs.test');
       assert.equal(line.srs, srsAddress);
       assert.match(String(line.queueId), /^[0-9A-Za-z]+$/);
