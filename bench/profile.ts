@@ -5,6 +5,7 @@
  *
  *   node dist/bench/profile.js [--server sos|node] [--paced] [--messages N] [--cpu-prof]
  *                              [--alloc] [--interval-us N] [--no-perf] [--out DIR]
+ *                              [--mode reject|rewrite]
  *
  * `perf record` (cpu-clock, call graphs; the server runs with --perf-basic-prof so JIT frames
  * have names) samples the server during the measured loop only. Each sample is put in the
@@ -18,7 +19,9 @@
  * connections; default 30,000 messages). --alloc preloads alloc-sampler.js into the server: V8's
  * sampling heap profiler over the measured loop, collected objects included, gives bytes
  * allocated per message by allocating function. Raw files stay in DIR (a temp dir by default):
- * daemon.log, perf.data, *.cpuprofile (open in Chrome DevTools).
+ * daemon.log, perf.data, *.cpuprofile (open in Chrome DevTools). --mode profiles the daemon on the
+ * rewrite bench's load instead (every message a violation; MILTER_MODE=reject or rewrite), to
+ * see where the two modes differ.
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdirSync, rmSync, mkdtempSync, openSync, readdirSync, readFileSync, readSync, closeSync, statSync } from 'node:fs';
@@ -28,6 +31,7 @@ import { runLoad, type Target } from './load.js';
 import { allocPath } from './alloc-sampler.js';
 import { TrafficPlan } from './mta-client.js';
 import { killChildren, startDaemon, startResponder, type DaemonChild, type ServerChild } from './servers.js';
+import { REJECT_CHECK, REWRITE_CHECK, SRS_DOMAIN, VIOLATION_MIX } from './rewrite-bench.js';
 import { closedOpts, NODE_CHECK, optnegOf, PACED_RATE, pacedOpts, SOS_CHECK } from './side-by-side.js';
 
 interface CpuProfileNode {
@@ -232,6 +236,10 @@ async function main(argv: string[]): Promise<void> {
   const withPerf = !argv.includes('--no-perf') && perfUsable();
   const withCpuProf = argv.includes('--cpu-prof') || !withPerf;
   const withAlloc = argv.includes('--alloc');
+  const mode = argValue(argv, '--mode');
+  if (mode !== undefined && mode !== 'reject' && mode !== 'rewrite') throw new Error('--mode must be reject or rewrite');
+  const modeEnv: Record<string, string> =
+    mode === 'rewrite' ? { MILTER_MODE: 'rewrite', SRS_DOMAIN, SRS_SECRETS: 'profile-only-srs-secret-of-32chr' } : mode === 'reject' ? { MILTER_MODE: 'reject' } : {};
   const nodeArgs = [
     ...(withCpuProf ? ['--cpu-prof', `--cpu-prof-dir=${dir}`, `--cpu-prof-interval=${intervalUs}`] : []),
     ...(withAlloc ? ['--import', new URL('./alloc-sampler.js', import.meta.url).href] : []),
@@ -242,10 +250,11 @@ async function main(argv: string[]): Promise<void> {
   let server: ServerChild | undefined;
   let perf: ChildProcess | undefined;
   try {
-    daemon = await startDaemon(dir, which === 'sos' ? nodeArgs : []);
+    daemon = await startDaemon(dir, which === 'sos' ? nodeArgs : [], modeEnv);
     const payload = await optnegOf(daemon.port);
     server = which === 'sos' ? daemon : await startResponder(payload, nodeArgs);
-    const target: Target = { server, plan: new TrafficPlan(payload), check: which === 'sos' ? SOS_CHECK : NODE_CHECK, messagesSoFar: 0 };
+    const check = which === 'node' ? NODE_CHECK : mode === 'rewrite' ? REWRITE_CHECK : mode === 'reject' ? REJECT_CHECK : SOS_CHECK;
+    const target: Target = { server, plan: new TrafficPlan(payload), check, mix: mode ? VIOLATION_MIX : undefined, messagesSoFar: 0 };
     await runLoad(target, closedOpts(5000));
 
     const logOffset = statSync(daemon.logPath).size;

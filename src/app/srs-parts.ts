@@ -5,14 +5,14 @@
 import type { SrsConfig } from '../config/index.js';
 import { errorMessage, type Logger } from '../log/index.js';
 import type { PolicySettings, RewriteSettings, SpfPort } from '../policy/index.js';
-import { SocketmapServer, Srs, srsDecodeLookup, type DecodeOutcome, type SocketmapEvent } from '../srs/index.js';
+import { ForwardMemo, SocketmapServer, Srs, srsDecodeLookup, type DecodeOutcome, type SocketmapEvent } from '../srs/index.js';
 
 export function createSrs(config: SrsConfig): Srs {
   return new Srs({ secrets: config.secrets, domain: config.domain, maxAgeDays: config.maxAgeDays });
 }
 
 export function rewriteSettings(srs: Srs, config: SrsConfig): RewriteSettings {
-  return { rewriter: srs, scope: config.rewrite, header: config.header };
+  return { rewriter: new ForwardMemo(srs), scope: config.rewrite, header: config.header };
 }
 
 /**
