@@ -97,13 +97,19 @@ test("the Postfix container's entrypoint configures a real Postfix as described"
     shim('postconf', `exec ${POSTCONF} -c ${conf} "$@"`);
     shim('newaliases', `echo newaliases >> ${dir}/ran`);
     shim('postfix', `echo "postfix $*" >> ${dir}/ran`);
+    shim('configure-instance', `echo "configure-instance $*" >> ${dir}/ran`);
     const r = spawnSync('sh', [repoPath('deploy/compose/postfix/entrypoint.sh')], {
-      env: { PATH: `${bin}:/usr/bin:/bin`, POSTFIX_MYHOSTNAME: 'mx.compose.test', POSTFIX_MILTER_DEFAULT_ACTION: 'accept' },
+      env: {
+        PATH: `${bin}:/usr/bin:/bin`,
+        POSTFIX_MYHOSTNAME: 'mx.compose.test',
+        POSTFIX_MILTER_DEFAULT_ACTION: 'accept',
+        POSTFIX_CONFIGURE_INSTANCE: join(bin, 'configure-instance'),
+      },
       encoding: 'utf8',
     });
     assert.equal(r.status, 0, r.stdout + r.stderr);
     assert.equal(r.stderr.trim(), '', 'postconf raised no warnings');
-    assert.deepEqual(readFileSync(join(dir, 'ran'), 'utf8').trim().split('\n'), ['newaliases', 'postfix start-fg']);
+    assert.deepEqual(readFileSync(join(dir, 'ran'), 'utf8').trim().split('\n'), ['newaliases', 'configure-instance -', 'postfix start-fg']);
     const main = spawnSync(POSTCONF, ['-c', conf, '-n'], { encoding: 'utf8' }).stdout;
     assert.match(main, /^smtpd_milters = unix:\/sos-milter\/sos-milter$/m);
     assert.match(main, /^milter_default_action = accept$/m);
@@ -118,6 +124,38 @@ test("the Postfix container's entrypoint configures a real Postfix as described"
     assert.match(master, /^submission\s+inet\s+n\s+-\s+y\s+-\s+-\s+smtpd/m);
     assert.match(master, /^smtp\s+inet\s+n\s+-\s+y\s+-\s+-\s+smtpd/m, 'smtpd chrooted, as the socket path assumes');
     assert.match(master, /^postlog\s+unix-dgram/m);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+const CONFIGURE_INSTANCE = '/usr/lib/postfix/configure-instance.sh';
+
+test("the entrypoint prepares the chroot as Debian's postfix service does: chrooted processes resolve names", { skip: postconfMissing() || (existsSync(CONFIGURE_INSTANCE) ? false : `${CONFIGURE_INSTANCE} is missing`) }, () => {
+  // Debian's own script, run for real by the entrypoint, against a scratch queue directory.
+  const dir = mkdtempSync(join(tmpdir(), 'sos-compose-chroot-'));
+  try {
+    const conf = join(dir, 'etc');
+    const bin = join(dir, 'bin');
+    const queue = join(dir, 'spool');
+    for (const d of [conf, bin, queue]) mkdirSync(d);
+    copyFileSync('/usr/share/postfix/main.cf.debian', join(conf, 'main.cf'));
+    copyFileSync('/usr/share/postfix/master.cf.dist', join(conf, 'master.cf'));
+    spawnSync(POSTCONF, ['-c', conf, '-e', `queue_directory = ${queue}`]);
+    const shim = (name: string, body: string) => {
+      writeFileSync(join(bin, name), `#!/bin/sh\n${body}\n`);
+      chmodSync(join(bin, name), 0o755);
+    };
+    shim('postconf', `exec ${POSTCONF} -c ${conf} "$@"`);
+    shim('newaliases', 'true');
+    shim('postfix', `echo "postfix $*" >> ${dir}/ran`);
+    const r = spawnSync('sh', [repoPath('deploy/compose/postfix/entrypoint.sh')], { env: { PATH: `${bin}:/usr/bin:/bin:/usr/sbin:/sbin` }, encoding: 'utf8' });
+    assert.equal(r.status, 0, r.stdout + r.stderr);
+    assert.equal(readFileSync(join(dir, 'ran'), 'utf8').trim(), 'postfix start-fg', 'Postfix starts after the chroot is ready');
+    for (const file of ['etc/resolv.conf', 'etc/hosts', 'etc/services', 'etc/nsswitch.conf']) {
+      if (existsSync(`/${file}`)) assert.equal(readFileSync(join(queue, file), 'utf8'), readFileSync(`/${file}`, 'utf8'), `${file} copied into the chroot`);
+    }
+    assert.ok(existsSync(join(queue, 'etc/resolv.conf')) || !existsSync('/etc/resolv.conf'), 'the resolver configuration is there');
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }

@@ -28,4 +28,9 @@ postconf -M postlog/unix-dgram="postlog unix-dgram n - n - 1 postlogd"
 newaliases
 # smtpd is chrooted to /var/spool/postfix; the milter's socket volume is mounted at
 # /var/spool/postfix/sos-milter, so smtpd reaches it as /sos-milter/sos-milter.
+# What Debian's postfix service runs before it starts (ExecStartPre of postfix@.service): copy
+# resolv.conf, hosts, services, nsswitch.conf and the NSS libraries into the chroot. Without it
+# chrooted processes resolve no names: cleanup could not reach the srsdecode socketmap at
+# inet:sos-milter:PORT, and smtpd would not know Docker's DNS.
+"${POSTFIX_CONFIGURE_INSTANCE:-/usr/lib/postfix/configure-instance.sh}" -
 exec postfix start-fg
