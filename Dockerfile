@@ -35,9 +35,11 @@ WORKDIR /app
 COPY package.json package-lock.json LICENSE ./
 RUN npm ci --omit=dev --omit=optional --no-audit --no-fund && npm cache clean --force
 COPY --from=build /app/dist/src ./dist/src
-# The UNIX socket lives on a volume shared with Postfix (MILTER_SOCKET=/socket/sos-milter).
+# The UNIX socket lives on a volume shared with Postfix (MILTER_SOCKET=/socket/sos-milter);
+# /history takes the audit's SQLite history (compose's `audit` profile mounts a volume there).
+# A fresh named volume takes the owner of the directory it is mounted on: without these, root's.
 # 1000:1000 is the image's `node` user; numeric, so that runAsNonRoot can verify it.
-RUN mkdir -p /socket && chown 1000:1000 /socket
+RUN mkdir -p /socket /history && chown 1000:1000 /socket /history
 VOLUME ["/socket"]
 USER 1000:1000
 # 8020: the milter on TCP when MILTER_SOCKET=inet:8020; 9100: /metrics, /healthz, /readyz.

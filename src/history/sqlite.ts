@@ -45,6 +45,9 @@ export async function openSqliteHistory(path: string, keepRuns: number, drivers?
     const mode = db.pragma('journal_mode = WAL');
     if (String(mode).toLowerCase() !== 'wal') throw new Error(`the WAL journal cannot be used here (journal_mode stays ${String(mode)})`);
     db.pragma('synchronous = FULL');
+    // Sorts and statement journals in memory, not in temporary files: the image's root file
+    // system is read-only (compose read_only, Kubernetes readOnlyRootFilesystem), /tmp included.
+    db.pragma('temp_store = MEMORY');
     db.exec(SCHEMA);
     const version = db.prepare<{ value: string }>("SELECT value FROM meta WHERE key = 'schema'").get();
     if (version === undefined) db.prepare("INSERT INTO meta (key, value) VALUES ('schema', ?)").run(String(SCHEMA_VERSION));

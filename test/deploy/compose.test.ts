@@ -161,6 +161,32 @@ test("the entrypoint prepares the chroot as Debian's postfix service does: chroo
   }
 });
 
+test("every volume mounted into the sos-milter image is a directory the image creates for its user", () => {
+  // A named volume mounted on a path the image lacks belongs to root: the daemon (uid 1000) could
+  // not create its socket, nor the audit its history file (read_only: the root file system is no way out).
+  const dockerfile = readFileSync(repoPath('Dockerfile'), 'utf8').replace(/\\\n\s*/g, ' ');
+  const user = /^USER (\S+)$/m.exec(dockerfile)?.[1];
+  assert.ok(user, 'the image names its user');
+  const made = new Set<string>();
+  for (const m of dockerfile.matchAll(/^RUN mkdir -p ((?:\/\S+ )+)&& chown (\S+) ((?:\/\S+ ?)+)$/gm)) {
+    const created = m[1]!.trim().split(/\s+/);
+    const owned = m[3]!.trim().split(/\s+/);
+    assert.equal(m[2], user, `chown to the image's user ${user}`);
+    for (const dir of created) if (owned.includes(dir)) made.add(dir);
+  }
+  const services = compose.services as Record<string, Obj>;
+  let mounts = 0;
+  for (const [name, service] of Object.entries(services)) {
+    if (!String(service.image ?? '').startsWith('sos-milter:')) continue;
+    for (const volume of (service.volumes ?? []) as string[]) {
+      const target = volume.split(':')[1]!;
+      mounts++;
+      assert.ok(made.has(target), `${name}: ${target} is created and owned by ${user} in the Dockerfile`);
+    }
+  }
+  assert.ok(mounts >= 2, 'the socket and the audit history are checked');
+});
+
 /** Set by compose.yaml itself, not from .env: the shared socket and the published metrics port. */
 const FIXED_IN_COMPOSE = ['MILTER_SOCKET', 'METRICS_LISTEN'];
 
