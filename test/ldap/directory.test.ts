@@ -6,6 +6,8 @@ import { captureJsonLog, captureLog } from '../support/log-capture.js';
 /** A scripted in-memory LDAP server: which domains exist, and how it misbehaves. */
 class FakeServer {
   domains = new Set(['customer.example']);
+  /** Values of the DKIM attribute (`dkimDomain`) per domain entry. */
+  dkim = new Map<string, string[]>();
   down = false;
   hang = false;
   wrongPassword = false;
@@ -52,6 +54,15 @@ class FakeServer {
         if (server.searchError !== undefined) throw new Error(server.searchError);
         const m = /^\(dc=(.*)\)$/.exec(request.filter);
         return m && server.domains.has(m[1]!) ? 1 : 0;
+      },
+      async searchEntries(_base, request) {
+        server.filters.push(request.filter);
+        if (server.down) throw new Error('socket closed');
+        if (server.searchError !== undefined) throw new Error(server.searchError);
+        const m = /^\(dc=(.*)\)$/.exec(request.filter);
+        if (!m || !server.domains.has(m[1]!)) return { entries: [], sizeLimitExceeded: false };
+        const values = server.dkim.get(m[1]!);
+        return { entries: [{ dn: `dc=${m[1]!},ou=domains,dc=example,dc=test`, attributes: (values ? { dkimdomain: values } : {}) as Record<string, string[]> }], sizeLimitExceeded: false };
       },
       async unbind() {
         connected = false;
