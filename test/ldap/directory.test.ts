@@ -126,6 +126,43 @@ test('own and foreign domains; positive and negative answers are cached with the
   }
 });
 
+test('dkimAttribute: one search answers ownership and the signing domains, cached together; invalid values ignored and logged once', async () => {
+  const server = new FakeServer();
+  server.dkim.set('customer.example', ['ESP.Example.', 'not a domain', 'x'.repeat(2000), 'esp.example', 'b\u00fccher.example']);
+  const { logger, lines } = captureLog('text');
+  const { dir, advance } = directory(server, { dkimAttribute: 'dkimDomain', logger });
+  try {
+    assert.deepEqual(await dir.isOwnDomain('customer.example'), { own: true, source: 'ldap', dkimDomains: ['esp.example', 'xn--bcher-kva.example'] });
+    assert.deepEqual(dir.isOwnDomainNow('customer.example'), { own: true, source: 'cache', dkimDomains: ['esp.example', 'xn--bcher-kva.example'] });
+    assert.deepEqual(await dir.isOwnDomain('foreign.example'), { own: false, source: 'ldap' });
+    assert.equal(dir.stats().searches, 2);
+    advance(301_000);
+    await dir.isOwnDomain('customer.example');
+    assert.equal(dir.stats().searches, 3);
+    const invalid = lines.filter((l) => l.includes('no DKIM signing domain'));
+    assert.equal(invalid.length, 2, invalid.join('\n'));
+    assert.ok(invalid.every((l) => l.length < 2000), 'a long value is cut in the log');
+  } finally {
+    await dir.close();
+  }
+});
+
+test('dkimAttribute: at most 8 signing domains per entry; a failed search is an error answer without them', async () => {
+  const server = new FakeServer();
+  server.dkim.set('customer.example', Array.from({ length: 12 }, (_, i) => `d${i}.example`));
+  const { dir } = directory(server, { dkimAttribute: 'dkimDomain' });
+  try {
+    const answer = await dir.isOwnDomain('customer.example');
+    assert.equal(answer.dkimDomains?.length, 8);
+    server.searchError = 'busy';
+    const failed = await dir.isOwnDomain('other.example');
+    assert.equal(failed.source, 'error');
+    assert.equal(failed.dkimDomains, undefined);
+  } finally {
+    await dir.close();
+  }
+});
+
 test('isOwnDomainNow answers from the cache only, with its TTLs, and never searches', async () => {
   const server = new FakeServer();
   const { dir, advance } = directory(server);
