@@ -83,7 +83,7 @@ export interface DomainDmarc {
    * LDAP_DKIM_ATTRIBUTE that aligns (adkim; `*` signs for every domain).
    */
   dkimSigning: Readiness;
-  /** Where the aligned (or best) signing domain is known from, when there is one. */
+  /** Where the aligned signing domain is known from, when one aligns. */
   dkimSource?: DkimSource;
   /** The prospective judgement of such a message (the daemon's, with no DKIM-Signature present). */
   verdict: DmarcJudgement['kind'];
@@ -174,7 +174,7 @@ async function domainDmarc(domain: string, spf: JudgedAssessment, dmarc: DmarcPa
     ...(found ? { recordDomain: found.recordDomain, tag: found.appliedTag } : {}),
     spfAligned,
     dkimSigning,
-    ...(best && source ? { dkimSource: source } : {}),
+    ...(best?.aligned === true && source ? { dkimSource: source } : {}),
     verdict: report.judgement.kind,
     reason: report.judgement.reason,
   };
