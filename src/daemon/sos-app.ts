@@ -260,15 +260,17 @@ export function createSosMilterApp(opts: SosAppOptions): MilterApplication {
     return state.fromValue === undefined ? { kind: 'invalid', reason: `From: longer than ${MAX_FROM_OCTETS} octets` } : parseFromHeader(state.fromValue);
   }
 
-  /**
-   * The prospective DMARC judgement (src/policy/dmarc.ts). Bounded like the SPF assessment, and
-   * cancelled with the message when the MTA gives it up (abort, disconnect).
-   */
+  /** What the DMARC judgement is made of: the From: field, the envelope, SPF, the signing domains (with the From: domain's LDAP answer). */
   function dmarcInput(state: MessageState, from: FromField, spf: JudgedAssessment, dmarc: SosDmarcOptions, envelopeRewritten: boolean, ldap: LdapDkim | undefined): DmarcInput {
     const mailFromDomain = state.sender.kind === 'domain' ? state.sender.domain : undefined;
     return { from, mailFromDomain, spf, ...dkimInput(dmarc.signingDomains, from, state.dkimDomains, ldap), envelopeRewritten };
   }
 
+  /**
+   * The prospective DMARC judgement (src/policy/dmarc.ts). Bounded like the SPF assessment, and
+   * cancelled with the message when the MTA gives it up (abort, disconnect); the From: domain's
+   * LDAP lookup before it is bounded by LDAP_TIMEOUT_MS.
+   */
   async function judgeDmarcFor(
     state: MessageState,
     from: FromField,
