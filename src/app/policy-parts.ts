@@ -32,6 +32,11 @@ export interface DnsParts {
 export interface PolicyPartsOptions {
   /** Wraps the resolver that asks the DNS servers (the daemon times it for its metrics). */
   wrapUpstream?: (upstream: Resolver) => Resolver;
+  /**
+   * DMARC is judged although DMARC_CHECK is off (`check --from`, `audit --dmarc`): the
+   * directory then reads LDAP_DKIM_ATTRIBUTE too, as it does with DMARC_CHECK=on.
+   */
+  dmarc?: boolean;
 }
 
 export interface DnsPartsOptions extends PolicyPartsOptions {
@@ -68,7 +73,7 @@ export function createPolicyParts(config: Config, logger: Logger, options: Polic
     stub,
     resolver,
     spf: createSpfEvaluator(resolver),
-    directory: config.ldap ? directoryFromConfig(config.ldap, logger) : undefined,
+    directory: config.ldap ? directoryFromConfig(config.ldap, logger, config.dmarcCheck || options.dmarc === true) : undefined,
     settings: policySettings(config),
     ignoredNextHops: new IgnoredNextHops(config.ignoredNextHops),
   };
@@ -93,6 +98,11 @@ export interface DmarcParts {
   psl: PublicSuffixList | undefined;
   /** DKIM_SIGNING_DOMAINS; `*`: the ESP signs for every From: domain. */
   signingDomains: readonly string[];
+  /**
+   * LDAP_DKIM_ATTRIBUTE is set (LDAP on): the From: domain is looked up in the directory (the
+   * same cached own-domain lookup) and its entry's values count as signing domains.
+   */
+  ldapSigningDomains: boolean;
   /** DMARC_REJECT_MESSAGE. */
   rejectMessage: string;
 }
@@ -104,6 +114,7 @@ export function createDmarcParts(config: Config, resolver: Resolver, force = fal
     resolver,
     psl: config.dmarcPslFile ? parsePublicSuffixList(readFileSync(config.dmarcPslFile, 'utf8')) : undefined,
     signingDomains: config.dkimSigningDomains,
+    ldapSigningDomains: config.ldap?.dkimAttribute !== undefined,
     rejectMessage: config.dmarcRejectMessage,
   };
 }

@@ -78,21 +78,30 @@ export async function runAuditCommand(argv: string[], env: NodeJS.ProcessEnv, io
       return ExitCode.INCOMPLETE;
     }
   }
-  const parts = createPolicyParts(config, logger);
+  const parts = createPolicyParts(config, logger, { dmarc: args.dmarc });
   const directory = parts.directory!;
   const bar = new ProgressBar(err, io.progress ?? (Boolean((out as { isTTY?: boolean }).isTTY) && Boolean((err as { isTTY?: boolean }).isTTY)));
   try {
     let listed: Set<string>;
     let contacts: Map<string, string[]>;
+    let dkim: Map<string, readonly string[]>;
+    // The DMARC columns count LDAP_DKIM_ATTRIBUTE: read with the listing, in the same paged search.
+    const dmarcOn = config.dmarcCheck || args.dmarc;
+    const readDkim = dmarcOn && config.ldap.dkimAttribute !== undefined;
     try {
-      ({ listed, contacts } = await listOwnDomainsWithContacts(directory, { filter: config.ldap.auditFilter, attribute: config.ldap.domainAttribute, contactAttribute: hconf.mail?.contactAttribute }));
+      ({ listed, contacts, dkim } = await listOwnDomainsWithContacts(directory, {
+        filter: config.ldap.auditFilter,
+        attribute: config.ldap.domainAttribute,
+        contactAttribute: hconf.mail?.contactAttribute,
+        dkim: readDkim,
+      }));
     } catch (e) {
       err.write(`sos-milter audit: cannot list the own domains from LDAP: ${(e as Error).message}\n`);
       return ExitCode.INCOMPLETE;
     }
     const domains = [...listed].sort();
     const dmarc = createDmarcParts(config, parts.resolver, args.dmarc);
-    const judge = createDomainJudge(config, parts, listedOwnDomains(listed, directory), dmarc);
+    const judge = createDomainJudge(config, parts, listedOwnDomains(listed, directory, readDkim ? dkim : undefined), dmarc);
     bar.update(0, domains.length, true);
     const reports = await judgeDomains(domains, judge, { concurrency: args.concurrency, logger, onDone: (done) => bar.update(done, domains.length) });
     bar.update(domains.length, domains.length, true);

@@ -15,25 +15,37 @@ export async function listOwnDomains(directory: LdapDomainDirectory, query: List
   return listed;
 }
 
-/** listOwnDomains with each domain's values of `query.contactAttribute` (unchecked: LDAP holds anything). */
-export async function listOwnDomainsWithContacts(directory: LdapDomainDirectory, query: ListDomainsOptions): Promise<{ listed: Set<string>; contacts: Map<string, string[]> }> {
+/**
+ * listOwnDomains with each domain's values of `query.contactAttribute` (unchecked: LDAP holds
+ * anything) and, with `query.dkim`, its DKIM signing domains (LDAP_DKIM_ATTRIBUTE, checked).
+ */
+export async function listOwnDomainsWithContacts(
+  directory: LdapDomainDirectory,
+  query: ListDomainsOptions,
+): Promise<{ listed: Set<string>; contacts: Map<string, string[]>; dkim: Map<string, readonly string[]> }> {
   const listed = new Set<string>();
   const contacts = new Map<string, string[]>();
+  const dkim = new Map<string, readonly string[]>();
   for await (const page of directory.listOwnDomainContacts(query)) {
-    for (const { domain, contacts: values } of page) {
+    for (const { domain, contacts: values, dkimDomains } of page) {
       const name = domainToASCII(domain) || domain;
       listed.add(name);
       if (values.length > 0) contacts.set(name, [...(contacts.get(name) ?? []), ...values]);
+      if (dkimDomains && dkimDomains.length > 0) dkim.set(name, [...new Set([...(dkim.get(name) ?? []), ...dkimDomains])]);
     }
   }
-  return { listed, contacts };
+  return { listed, contacts, dkim };
 }
 
-/** The audited domains are own by definition (they came from LDAP): asked of LDAP again, they would say so. */
-export function listedOwnDomains(listed: ReadonlySet<string>, fallback: OwnDomainPort | undefined): OwnDomainPort {
+/**
+ * The audited domains are own by definition (they came from LDAP): asked of LDAP again, they
+ * would say so, with the signing domains their entries list (`dkim`, read with the listing).
+ */
+export function listedOwnDomains(listed: ReadonlySet<string>, fallback: OwnDomainPort | undefined, dkim?: ReadonlyMap<string, readonly string[]>): OwnDomainPort {
   return {
     isOwnDomain(domain: string): Promise<OwnDomainAnswer> {
-      if (listed.has(domain.toLowerCase())) return Promise.resolve({ own: true, source: 'ldap' });
+      const name = domain.toLowerCase();
+      if (listed.has(name)) return Promise.resolve(dkim ? { own: true, source: 'ldap', dkimDomains: dkim.get(name) ?? [] } : { own: true, source: 'ldap' });
       return fallback ? fallback.isOwnDomain(domain) : Promise.resolve({ own: false, source: 'ldap' });
     },
   };

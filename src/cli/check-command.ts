@@ -15,7 +15,10 @@ import {
   assessDmarcReport,
   assessEnvelope,
   decideDmarc,
-  dkimDomainsFor,
+  dkimInput,
+  dkimSourceText,
+  dmarcFromDomain,
+  ldapDkimFor,
   decideOutcome,
   newMessageId,
   parseEnvelopeSender,
@@ -28,6 +31,7 @@ import {
   type DmarcReport,
   type MessageFacts,
   type Outcome,
+  type OwnDomainPort,
   type Remedy,
 } from '../policy/index.js';
 import { createDomainJudge, lookupsUsed, terminalLine, type BudgetReport } from './domain-report.js';
@@ -46,8 +50,10 @@ is SENDER: the record found, the check, own or foreign, and the action with its 
   --next-hop HOP   {rcpt_host} of a recipient; repeat for several (default: one unknown)
   --from ADDRESS   the message's From: (an address or a whole From: field value): also
                    the prospective DMARC judgement: the policy found and where, SPF and
-                   DKIM alignment (DKIM_SIGNING_DOMAINS), the verdict and the action the
-                   daemon takes with DMARC_CHECK=on (with it off: judged, not acted on)
+                   DKIM alignment (DKIM_SIGNING_DOMAINS, LDAP_DKIM_ATTRIBUTE of the From:
+                   domain's entry, or a signature present) and where the signing domain
+                   came from, the verdict and the action the daemon takes with
+                   DMARC_CHECK=on (with it off: judged, not acted on)
   --json           print the assessment and outcome as JSON
 
 When the sender's domain fails, also the remedy: the smallest change to its record that
@@ -124,7 +130,7 @@ export async function runCheckCommand(argv: string[], env: NodeJS.ProcessEnv, ou
   // Collect: what the MTA would tell about the message.
   const rawSender = parsed.positionals[0]!;
   const sender = parseEnvelopeSender(rawSender);
-  const parts = createPolicyParts(config, silentLogger());
+  const parts = createPolicyParts(config, silentLogger(), { dmarc: parsed.values.from !== undefined });
   const { spf, directory, settings, ignoredNextHops } = parts;
   const recipients = new RecipientHops();
   const nextHops = parsed.values['next-hop'] ?? [];
@@ -158,7 +164,7 @@ export async function runCheckCommand(argv: string[], env: NodeJS.ProcessEnv, ou
       if (budget) report.lookups = budget;
     }
     const from = parsed.values.from;
-    if (from !== undefined) report.dmarc = await checkDmarc(config, parts.resolver, from, sender, assessment, outcome, facts);
+    if (from !== undefined) report.dmarc = await checkDmarc(config, parts.resolver, directory, from, sender, assessment, outcome, facts);
     print(out, report, parsed.values.json ?? false, facts.client);
     const failed = (a: string | undefined): boolean => a === 'reject' || a === 'tag' || a === 'log' || a === 'rewrite';
     return failed(outcome.action) || failed(report.dmarc?.outcome?.action) ? ExitCode.FAILURE : ExitCode.OK;
@@ -171,6 +177,7 @@ export async function runCheckCommand(argv: string[], env: NodeJS.ProcessEnv, ou
 async function checkDmarc(
   config: Config,
   resolver: Resolver,
+  directory: OwnDomainPort | undefined,
   from: string,
   sender: EnvelopeSender,
   assessment: Assessment,
@@ -179,12 +186,15 @@ async function checkDmarc(
 ): Promise<DmarcCheck> {
   const parts = createDmarcParts(config, resolver, true)!;
   const field = parseFromHeader(from);
+  // LDAP_DKIM_ATTRIBUTE: the From: domain's entry, through the same cached lookup as the sender's (no second search for the same domain).
+  const fromDomain = parts.ldapSigningDomains && directory ? dmarcFromDomain(field) : undefined;
+  const ldap = directory && fromDomain !== undefined ? await ldapDkimFor(directory, fromDomain) : undefined;
   const report = await assessDmarcReport(
     {
       from: field,
       mailFromDomain: sender.kind === 'domain' ? sender.domain : undefined,
       spf: assessment.kind === 'not-judged' ? undefined : assessment,
-      dkimDomains: dkimDomainsFor(parts.signingDomains, field),
+      ...dkimInput(parts.signingDomains, field, [], ldap),
     },
     resolver,
     { signal: AbortSignal.timeout(assessmentTimeoutMs(config)), psl: parts.psl },
@@ -215,8 +225,11 @@ function dmarcLines(c: DmarcCheck): string[] {
   const enforcing = d?.status === 'found' && d.disposition !== 'none';
   if (enforcing) {
     lines.push(`  spf:      ${r.spfPasses ? alignmentText(r.spfAlignment, 'MAIL FROM domain') : 'not aligned: SPF does not pass for the relays'}`);
-    lines.push(`  dkim:     ${r.dkimAlignment ? alignmentText(r.dkimAlignment, r.dkimDomain) : 'no signing domain known (DKIM_SIGNING_DOMAINS)'}`);
+    const source = r.dkimSource ? ` from ${dkimSourceText(r.dkimSource)}` : '';
+    lines.push(`  dkim:     ${r.dkimAlignment ? `${alignmentText(r.dkimAlignment, r.dkimDomain)}${source}` : 'no signing domain known (DKIM_SIGNING_DOMAINS, LDAP_DKIM_ATTRIBUTE)'}`);
+    for (const c of r.dkimCandidates ?? []) if (c.domain !== r.dkimDomain) lines.push(`            also ${c.domain} from ${dkimSourceText(c.source)}`);
   }
+  if (r.dkimLdapError !== undefined) lines.push(`  ldap:     the From: domain's signing domains are not known: ${r.dkimLdapError}`);
   lines.push(`  verdict:  ${r.judgement.kind}: ${r.judgement.reason}`);
   const o = c.outcome;
   if (!o) lines.push(`  action:   none (${c.noAction ?? ''})`);

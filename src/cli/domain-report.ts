@@ -10,14 +10,17 @@ import type { LookupOptions, LookupResult, RecordTypeMap, Resolver, RRType } fro
 import {
   assessDmarcReport,
   assessSender,
-  dkimDomainsFor,
+  dkimInput,
+  ldapDkimFor,
   spfPassesForRelays,
   decideOutcome,
   findRemedy,
   hasTerm,
+  MAX_DKIM_DOMAINS,
   mechanismFromRegex,
   RecipientHops,
   type Action,
+  type DkimSource,
   type DmarcJudgement,
   type FromField,
   type JudgedAssessment,
@@ -75,8 +78,13 @@ export interface DomainDmarc {
   tag?: 'p' | 'sp' | 'np';
   /** Would SPF align for a message From: the domain sent with the domain as envelope sender: SPF passes for the relays. */
   spfAligned: Readiness;
-  /** Is DKIM signing configured for it: a DKIM_SIGNING_DOMAINS entry that aligns (adkim; `*` signs for every domain). */
+  /**
+   * Is DKIM signing configured for it: a DKIM_SIGNING_DOMAINS entry or a value of the entry's
+   * LDAP_DKIM_ATTRIBUTE that aligns (adkim; `*` signs for every domain).
+   */
   dkimSigning: Readiness;
+  /** Where the aligned signing domain is known from, when one aligns. */
+  dkimSource?: DkimSource;
   /** The prospective judgement of such a message (the daemon's, with no DKIM-Signature present). */
   verdict: DmarcJudgement['kind'];
   reason: string;
@@ -134,29 +142,39 @@ function readiness(a: Alignment | undefined): Readiness {
 }
 
 /** The DMARC columns: the daemon's judgement of a message From: postmaster@DOMAIN whose envelope sender is at DOMAIN. */
-async function domainDmarc(domain: string, spf: JudgedAssessment, dmarc: DmarcParts, signal: AbortSignal): Promise<DomainDmarc> {
+async function domainDmarc(domain: string, spf: JudgedAssessment, dmarc: DmarcParts, ownDomains: OwnDomainPort | undefined, signal: AbortSignal): Promise<DomainDmarc> {
   const from: FromField = { kind: 'one', address: `postmaster@${domain}`, domain, mailboxes: 1 };
   const options = { signal, psl: dmarc.psl };
-  const dkimDomains = dkimDomainsFor(dmarc.signingDomains, from);
-  const report = await assessDmarcReport({ from, mailFromDomain: domain, spf, dkimDomains }, dmarc.resolver, options);
+  // LDAP_DKIM_ATTRIBUTE: the audit's port answers from the listing (read with the attribute), so no search per domain.
+  const ldap = dmarc.ldapSigningDomains && ownDomains ? await ldapDkimFor(ownDomains, domain) : undefined;
+  const dkim = dkimInput(dmarc.signingDomains, from, [], ldap);
+  const dkimDomains = dkim.dkimDomains;
+  const report = await assessDmarcReport({ from, mailFromDomain: domain, spf, ...dkim }, dmarc.resolver, options);
   const d = report.discovery;
   const found = d?.status === 'found' ? d : undefined;
   // The envelope domain is the From: domain: SPF aligns in either mode whenever it passes.
   const spfAligned: Readiness = spf.kind === 'fail-open' && spf.result === 'temperror' ? 'unknown' : spfPassesForRelays(spf) ? 'yes' : 'no';
   // With an enforcing policy the judgement already tried the signing domains; else try them here (adkim, or relaxed without a record).
-  let dkim = report.dkimAlignment;
-  if (!dkim && !(found && found.disposition !== 'none')) {
-    for (const signing of dkimDomains.slice(0, 8)) {
-      const a = await aligns(dmarc.resolver, domain, signing, found?.record.adkim ?? 'r', options);
-      if (!dkim || a.aligned === true || (a.aligned === 'temperror' && dkim.aligned === false)) dkim = a;
+  let best = report.dkimAlignment;
+  let source = report.dkimSource;
+  if (!best && !(found && found.disposition !== 'none')) {
+    for (const signing of dkimDomains.slice(0, MAX_DKIM_DOMAINS)) {
+      const a = await aligns(dmarc.resolver, domain, signing.domain, found?.record.adkim ?? 'r', options);
+      if (!best || a.aligned === true || (a.aligned === 'temperror' && best.aligned === false)) {
+        best = a;
+        source = signing.source;
+      }
       if (a.aligned === true) break;
     }
   }
+  // Not aligned as far as known, but the directory could not be asked: not known.
+  const dkimSigning = readiness(best) === 'no' && report.dkimLdapError !== undefined ? 'unknown' : readiness(best);
   return {
     policy: found ? found.disposition : d?.status === 'none' ? 'no-policy' : 'unknown',
     ...(found ? { recordDomain: found.recordDomain, tag: found.appliedTag } : {}),
     spfAligned,
-    dkimSigning: readiness(dkim),
+    dkimSigning,
+    ...(best?.aligned === true && source ? { dkimSource: source } : {}),
     verdict: report.judgement.kind,
     reason: report.judgement.reason,
   };
@@ -235,7 +253,7 @@ export function createDomainJudge(config: Config, parts: PolicyParts, ownDomains
         ).action;
       }
       const { remedy, budget } = await extras(configured);
-      const dmarcColumns = dmarc && (await domainDmarc(domain, configured, dmarc, deadline().signal));
+      const dmarcColumns = dmarc && (await domainDmarc(domain, configured, dmarc, ownDomains, deadline().signal));
       return {
         domain,
         status: statusOf(configured),

@@ -46,6 +46,8 @@ export interface LdapConfig {
   auditFilter: string;
   /** Attribute that holds the domain name; undefined: the value of the entry's RDN. */
   domainAttribute: string | undefined;
+  /** LDAP_DKIM_ATTRIBUTE: attribute of an own domain's entry naming the DKIM signing domains (d=) of mail From: it; undefined: off. */
+  dkimAttribute: string | undefined;
   tls: LdapTlsConfig;
 }
 
@@ -190,7 +192,14 @@ function balancedParentheses(filter: string): boolean {
 }
 
 function parseLdap(env: NodeJS.ProcessEnv): LdapConfig | undefined {
-  if (isUnset(env.LDAP_ENABLED)) return undefined;
+  if (isUnset(env.LDAP_ENABLED)) {
+    // Refused rather than ignored: the operator expects DKIM alignment from the directory, and
+    // without LDAP every message From: such a domain would be judged without it.
+    if (!isUnset(env.LDAP_DKIM_ATTRIBUTE)) {
+      throw new ConfigError('INVALID', 'LDAP_DKIM_ATTRIBUTE', 'is set while LDAP_ENABLED is not; the signing domains are read from the own-domain entries in LDAP, so turn on LDAP or unset LDAP_DKIM_ATTRIBUTE');
+    }
+    return undefined;
+  }
   const uris = parseLdapUris('LDAP_SERVER_URI', env.LDAP_SERVER_URI);
   const bindDn = isUnset(env.LDAP_BINDDN) ? undefined : env.LDAP_BINDDN.trim();
   // The password is taken verbatim: leading or trailing blanks may be part of it.
@@ -210,6 +219,7 @@ function parseLdap(env: NodeJS.ProcessEnv): LdapConfig | undefined {
     timeoutMs: parseInteger('LDAP_TIMEOUT_MS', env.LDAP_TIMEOUT_MS, DEFAULTS.ldapTimeoutMs, POSITIVE_MS),
     auditFilter: parseAuditFilter(env.LDAP_AUDIT_FILTER, queryFilter),
     domainAttribute: parseAttributeName('LDAP_DOMAIN_ATTRIBUTE', env.LDAP_DOMAIN_ATTRIBUTE),
+    dkimAttribute: parseAttributeName('LDAP_DKIM_ATTRIBUTE', env.LDAP_DKIM_ATTRIBUTE),
     tls: parseLdapTls(env),
   };
 }
@@ -229,7 +239,7 @@ function parseAttributeName(variable: string, raw: string | undefined): string |
   if (isUnset(raw)) return undefined;
   const name = raw.trim();
   if (!/^(?:[A-Za-z][A-Za-z0-9-]*|[0-9]+(?:\.[0-9]+)+)$/.test(name)) {
-    throw new ConfigError('INVALID', variable, `${show(raw)} is not an LDAP attribute name; e.g. associatedDomain or dc`);
+    throw new ConfigError('INVALID', variable, `${show(raw)} is not an LDAP attribute name (RFC 4512 descriptor or numeric OID); e.g. associatedDomain or dc`);
   }
   return name;
 }

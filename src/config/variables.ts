@@ -70,6 +70,12 @@ export const ENV_VARIABLES: readonly EnvVariable[] = [
   { name: 'LDAP_QUERY_FILTER', default: 'required with LDAP', summary: 'filter with %d for the sender domain, e.g. (dc=%d)', readers: ALL },
   { name: 'LDAP_AUDIT_FILTER', default: 'LDAP_QUERY_FILTER with %d replaced by *', summary: 'filter that lists every own domain (audit)', readers: ['audit'] },
   { name: 'LDAP_DOMAIN_ATTRIBUTE', default: "the RDN's value", summary: 'attribute holding the domain name (audit)', readers: ['audit'] },
+  {
+    name: 'LDAP_DKIM_ATTRIBUTE',
+    default: 'unset',
+    summary: "attribute of an own domain's entry naming the DKIM signing domains (d=) of mail From: that domain, for DMARC alignment (needs LDAP_ENABLED)",
+    readers: ALL,
+  },
   { name: 'LDAP_CACHE_TTL', default: '300', summary: 'seconds a found answer is cached', readers: ALL },
   { name: 'LDAP_NEGATIVE_CACHE_TTL', default: '60', summary: 'seconds a not-found answer is cached', readers: ALL },
   { name: 'LDAP_TIMEOUT_MS', default: '2000', summary: 'limit for each LDAP operation, connecting included', readers: ALL },

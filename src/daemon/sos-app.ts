@@ -34,18 +34,22 @@ import {
   assessDmarc,
   assessDmarcNow,
   decideDmarc,
-  dkimDomainsFor,
+  dkimInput,
   dkimSigningDomain,
+  dmarcFromDomain,
+  ldapDkimFor,
+  ldapDkimNow,
   dmarcViolationSentence,
   MAX_DKIM_FIELDS,
   type DmarcInput,
   type DmarcJudgement,
   type DmarcOutcome,
   type FromField,
+  type LdapDkim,
 } from '../policy/index.js';
 
 /** DMARC_CHECK=on: what the prospective DMARC judgement needs (src/app/policy-parts.ts builds it). */
-export type SosDmarcOptions = Omit<DmarcParts, 'psl'> & { psl?: DmarcParts['psl'] };
+export type SosDmarcOptions = Omit<DmarcParts, 'psl' | 'ldapSigningDomains'> & { psl?: DmarcParts['psl']; ldapSigningDomains?: boolean };
 
 /** The DMARC sentence of a violation, for the log. */
 function sentenceOf(judged: DmarcJudgement): string {
@@ -232,11 +236,19 @@ export function createSosMilterApp(opts: SosAppOptions): MilterApplication {
     // An SPF refusal or deferral stands; otherwise the DMARC judgement may add its own, reported
     // on the same `judged` line (one line per message, as without DMARC).
     if (!dmarc || outcome.action === 'reject' || outcome.action === 'tempfail') return report(ctx, state, facts, assessment, outcome);
-    // Usually every DNS answer is cached: judged now, without a promise, timer or controller.
+    // Usually every DNS answer (and the From: domain's LDAP answer) is cached: judged now, without a promise, timer or controller.
     const rewritten = outcome.action === 'rewrite';
-    const now = assessDmarcNow(dmarcInput(state, assessment, dmarc, rewritten), dmarc.resolver, { psl: dmarc.psl });
-    if (now) return report(ctx, state, facts, assessment, outcome, now);
-    return judgeDmarcFor(state, assessment, dmarc, rewritten).then((judged) => {
+    const from = fromField(state);
+    // LDAP_DKIM_ATTRIBUTE: the From: domain's own-domain lookup (the same cache as the MAIL FROM domain's: no second search for the same domain).
+    const ldapPort = dmarc.ldapSigningDomains ? opts.ownDomains : undefined;
+    const ldapDomain = ldapPort && dmarcFromDomain(from);
+    const ldap = ldapPort && ldapDomain ? ldapDkimNow(ldapPort, ldapDomain) : undefined;
+    if (!ldapPort || !ldapDomain || ldap) {
+      const now = assessDmarcNow(dmarcInput(state, from, assessment, dmarc, rewritten, ldap), dmarc.resolver, { psl: dmarc.psl });
+      if (now) return report(ctx, state, facts, assessment, outcome, now);
+    }
+    const ldapLookup = ldap ?? (ldapPort && ldapDomain ? ldapDkimFor(ldapPort, ldapDomain) : undefined);
+    return judgeDmarcFor(state, from, assessment, dmarc, rewritten, ldapLookup).then((judged) => {
       if (state.abandoned !== undefined) return reportAbandoned(state, domain, state.abandoned);
       return report(ctx, state, facts, assessment, outcome, judged);
     });
@@ -248,19 +260,29 @@ export function createSosMilterApp(opts: SosAppOptions): MilterApplication {
     return state.fromValue === undefined ? { kind: 'invalid', reason: `From: longer than ${MAX_FROM_OCTETS} octets` } : parseFromHeader(state.fromValue);
   }
 
-  /**
-   * The prospective DMARC judgement (src/policy/dmarc.ts). Bounded like the SPF assessment, and
-   * cancelled with the message when the MTA gives it up (abort, disconnect).
-   */
-  function dmarcInput(state: MessageState, spf: JudgedAssessment, dmarc: SosDmarcOptions, envelopeRewritten: boolean): DmarcInput {
-    const from = fromField(state);
-    const dkimDomains = dkimDomainsFor(dmarc.signingDomains, from, state.dkimDomains);
+  /** What the DMARC judgement is made of: the From: field, the envelope, SPF, the signing domains (with the From: domain's LDAP answer). */
+  function dmarcInput(state: MessageState, from: FromField, spf: JudgedAssessment, dmarc: SosDmarcOptions, envelopeRewritten: boolean, ldap: LdapDkim | undefined): DmarcInput {
     const mailFromDomain = state.sender.kind === 'domain' ? state.sender.domain : undefined;
-    return { from, mailFromDomain, spf, dkimDomains, envelopeRewritten };
+    return { from, mailFromDomain, spf, ...dkimInput(dmarc.signingDomains, from, state.dkimDomains, ldap), envelopeRewritten };
   }
 
-  async function judgeDmarcFor(state: MessageState, spf: JudgedAssessment, dmarc: SosDmarcOptions, envelopeRewritten: boolean): Promise<DmarcJudgement> {
-    const input = dmarcInput(state, spf, dmarc, envelopeRewritten);
+  /**
+   * The prospective DMARC judgement (src/policy/dmarc.ts). Bounded like the SPF assessment, and
+   * cancelled with the message when the MTA gives it up (abort, disconnect); the From: domain's
+   * LDAP lookup before it is bounded by LDAP_TIMEOUT_MS.
+   */
+  async function judgeDmarcFor(
+    state: MessageState,
+    from: FromField,
+    spf: JudgedAssessment,
+    dmarc: SosDmarcOptions,
+    envelopeRewritten: boolean,
+    ldapLookup: LdapDkim | Promise<LdapDkim> | undefined,
+  ): Promise<DmarcJudgement> {
+    // The LDAP lookup is bounded by LDAP_TIMEOUT_MS and never throws (a failure is an answer).
+    const ldap = await ldapLookup;
+    if (state.abandoned !== undefined) return { kind: 'unknown', domain: '', reason: state.abandoned };
+    const input = dmarcInput(state, from, spf, dmarc, envelopeRewritten, ldap);
     const controller = new AbortController();
     state.dmarcController = controller;
     const timer = setTimeout(() => controller.abort(`no DMARC judgement within ${opts.assessmentTimeoutMs} ms`), opts.assessmentTimeoutMs);

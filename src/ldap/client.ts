@@ -32,6 +32,11 @@ export interface LdapClient {
   bind(dn: string, password: string): Promise<void>;
   /** Resolves with the number of entries found (at least 1 if the size limit was hit). */
   countEntries(base: string, request: LdapSearchRequest): Promise<number>;
+  /**
+   * The entries found with the requested attributes; `sizeLimitExceeded` when more matched than
+   * the size limit allows (the entries are then not known: the server's answer is an error).
+   */
+  searchEntries(base: string, request: LdapSearchRequest): Promise<{ entries: LdapListedEntry[]; sizeLimitExceeded: boolean }>;
   /** Every entry under `base`, page by page (RFC 2696), so that server size limits do not cut the list. */
   listEntries(base: string, request: LdapListRequest): AsyncIterable<LdapListedEntry[]>;
   unbind(): Promise<void>;
@@ -76,6 +81,13 @@ function asText(value: unknown): string[] {
   return values.map((v) => (Buffer.isBuffer(v) ? v.toString('utf8') : String(v)));
 }
 
+/** An ldapts entry as text, attribute names in lower case. */
+function listedEntry(entry: { dn: string; [name: string]: unknown }): LdapListedEntry {
+  const attributes: Record<string, string[]> = {};
+  for (const [name, value] of Object.entries(entry)) if (name !== 'dn') attributes[name.toLowerCase()] = asText(value);
+  return { dn: entry.dn, attributes };
+}
+
 export const ldaptsClientFactory: LdapClientFactory = (url, timeoutMs, tls) => {
   const host = uriHost(url);
   // Our own bind is replayed by reconnecting explicitly; ldapts must not reconnect silently
@@ -99,6 +111,15 @@ export const ldaptsClientFactory: LdapClientFactory = (url, timeoutMs, tls) => {
         throw err;
       }
     },
+    searchEntries: async (base, request) => {
+      try {
+        const result = await client.search(base, request);
+        return { entries: result.searchEntries.map(listedEntry), sizeLimitExceeded: false };
+      } catch (err) {
+        if (err instanceof SizeLimitExceededError) return { entries: [], sizeLimitExceeded: true };
+        throw err;
+      }
+    },
     listEntries: async function* (base, request) {
       const pages = client.searchPaginated(base, {
         scope: 'sub',
@@ -108,11 +129,7 @@ export const ldaptsClientFactory: LdapClientFactory = (url, timeoutMs, tls) => {
         paged: { pageSize: request.pageSize },
       });
       for await (const page of pages) {
-        yield page.searchEntries.map((entry) => {
-          const attributes: Record<string, string[]> = {};
-          for (const [name, value] of Object.entries(entry)) if (name !== 'dn') attributes[name.toLowerCase()] = asText(value);
-          return { dn: entry.dn, attributes };
-        });
+        yield page.searchEntries.map(listedEntry);
       }
     },
     unbind: () => client.unbind(),

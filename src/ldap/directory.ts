@@ -9,6 +9,7 @@ import type { Logger } from '../log/index.js';
 import { errorMessage, silentLogger } from '../log/index.js';
 import { backoffDelay, type BackoffOptions } from './backoff.js';
 import { isLdapsUri, ldaptsClientFactory, uriHost, type LdapClient, type LdapClientFactory, type LdapTlsOptions } from './client.js';
+import { DkimValueChecker } from './dkim-domains.js';
 import { domainsOfEntry } from './entry-domain.js';
 import {
   LdapClosedError,
@@ -54,6 +55,12 @@ export interface LdapDirectoryOptions {
   tls?: LdapTlsOptions;
   /** Upgrade ldap:// URIs with StartTLS before binding; never bind in the clear when it fails. */
   startTls?: boolean;
+  /**
+   * LDAP_DKIM_ATTRIBUTE (with DMARC judged): every own-domain search also reads this attribute,
+   * and an own domain's answer carries its values as `dkimDomains` (checked, bounded), cached
+   * with the answer. Undefined: the search asks for no attribute, as before.
+   */
+  dkimAttribute?: string | undefined;
 }
 
 export interface ListDomainsOptions {
@@ -64,13 +71,26 @@ export interface ListDomainsOptions {
   pageSize?: number;
   /** Also read this attribute (e.g. `mail`, AUDIT_CONTACT_ATTRIBUTE): the contacts of each listed domain. */
   contactAttribute?: string | undefined;
+  /** Also read the directory's dkimAttribute (LDAP_DKIM_ATTRIBUTE), for the audit's DMARC columns. */
+  dkim?: boolean;
 }
 
 /** A listed own domain with the values of the contact attribute of its entry (unchecked: LDAP holds anything). */
 export interface ListedDomain {
   domain: string;
   contacts: string[];
+  /** With `dkim`: the entry's DKIM signing domains (checked, as isOwnDomain's). */
+  dkimDomains?: string[];
 }
+
+/** What the cache holds for a domain: own or not and, with dkimAttribute, the own entry's signing domains. */
+interface CachedAnswer {
+  own: boolean;
+  dkimDomains?: readonly string[];
+}
+
+/** An own-domain search with dkimAttribute: entries beyond the first few are not read (a domain is seldom listed twice). */
+const DKIM_SEARCH_SIZE_LIMIT = 4;
 
 export interface LdapDirectoryStats {
   lookups: number;
@@ -147,7 +167,8 @@ export class LdapDomainDirectory {
   private readonly now: () => number;
   private readonly backoff: BackoffOptions;
   private readonly createClient: LdapClientFactory;
-  private readonly cache: LRUCache<string, boolean>;
+  private readonly cache: LRUCache<string, CachedAnswer>;
+  private readonly dkimValues: DkimValueChecker | undefined;
   private readonly inflight = new Map<string, Promise<OwnDomainAnswer>>();
   private readonly counters = {
     lookups: 0,
@@ -183,7 +204,8 @@ export class LdapDomainDirectory {
     this.createClient = options.createClient ?? ldaptsClientFactory;
     // Keys are domain names (at most 253 octets), so the entry bound is also a bound in bytes
     // (10,000 entries: about 3 MiB). ttlResolution 0: the injected clock is read on every get.
-    this.cache = new LRUCache<string, boolean>({ max: Math.max(1, options.cacheMaxEntries ?? 10_000), ttlResolution: 0, perf: { now: this.now } });
+    this.dkimValues = options.dkimAttribute === undefined ? undefined : new DkimValueChecker(options.dkimAttribute, this.logger);
+    this.cache = new LRUCache<string, CachedAnswer>({ max: Math.max(1, options.cacheMaxEntries ?? 10_000), ttlResolution: 0, perf: { now: this.now } });
     if (options.tls?.verify === false) {
       this.logger.warn({ setting: 'LDAP_TLS_VERIFY=false' }, 'LDAP TLS certificate and host name verification is OFF: anyone on the path can read the bind password');
     }
@@ -224,7 +246,8 @@ export class LdapDomainDirectory {
     const conn = await this.connection();
     const attribute = options.attribute;
     const contact = options.contactAttribute;
-    const attributes = [attribute, contact].filter((a): a is string => a !== undefined);
+    const dkim = options.dkim ? this.options.dkimAttribute : undefined;
+    const attributes = [...new Set([attribute, contact, dkim].filter((a): a is string => a !== undefined))];
     try {
       for await (const page of conn.client.listEntries(this.options.searchBase, {
         filter: options.filter,
@@ -238,7 +261,10 @@ export class LdapDomainDirectory {
           return domainsOfEntry(entry, attribute)
             .map(normaliseDomain)
             .filter((d) => d !== '')
-            .map((domain) => ({ domain, contacts }));
+            .map((domain): ListedDomain => {
+              if (dkim === undefined || this.dkimValues === undefined) return { domain, contacts };
+              return { domain, contacts, dkimDomains: this.dkimValues.domains(domain, entry.attributes[dkim.toLowerCase()] ?? []) };
+            });
         });
       }
     } catch (err) {
@@ -277,10 +303,10 @@ export class LdapDomainDirectory {
 
   /** A cached answer, counted as a hit; undefined when the cache holds none. */
   private fromCache(key: string): OwnDomainAnswer | undefined {
-    const own = this.cache.get(key);
-    if (own === undefined) return undefined;
+    const cached = this.cache.get(key);
+    if (cached === undefined) return undefined;
     this.counters.cacheHits++;
-    return { own, source: 'cache' };
+    return cached.dkimDomains === undefined ? { own: cached.own, source: 'cache' } : { own: cached.own, source: 'cache', dkimDomains: cached.dkimDomains };
   }
 
   stats(): LdapDirectoryStats {
@@ -303,11 +329,11 @@ export class LdapDomainDirectory {
       timer = setTimeout(() => resolve('timeout'), this.options.timeoutMs);
     });
     const work = this.query(key).then(
-      (own): OwnDomainAnswer => {
+      (found): OwnDomainAnswer => {
         // Cached even when the deadline has passed: the answer is still right for the next one.
-        const ttl = (own ? this.options.cacheTtlSeconds : this.options.negativeCacheTtlSeconds) * 1000;
-        if (!this.closed && ttl > 0) this.cache.set(key, own, { ttl });
-        return { own, source: 'ldap' };
+        const ttl = (found.own ? this.options.cacheTtlSeconds : this.options.negativeCacheTtlSeconds) * 1000;
+        if (!this.closed && ttl > 0) this.cache.set(key, found, { ttl });
+        return found.dkimDomains === undefined ? { own: found.own, source: 'ldap' } : { own: found.own, source: 'ldap', dkimDomains: found.dkimDomains };
       },
       // After the deadline nobody waits for this answer: do not count or log it twice.
       (err: unknown): OwnDomainAnswer => (timedOut ? { own: false, source: 'error', error: reason(err) } : this.errorAnswer(key, err)),
@@ -337,21 +363,34 @@ export class LdapDomainDirectory {
     return { own: false, source: 'error', error };
   }
 
-  private async query(key: string): Promise<boolean> {
+  private async query(key: string): Promise<CachedAnswer> {
     const conn = await this.connection();
     const filter = buildFilter(this.options.queryFilter, key);
+    const timeLimit = Math.max(1, Math.ceil(this.options.timeoutMs / 1000));
+    const dkim = this.options.dkimAttribute;
     try {
-      const count = await conn.client.countEntries(this.options.searchBase, {
-        scope: 'sub',
-        filter,
-        sizeLimit: 1,
-        timeLimit: Math.max(1, Math.ceil(this.options.timeoutMs / 1000)),
-        attributes: ['1.1'],
-      });
+      let found: CachedAnswer;
+      if (dkim === undefined || this.dkimValues === undefined) {
+        const count = await conn.client.countEntries(this.options.searchBase, { scope: 'sub', filter, sizeLimit: 1, timeLimit, attributes: ['1.1'] });
+        found = { own: count > 0 };
+      } else {
+        // The same one search answers both: is the domain own, and which domains sign for it.
+        const { entries, sizeLimitExceeded } = await conn.client.searchEntries(this.options.searchBase, {
+          scope: 'sub',
+          filter,
+          sizeLimit: DKIM_SEARCH_SIZE_LIMIT,
+          timeLimit,
+          attributes: [dkim],
+        });
+        const own = sizeLimitExceeded || entries.length > 0;
+        const values = entries.flatMap((e) => e.attributes[dkim.toLowerCase()] ?? []);
+        found = own ? { own, dkimDomains: this.dkimValues.domains(key, values) } : { own };
+        if (sizeLimitExceeded) this.logger.debug({ domain: key, filter }, `more than ${DKIM_SEARCH_SIZE_LIMIT} entries match: own, ${dkim} not read`);
+      }
       this.counters.searches++;
       this.outage.succeeded();
-      this.logger.debug({ domain: key, filter, own: count > 0, uri: conn.uri }, 'LDAP own-domain lookup');
-      return count > 0;
+      this.logger.debug({ domain: key, filter, own: found.own, dkimDomains: found.dkimDomains?.join(','), uri: conn.uri }, 'LDAP own-domain lookup');
+      return found;
     } catch (err) {
       // A lost connection is replaced on the next lookup; a server-side error keeps it.
       if (!conn.client.isConnected) this.dropConnection(conn, reason(err));

@@ -5,3 +5,4 @@ export { ldaptsClientFactory, type LdapClient, type LdapClientFactory, type Ldap
 export { backoffDelay, type BackoffOptions } from './backoff.js';
 export { directoryFromConfig } from './from-config.js';
 export { domainsOfEntry, firstRdnValue } from './entry-domain.js';
+export { DkimValueChecker, MAX_DKIM_VALUES, MAX_DKIM_VALUE_LENGTH } from './dkim-domains.js';

@@ -56,6 +56,11 @@ export interface OwnDomainAnswer {
    * it as "not own" where that would pass a message (see FailOpenAssessment.localFault).
    */
   localFault?: true;
+  /**
+   * Own domains only, when LDAP_DKIM_ATTRIBUTE is set: the DKIM signing domains (d=) the
+   * attribute names on the domain's entry, checked domain names (lower case, bounded).
+   */
+  dkimDomains?: readonly string[];
 }
 
 /** What the policy asks of the directory of own (customer) domains. */

@@ -172,6 +172,15 @@ test('LDAP_QUERY_FILTER must contain %d and be parenthesised', () => {
   for (const bad of ['dc=%d', '(dc=%d', '(dc=%d))', '(a=1)(dc=%d)']) rejects({ ...LDAP, LDAP_QUERY_FILTER: bad }, 'LDAP_QUERY_FILTER', /parenthesised/);
 });
 
+test('LDAP_DKIM_ATTRIBUTE: an attribute description, off by default, refused without LDAP', () => {
+  assert.equal(loadConfig(LDAP).ldap?.dkimAttribute, undefined);
+  assert.equal(loadConfig({ ...LDAP, LDAP_DKIM_ATTRIBUTE: ' associatedDomain ' }).ldap?.dkimAttribute, 'associatedDomain');
+  assert.equal(loadConfig({ ...LDAP, LDAP_DKIM_ATTRIBUTE: '0.9.2342.19200300.100.1.37' }).ldap?.dkimAttribute, '0.9.2342.19200300.100.1.37');
+  for (const bad of ['associated Domain', '(dc=*)', '1abc', 'dc,mail', 'a;b\u0000']) rejects({ ...LDAP, LDAP_DKIM_ATTRIBUTE: bad }, 'LDAP_DKIM_ATTRIBUTE', /not an LDAP attribute name/);
+  rejects({ LDAP_DKIM_ATTRIBUTE: 'associatedDomain' }, 'LDAP_DKIM_ATTRIBUTE', /LDAP_ENABLED is not/);
+  assert.equal(loadConfig({ LDAP_DKIM_ATTRIBUTE: '' }).ldap, undefined, 'empty is unset');
+});
+
 test('LDAP cache TTLs and timeout are plain decimal integers in range', () => {
   const c = loadConfig({ ...LDAP, LDAP_CACHE_TTL: '0', LDAP_NEGATIVE_CACHE_TTL: '15', LDAP_TIMEOUT_MS: '500' });
   assert.equal(c.ldap?.cacheTtlSeconds, 0);

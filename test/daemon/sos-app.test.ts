@@ -286,6 +286,7 @@ test('evaluate, reject mode: an own-domain lookup whose LDAP connection found no
     startTls: () => Promise.reject(emfile()),
     bind: () => Promise.reject(emfile()),
     countEntries: () => Promise.reject(new Error('not connected')),
+    searchEntries: () => Promise.reject(new Error('not connected')),
     listEntries: () => {
       throw new Error('not connected');
     },

@@ -38,7 +38,7 @@ test('assessDmarcNow gives assessDmarc\'s judgement once warm', async () => {
       from: { kind: 'one', address: 'ceo@customer.example', domain: 'customer.example', mailboxes: 1 },
       mailFromDomain: 'bounce.esp.example',
       spf: { kind: 'pass', domain: 'bounce.esp.example', check: 'regex', ownership: 'not-asked', result: 'restrictive', reason: 'r' },
-      dkimDomains: ['esp.example'],
+      dkimDomains: [{ domain: 'esp.example', source: 'DKIM_SIGNING_DOMAINS' }],
     };
     assert.equal(assessDmarcNow(input, cache), undefined);
     const judged = await assessDmarc(input, cache);

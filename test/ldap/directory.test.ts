@@ -6,6 +6,8 @@ import { captureJsonLog, captureLog } from '../support/log-capture.js';
 /** A scripted in-memory LDAP server: which domains exist, and how it misbehaves. */
 class FakeServer {
   domains = new Set(['customer.example']);
+  /** Values of the DKIM attribute (`dkimDomain`) per domain entry. */
+  dkim = new Map<string, string[]>();
   down = false;
   hang = false;
   wrongPassword = false;
@@ -52,6 +54,15 @@ class FakeServer {
         if (server.searchError !== undefined) throw new Error(server.searchError);
         const m = /^\(dc=(.*)\)$/.exec(request.filter);
         return m && server.domains.has(m[1]!) ? 1 : 0;
+      },
+      async searchEntries(_base, request) {
+        server.filters.push(request.filter);
+        if (server.down) throw new Error('socket closed');
+        if (server.searchError !== undefined) throw new Error(server.searchError);
+        const m = /^\(dc=(.*)\)$/.exec(request.filter);
+        if (!m || !server.domains.has(m[1]!)) return { entries: [], sizeLimitExceeded: false };
+        const values = server.dkim.get(m[1]!);
+        return { entries: [{ dn: `dc=${m[1]!},ou=domains,dc=example,dc=test`, attributes: (values ? { dkimdomain: values } : {}) as Record<string, string[]> }], sizeLimitExceeded: false };
       },
       async unbind() {
         connected = false;
@@ -110,6 +121,43 @@ test('own and foreign domains; positive and negative answers are cached with the
     assert.equal(stats.cacheHits, 3);
     assert.equal(stats.searches, 4);
     assert.deepEqual(server.binds, [{ dn: '', password: '' }], 'one anonymous bind, connection kept');
+  } finally {
+    await dir.close();
+  }
+});
+
+test('dkimAttribute: one search answers ownership and the signing domains, cached together; invalid values ignored and logged once', async () => {
+  const server = new FakeServer();
+  server.dkim.set('customer.example', ['ESP.Example.', 'not a domain', 'x'.repeat(2000), 'esp.example', 'b\u00fccher.example']);
+  const { logger, lines } = captureLog('text');
+  const { dir, advance } = directory(server, { dkimAttribute: 'dkimDomain', logger });
+  try {
+    assert.deepEqual(await dir.isOwnDomain('customer.example'), { own: true, source: 'ldap', dkimDomains: ['esp.example', 'xn--bcher-kva.example'] });
+    assert.deepEqual(dir.isOwnDomainNow('customer.example'), { own: true, source: 'cache', dkimDomains: ['esp.example', 'xn--bcher-kva.example'] });
+    assert.deepEqual(await dir.isOwnDomain('foreign.example'), { own: false, source: 'ldap' });
+    assert.equal(dir.stats().searches, 2);
+    advance(301_000);
+    await dir.isOwnDomain('customer.example');
+    assert.equal(dir.stats().searches, 3);
+    const invalid = lines.filter((l) => l.includes('no DKIM signing domain'));
+    assert.equal(invalid.length, 2, invalid.join('\n'));
+    assert.ok(invalid.every((l) => l.length < 2000), 'a long value is cut in the log');
+  } finally {
+    await dir.close();
+  }
+});
+
+test('dkimAttribute: at most 8 signing domains per entry; a failed search is an error answer without them', async () => {
+  const server = new FakeServer();
+  server.dkim.set('customer.example', Array.from({ length: 12 }, (_, i) => `d${i}.example`));
+  const { dir } = directory(server, { dkimAttribute: 'dkimDomain' });
+  try {
+    const answer = await dir.isOwnDomain('customer.example');
+    assert.equal(answer.dkimDomains?.length, 8);
+    server.searchError = 'busy';
+    const failed = await dir.isOwnDomain('other.example');
+    assert.equal(failed.source, 'error');
+    assert.equal(failed.dkimDomains, undefined);
   } finally {
     await dir.close();
   }

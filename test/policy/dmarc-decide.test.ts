@@ -46,9 +46,9 @@ test('pass and unknown pass; not-applicable is none', () => {
 
 test('dkimDomainsFor: * is the From: domain itself, listed domains follow, then the d= values present', () => {
   assert.deepEqual(dkimDomainsFor(['*', 'esp.example'], { kind: 'one', domain: 'customer.example', address: 'a@customer.example', mailboxes: 1 }, ['old.example']), [
-    'customer.example',
-    'esp.example',
-    'old.example',
+    { domain: 'customer.example', source: 'DKIM_SIGNING_DOMAINS' },
+    { domain: 'esp.example', source: 'DKIM_SIGNING_DOMAINS' },
+    { domain: 'old.example', source: 'DKIM-Signature' },
   ]);
   assert.deepEqual(dkimDomainsFor(['*'], { kind: 'missing' }), []);
 });
