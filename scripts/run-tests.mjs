@@ -24,5 +24,10 @@ if (files.length === 0) {
   console.error('no test files found under', root);
   process.exit(1);
 }
-const result = spawnSync(process.execPath, ['--test', '--test-concurrency=2', ...files], { stdio: 'inherit' });
+// A file whose tests are done exits even if a failed test left a timer or socket behind
+// (--test-force-exit, Node >= 20.14): a failure must be reported, never turn into a hung CI.
+// No single test takes minutes; one that never settles fails at --test-timeout.
+const [major, minor] = process.versions.node.split('.').map(Number);
+const safety = major > 20 || (major === 20 && minor >= 14) ? ['--test-force-exit', '--test-timeout=300000'] : ['--test-timeout=300000'];
+const result = spawnSync(process.execPath, ['--test', '--test-concurrency=2', ...safety, ...files], { stdio: 'inherit' });
 process.exit(result.status ?? 1);
