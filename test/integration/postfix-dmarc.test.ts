@@ -8,8 +8,8 @@ import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { startDaemon, type Daemon } from '../../src/daemon/run.js';
 import { knotSkipReason, startKnot, type KnotInstance } from '../support/knot.js';
-import { postfixUnavailableReason, startPostfix, type PostfixInstance } from '../support/postfix.js';
-import { SmtpClient } from '../support/smtp-client.js';
+import { postfixUnavailableReason, startPostfix, withLogTails, jsonTail, type PostfixInstance } from '../support/postfix.js';
+import { openSmtpSession, SmtpClient } from '../support/smtp-client.js';
 import { startSmtpSink, type DeliveredMessage, type SmtpSink } from '../support/smtp-sink.js';
 import { E2E_ZONES_DIR } from '../support/daemon-process.js';
 
@@ -83,25 +83,14 @@ describe('DMARC_CHECK=on end to end through Postfix and Knot', { skip, timeout: 
     await knot?.close();
   });
 
-  async function withLogs(body: () => Promise<void>): Promise<void> {
-    try {
-      await body();
-    } catch (err) {
-      if (err instanceof Error) {
-        err.message += `\n--- postfix maillog (tail) ---\n${postfix.logTail(30)}`;
-        err.message += `\n--- reject daemon (tail) ---\n${rejectLog.slice(-8).map((l) => JSON.stringify(l)).join('\n')}`;
-        err.message += `\n--- test daemon (tail) ---\n${testLog.slice(-8).map((l) => JSON.stringify(l)).join('\n')}`;
-      }
-      throw err;
-    }
-  }
+  const withLogs = (body: () => Promise<void>): Promise<void> =>
+    withLogTails(body, [
+      ['postfix maillog', () => postfix.logTail(30)],
+      ['reject daemon', () => jsonTail(rejectLog, 8)],
+      ['test daemon', () => jsonTail(testLog, 8)],
+    ]);
 
-  async function session(localAddress?: string): Promise<SmtpClient> {
-    const c = await SmtpClient.connect(postfix.smtpPort, { localAddress });
-    assert.equal(c.greeting.code, 220, c.greeting.text);
-    assert.equal((await c.ehlo('submit.client.test')).code, 250);
-    return c;
-  }
+  const session = (localAddress?: string): Promise<SmtpClient> => openSmtpSession(postfix.smtpPort, 'submit.client.test', { localAddress });
 
   test('reject mode: a p=reject From: domain nothing aligns with is refused 550 at end of DATA; an aligned one is delivered untagged', () =>
     withLogs(async () => {

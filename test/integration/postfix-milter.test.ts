@@ -7,8 +7,8 @@ import { chmodSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { MilterServer } from '../../src/milter/index.js';
-import { postfixUnavailableReason, startPostfix, type PostfixInstance } from '../support/postfix.js';
-import { SmtpClient } from '../support/smtp-client.js';
+import { postfixUnavailableReason, startPostfix, withLogTails, type PostfixInstance } from '../support/postfix.js';
+import { openSmtpSession, SmtpClient } from '../support/smtp-client.js';
 import { startSmtpSink, type DeliveredMessage, type SmtpSink } from '../support/smtp-sink.js';
 import { createTestMilterApp, type TestMilterApp } from '../support/test-milter-app.js';
 
@@ -71,21 +71,9 @@ describe('Postfix with the milter library', { skip }, () => {
   });
 
   /** Runs a test body; on failure the Postfix log is appended to the error. */
-  async function withLog(body: () => Promise<void>): Promise<void> {
-    try {
-      await body();
-    } catch (err) {
-      if (err instanceof Error) err.message += `\n--- postfix maillog (tail) ---\n${postfix.logTail(30)}`;
-      throw err;
-    }
-  }
+  const withLog = (body: () => Promise<void>): Promise<void> => withLogTails(body, [['postfix maillog', () => postfix.logTail(30)]]);
 
-  async function session(localAddress?: string): Promise<SmtpClient> {
-    const c = await SmtpClient.connect(postfix.smtpPort, { localAddress });
-    assert.equal(c.greeting.code, 220, c.greeting.text);
-    assert.equal((await c.ehlo('client.example.test')).code, 250);
-    return c;
-  }
+  const session = (localAddress?: string): Promise<SmtpClient> => openSmtpSession(postfix.smtpPort, 'client.example.test', { localAddress });
 
   test('an accepted message is delivered with the headers added at end of message; macros arrive with Postfix defaults', () =>
     withLog(async () => {

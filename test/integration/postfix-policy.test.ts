@@ -14,9 +14,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { startDaemon, type Daemon } from '../../src/daemon/run.js';
 import { knotSkipReason, startKnot, type KnotInstance } from '../support/knot.js';
-import { postfixUnavailableReason, startPostfix, type PostfixInstance } from '../support/postfix.js';
+import { postfixUnavailableReason, startPostfix, withLogTails, jsonTail, type PostfixInstance } from '../support/postfix.js';
 import { slapdUnavailableReason, startSlapd, type SlapdInstance } from '../support/slapd.js';
-import { SmtpClient } from '../support/smtp-client.js';
+import { openSmtpSession, SmtpClient } from '../support/smtp-client.js';
 import { startSmtpSink, type DeliveredMessage, type SmtpSink } from '../support/smtp-sink.js';
 import { repoPath, MAIN_JS } from '../support/paths.js';
 import { E2E_ZONES_DIR } from '../support/daemon-process.js';
@@ -165,25 +165,14 @@ describe('sos-milter end to end through Postfix, Knot and slapd', { skip, timeou
   });
 
   /** Runs a test body; on failure the Postfix and daemon logs are appended to the error. */
-  async function withLogs(body: () => Promise<void>): Promise<void> {
-    try {
-      await body();
-    } catch (err) {
-      if (err instanceof Error) {
-        err.message += `\n--- postfix maillog (tail) ---\n${postfix.logTail(30)}`;
-        err.message += `\n--- test-mode daemon (tail) ---\n${childLog.lines.slice(-15).join('\n')}`;
-        err.message += `\n--- reject daemon (tail) ---\n${rejectLog.slice(-10).map((l) => JSON.stringify(l)).join('\n')}`;
-      }
-      throw err;
-    }
-  }
+  const withLogs = (body: () => Promise<void>): Promise<void> =>
+    withLogTails(body, [
+      ['postfix maillog', () => postfix.logTail(30)],
+      ['test-mode daemon', () => childLog.lines.slice(-15).join('\n')],
+      ['reject daemon', () => jsonTail(rejectLog, 10)],
+    ]);
 
-  async function session(localAddress?: string): Promise<SmtpClient> {
-    const c = await SmtpClient.connect(postfix.smtpPort, { localAddress });
-    assert.equal(c.greeting.code, 220, c.greeting.text);
-    assert.equal((await c.ehlo('submit.client.test')).code, 250);
-    return c;
-  }
+  const session = (localAddress?: string): Promise<SmtpClient> => openSmtpSession(postfix.smtpPort, 'submit.client.test', { localAddress });
 
   const body = (subject: string): string => `Subject: ${subject}\r\nFrom: someone@example.org\r\n\r\nHello.\r\n`;
 

@@ -11,7 +11,7 @@ import { startDaemon, type Daemon } from '../../src/daemon/run.js';
 import { E2E_ZONES_DIR } from '../support/daemon-process.js';
 import { startDnsPathProxy, type DnsPathProxy } from '../support/dns-path-proxy.js';
 import { knotSkipReason, startKnot, type KnotInstance } from '../support/knot.js';
-import { postfixUnavailableReason, startPostfix, type PostfixInstance } from '../support/postfix.js';
+import { postfixUnavailableReason, startPostfix, withLogTails, jsonTail, type PostfixInstance } from '../support/postfix.js';
 import { SmtpClient } from '../support/smtp-client.js';
 import { startSmtpSink, type DeliveredMessage, type SmtpSink } from '../support/smtp-sink.js';
 import { waitFor } from '../support/wait.js';
@@ -100,18 +100,12 @@ describe('progress packets keep Postfix waiting for a slow verdict', { skip, tim
     await knot?.close();
   });
 
-  async function withLogs(fn: () => Promise<void>): Promise<void> {
-    try {
-      await fn();
-    } catch (err) {
-      if (err instanceof Error) {
-        err.message += `\n--- postfix maillog (tail) ---\n${postfix.logTail(30)}`;
-        err.message += `\n--- daemon with progress (tail) ---\n${progressLog.slice(-8).map((l) => JSON.stringify(l)).join('\n')}`;
-        err.message += `\n--- daemon without progress (tail) ---\n${controlLog.slice(-8).map((l) => JSON.stringify(l)).join('\n')}`;
-      }
-      throw err;
-    }
-  }
+  const withLogs = (body: () => Promise<void>): Promise<void> =>
+    withLogTails(body, [
+      ['postfix maillog', () => postfix.logTail(30)],
+      ['daemon with progress', () => jsonTail(progressLog, 8)],
+      ['daemon without progress', () => jsonTail(controlLog, 8)],
+    ]);
 
   test('with progress: a violator is refused with the 550 verdict, a passing sender delivered, both long after the content timeout', () =>
     withLogs(async () => {

@@ -11,8 +11,8 @@ import { existsSync } from 'node:fs';
 import { startDaemon, type Daemon } from '../../src/daemon/run.js';
 import { Srs } from '../../src/srs/index.js';
 import { knotSkipReason, startKnot, type KnotInstance } from '../support/knot.js';
-import { freePort, postfixUnavailableReason, startPostfix, type PostfixInstance } from '../support/postfix.js';
-import { SmtpClient } from '../support/smtp-client.js';
+import { freePort, postfixUnavailableReason, startPostfix, withLogTails, jsonTail, type PostfixInstance } from '../support/postfix.js';
+import { openSmtpSession, SmtpClient } from '../support/smtp-client.js';
 import { startSmtpSink, type DeliveredMessage, type SmtpSink } from '../support/smtp-sink.js';
 import { MAIN_JS, repoPath } from '../support/paths.js';
 
@@ -105,24 +105,13 @@ describe('rewrite mode (SRS) through Postfix and Knot', { skip, timeout: 90_000 
     await knot?.close();
   });
 
-  async function withLogs(body: () => Promise<void>): Promise<void> {
-    try {
-      await body();
-    } catch (err) {
-      if (err instanceof Error) {
-        err.message += `\n--- postfix maillog (tail) ---\n${postfix.logTail(30)}`;
-        err.message += `\n--- daemon (tail) ---\n${log.slice(-12).map((l) => JSON.stringify(l)).join('\n')}`;
-      }
-      throw err;
-    }
-  }
+  const withLogs = (body: () => Promise<void>): Promise<void> =>
+    withLogTails(body, [
+      ['postfix maillog', () => postfix.logTail(30)],
+      ['daemon', () => jsonTail(log, 12)],
+    ]);
 
-  async function session(): Promise<SmtpClient> {
-    const c = await SmtpClient.connect(postfix.smtpPort);
-    assert.equal(c.greeting.code, 220, c.greeting.text);
-    assert.equal((await c.ehlo('submit.client.test')).code, 250);
-    return c;
-  }
+  const session = (): Promise<SmtpClient> => openSmtpSession(postfix.smtpPort, 'submit.client.test');
 
   const body = (subject: string): string => `Subject: ${subject}\r\nFrom: news@foreign.srs.test\r\n\r\nHello.\r\n`;
   let srsAddress = '';

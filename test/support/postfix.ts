@@ -9,6 +9,27 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { sleep } from './wait.js';
 
+/**
+ * Runs a test body; when it fails, the tail of each named log (Postfix's maillog, the daemons'
+ * lines) is appended to the error, in the order given, so the failure shows what each side saw.
+ */
+export async function withLogTails(body: () => Promise<void>, tails: ReadonlyArray<readonly [title: string, tail: () => string]>): Promise<void> {
+  try {
+    await body();
+  } catch (err) {
+    if (err instanceof Error) for (const [title, tail] of tails) err.message += `\n--- ${title} (tail) ---\n${tail()}`;
+    throw err;
+  }
+}
+
+/** The last `n` JSON log lines, one per line. */
+export function jsonTail(lines: readonly unknown[], n: number): string {
+  return lines
+    .slice(-n)
+    .map((l) => JSON.stringify(l))
+    .join('\n');
+}
+
 export type MilterDefaultAction = 'accept' | 'reject' | 'tempfail' | 'quarantine' | 'shutdown';
 
 /** Postfix `milter_<stage>_macros` parameters, by the part between `milter_` and `_macros`. */

@@ -1,5 +1,6 @@
 // Minimal SMTP client for tests: one command at a time, every reply returned verbatim so
 // tests can assert on exact codes and texts (e.g. "550 5.7.1 Command rejected").
+import assert from 'node:assert/strict';
 import { connect as netConnect, type Socket } from 'node:net';
 
 export interface SmtpReply {
@@ -226,4 +227,12 @@ export class SmtpClient {
     this.closed = true;
     this.socket.destroy();
   }
+}
+
+/** A session ready for MAIL: connected, greeted with 220, EHLO `ehloName` answered 250 (asserted). */
+export async function openSmtpSession(port: number, ehloName: string, options: SmtpClientOptions = {}): Promise<SmtpClient> {
+  const c = await SmtpClient.connect(port, options);
+  assert.equal(c.greeting.code, 220, c.greeting.text);
+  assert.equal((await c.ehlo(ehloName)).code, 250);
+  return c;
 }
