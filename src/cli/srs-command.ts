@@ -4,7 +4,8 @@ import { parseArgs } from 'node:util';
 import { ConfigError } from '../config/index.js';
 import { parseSrsConfig } from '../config/srs.js';
 import { environmentHelp } from '../config/variables.js';
-import { Srs } from '../srs/index.js';
+import type { Srs } from '../srs/index.js';
+import { createSrs } from '../app/srs-parts.js';
 import { ExitCode } from '../app/exit-codes.js';
 import { errorMessage } from '../log/index.js';
 
@@ -50,8 +51,7 @@ export async function runSrsCommand(argv: string[], env: NodeJS.ProcessEnv, out:
   }
   let srs: Srs;
   try {
-    const config = parseSrsConfig(env);
-    srs = new Srs({ secrets: config.secrets, domain: config.domain, maxAgeDays: config.maxAgeDays });
+    srs = createSrs(parseSrsConfig(env));
   } catch (e) {
     if (!(e instanceof ConfigError)) throw e;
     out.write(`sos-milter srs: configuration error: ${e.message}\n`);
