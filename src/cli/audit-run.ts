@@ -6,17 +6,9 @@ import type { OwnDomainAnswer, OwnDomainPort } from '../policy/index.js';
 import { mapBounded } from '../lib/bounded-map.js';
 import type { DomainJudge, DomainReport } from './domain-report.js';
 
-/** Every own domain the directory lists, in A-labels (IDNA) as the daemon sees a sender domain. */
-export async function listOwnDomains(directory: LdapDomainDirectory, query: ListDomainsOptions): Promise<Set<string>> {
-  const listed = new Set<string>();
-  for await (const page of directory.listOwnDomains(query)) {
-    for (const domain of page) listed.add(domainToASCII(domain) || domain);
-  }
-  return listed;
-}
-
 /**
- * listOwnDomains with each domain's values of `query.contactAttribute` (unchecked: LDAP holds
+ * Every own domain the directory lists, in A-labels (IDNA) as the daemon sees a sender domain,
+ * with each domain's values of `query.contactAttribute` (unchecked: LDAP holds
  * anything) and, with `query.dkim`, its DKIM signing domains (LDAP_DKIM_ATTRIBUTE, checked).
  */
 export async function listOwnDomainsWithContacts(

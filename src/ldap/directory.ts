@@ -222,23 +222,7 @@ export class LdapDomainDirectory {
    * never pass for a complete one. Domains are lower case, without a trailing dot.
    */
   async *listOwnDomains(options: ListDomainsOptions): AsyncGenerator<string[]> {
-    const conn = await this.connection();
-    const attribute = options.attribute;
-    try {
-      for await (const page of conn.client.listEntries(this.options.searchBase, {
-        filter: options.filter,
-        attributes: attribute === undefined ? ['1.1'] : [attribute],
-        // Below OpenLDAP's default size limit (500) and Active Directory's MaxPageSize (1000).
-        pageSize: options.pageSize ?? 200,
-        timeLimit: Math.max(1, Math.ceil(this.options.timeoutMs / 1000)),
-      })) {
-        this.counters.searches++;
-        yield page.flatMap((entry) => domainsOfEntry(entry, attribute)).map(normaliseDomain).filter((d) => d !== '');
-      }
-    } catch (err) {
-      if (!conn.client.isConnected) this.dropConnection(conn, reason(err));
-      throw new LdapSearchError(`listing own domains on ${conn.uri} failed: ${reason(err)}`, { cause: err, timedOut: isLdaptsTimeout(err) });
-    }
+    for await (const page of this.listOwnDomainContacts(options)) yield page.map((listed) => listed.domain);
   }
 
   /** listOwnDomains with each domain's contacts, read from the same entries in the same paged search. */
@@ -252,6 +236,7 @@ export class LdapDomainDirectory {
       for await (const page of conn.client.listEntries(this.options.searchBase, {
         filter: options.filter,
         attributes: attributes.length === 0 ? ['1.1'] : attributes,
+        // Below OpenLDAP's default size limit (500) and Active Directory's MaxPageSize (1000).
         pageSize: options.pageSize ?? 200,
         timeLimit: Math.max(1, Math.ceil(this.options.timeoutMs / 1000)),
       })) {
