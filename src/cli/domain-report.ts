@@ -9,6 +9,7 @@ import { aligns, type Alignment } from '../dmarc/index.js';
 import type { LookupOptions, LookupResult, RecordTypeMap, Resolver, RRType } from '../dns/index.js';
 import {
   assessDmarcReport,
+  BestDkim,
   assessSender,
   dkimInput,
   ldapDkimFor,
@@ -158,13 +159,13 @@ async function domainDmarc(domain: string, spf: JudgedAssessment, dmarc: DmarcPa
   let best = report.dkimAlignment;
   let source = report.dkimSource;
   if (!best && !(found && found.disposition !== 'none')) {
+    const pick = new BestDkim();
     for (const signing of dkimDomains.slice(0, MAX_DKIM_DOMAINS)) {
-      const a = await aligns(dmarc.resolver, domain, signing.domain, found?.record.adkim ?? 'r', options);
-      if (!best || a.aligned === true || (a.aligned === 'temperror' && best.aligned === false)) {
-        best = a;
-        source = signing.source;
-      }
-      if (a.aligned === true) break;
+      if (pick.add(signing, await aligns(dmarc.resolver, domain, signing.domain, found?.record.adkim ?? 'r', options))) break;
+    }
+    if (pick.candidate) {
+      best = pick.alignment;
+      source = pick.candidate.source;
     }
   }
   // Not aligned as far as known, but the directory could not be asked: not known.

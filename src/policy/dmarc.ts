@@ -197,7 +197,7 @@ function knownDkim(input: DmarcInput): Pick<DmarcReport, 'dkimCandidates' | 'dki
 export const MAX_DKIM_DOMAINS = 16;
 
 /** The best DKIM alignment among the signing domains: aligned, else unknown (temperror), else the first. */
-class BestDkim {
+export class BestDkim {
   alignment: Alignment | undefined;
   candidate: DkimCandidate | undefined;
   /** True when `a` aligns: no need to look further. */
