@@ -77,9 +77,8 @@ export async function openSqliteHistory(path: string, keepRuns: number, drivers?
     for (const r of knownStmt.all()) known.set(r.name, { broken: r.broken === 1, status: r.status, since: r.since });
     const plan = planRun(input, known);
     const c = plan.changes;
-    const broken = input.outcomes.filter((o) => o.status !== 'pass').length;
-    const runId = Number(
-      insertRun.run(input.startedAt.toISOString(), input.finishedAt.toISOString(), input.outcomes.length, broken, c.newlyBroken.length, c.fixed.length, c.unknown.length).lastInsertRowid,
+        const runId = Number(
+      insertRun.run(input.startedAt.toISOString(), input.finishedAt.toISOString(), input.outcomes.length, plan.broken, c.newlyBroken.length, c.fixed.length, c.unknown.length).lastInsertRowid,
     );
     for (const s of plan.states) {
       if (s.isNew) insertDomain.run(s.domain, s.broken ? 1 : 0, s.status, s.since, runId, s.record, s.suggested);

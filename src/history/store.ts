@@ -13,7 +13,7 @@
  * sent again by the next run, with the same delivery id (webhook header X-SOS-Delivery,
  * mail Message-ID), so a receiver can drop it.
  */
-import { addChange, classify, emptyChangeSets, notifies, payloadOf } from './changes.js';
+import { addChange, classify, emptyChangeSets, isBroken, notifies, payloadOf } from './changes.js';
 import type { Channel, ChangeKind, ChangeSets, DomainChange, DomainOutcome, KnownState, OutboxEntry } from './types.js';
 
 export interface RunInput {
@@ -62,6 +62,8 @@ export const CHANGE_CODE: Record<ChangeKind, number> = { unchanged: 0, 'newly-br
 /** What a backend writes for one run, computed from the known states alone. */
 export interface RunPlan {
   changes: ChangeSets;
+  /** Outcomes of this run that are broken (any status but pass), unknown ones included. */
+  broken: number;
   /** Domains whose state row is written (new, or changed, or merely seen again). */
   states: { domain: string; broken: boolean; status: DomainOutcome['status']; since: string; record: string | null; suggested: string | null; isNew: boolean }[];
   results: { domain: string; status: number; result: string; change: number }[];
@@ -70,15 +72,17 @@ export interface RunPlan {
 
 export function planRun(input: RunInput, known: ReadonlyMap<string, KnownState>): RunPlan {
   const now = input.finishedAt.toISOString();
-  const plan: RunPlan = { changes: emptyChangeSets(), states: [], results: [], outbox: [] };
+  const plan: RunPlan = { changes: emptyChangeSets(), broken: 0, states: [], results: [], outbox: [] };
   for (const outcome of input.outcomes) {
     const before = known.get(outcome.domain);
     const change = classify(outcome, before, now);
+    const broken = isBroken(outcome);
+    if (broken) plan.broken++;
     addChange(plan.changes, change);
     plan.results.push({ domain: outcome.domain, status: STATUS_CODE[outcome.status], result: outcome.result, change: CHANGE_CODE[change.kind] });
     // An unknown outcome keeps the last known state; a first-seen unknown domain gets none yet.
     if (change.kind !== 'unknown') {
-      plan.states.push({ domain: outcome.domain, broken: outcome.status !== 'pass', status: outcome.status, since: change.since, record: outcome.record, suggested: outcome.suggested, isNew: before === undefined });
+      plan.states.push({ domain: outcome.domain, broken, status: outcome.status, since: change.since, record: outcome.record, suggested: outcome.suggested, isNew: before === undefined });
     }
     if (notifies(change)) {
       const payload = JSON.stringify(payloadOf(change));
