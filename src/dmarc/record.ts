@@ -17,6 +17,7 @@
  *  - an invalid value of an optional tag (sp, np, adkim, aspf, pct, t, psd) leaves the tag at
  *    its default and is listed in `problems`.
  */
+import { MAX_DMARC_RECORD_OCTETS } from '../dns/txt-bound.js';
 
 export type DmarcPolicy = 'none' | 'quarantine' | 'reject';
 export type AlignmentMode = 'r' | 's';
@@ -46,8 +47,8 @@ export interface DmarcRecord {
 
 export type ParsedRecord = { kind: 'record'; record: DmarcRecord } | { kind: 'not-dmarc' } | { kind: 'invalid'; reason: string };
 
-/** Octets of DMARC record text kept from one answer (dns/txt-bound.ts keeps that much too). */
-export const MAX_RECORD_OCTETS = 2048;
+/** Octets of DMARC record text read: what the DNS cache keeps of one answer (dns/txt-bound.ts). */
+export const MAX_RECORD_OCTETS = MAX_DMARC_RECORD_OCTETS;
 /** Tags read from one record, at most: more is hostile, the rest is ignored. */
 const MAX_TAGS = 64;
 

@@ -38,7 +38,7 @@ import type { LookupResult, OmittedTxt, TxtRecord } from './types.js';
 
 export const MAX_SPF_RECORD_OCTETS = 16_384;
 export const MAX_EXPLANATION_OCTETS = 512;
-/** The DMARC parser's bound (src/dmarc/record.ts MAX_RECORD_OCTETS). */
+/** DMARC record text kept of one answer; the DMARC parser reads no more (src/dmarc/record.ts). */
 export const MAX_DMARC_RECORD_OCTETS = 2048;
 
 /** RFC 7208 §4.5: "v=spf1" in any case, then a space or the end of the record. */
