@@ -40,7 +40,7 @@ export interface StubResolverStats {
   /** Lookups abandoned through their signal. */
   aborted: number;
   /** Servers marked down now (see server-health.ts). */
-  serversDown: number;
+  readonly serversDown: number;
 }
 export const DEFAULT_TIMEOUT_MS = 5000;
 export const DEFAULT_RETRIES = 2;
@@ -54,7 +54,7 @@ export class StubResolver implements Resolver {
   readonly timeoutMs: number;
   readonly retries: number;
   readonly defaultNegativeTtl: number;
-  readonly stats: StubResolverStats = { udpQueries: 0, tcpQueries: 0, truncated: 0, timeouts: 0, networkErrors: 0, errorAnswers: 0, lateAnswers: 0, aborted: 0, serversDown: 0 };
+  readonly stats: StubResolverStats;
   readonly health: ServerHealth;
   /** Time between attempts, ms: a query without an answer by then counts as unanswered. */
   readonly spacingMs: number;
@@ -68,14 +68,22 @@ export class StubResolver implements Resolver {
     if (!(this.timeoutMs > 0)) throw new RangeError('timeoutMs must be positive');
     if (!Number.isInteger(this.retries) || this.retries < 0) throw new RangeError('retries must be a non-negative integer');
     this.spacingMs = Math.max(1, Math.floor(this.timeoutMs / (this.retries + 1)));
-    const onChange = options.health?.onChange;
-    this.health = new ServerHealth(this.servers, {
-      ...options.health,
-      onChange: (change) => {
-        this.stats.serversDown = this.health.downCount;
-        onChange?.(change);
+    const health = new ServerHealth(this.servers, options.health);
+    this.health = health;
+    this.stats = {
+      udpQueries: 0,
+      tcpQueries: 0,
+      truncated: 0,
+      timeouts: 0,
+      networkErrors: 0,
+      errorAnswers: 0,
+      lateAnswers: 0,
+      aborted: 0,
+      // Read from the health state, not a copy of it kept in step.
+      get serversDown(): number {
+        return health.downCount;
       },
-    });
+    };
   }
 
   lookup<T extends RRType>(name: string, type: T, options?: LookupOptions): Promise<LookupResult<RecordTypeMap[T]>> {
