@@ -94,6 +94,12 @@ export async function startDaemon(env: NodeJS.ProcessEnv, options: StartOptions 
   }
 
   let socketmap: SocketmapServer | undefined;
+  /** What runs beside the milter server, closed when start-up fails or after the drain (a socketmap that never listened closes at once). */
+  const closeParts = async (): Promise<void> => {
+    await Promise.all(opsServers.map((s) => s.close()));
+    await socketmap?.close();
+    await directory?.close();
+  };
   const socketmapListen = config.srs?.socketmap.listen;
   if (srs && config.srs && socketmapListen) {
     socketmap = createSocketmapServer(srs, config.srs, logger, metrics);
@@ -101,8 +107,7 @@ export async function startDaemon(env: NodeJS.ProcessEnv, options: StartOptions 
       const bound = await socketmap.listen(socketmapListen.host, socketmapListen.port);
       logger.info({ listen: `${bound.address}:${bound.port}` }, `srsdecode socketmap listening on ${bound.address}:${bound.port} (recipient_canonical_maps = socketmap:inet:HOST:${bound.port}:srsdecode)`);
     } catch (err) {
-      await Promise.all(opsServers.map((s) => s.close()));
-      await directory?.close();
+      await closeParts();
       throw new Error(`cannot listen on SRS_SOCKETMAP_LISTEN: ${errorMessage(err)}`, { cause: err });
     }
   }
@@ -110,9 +115,7 @@ export async function startDaemon(env: NodeJS.ProcessEnv, options: StartOptions 
   try {
     await server.listen();
   } catch (err) {
-    await socketmap?.close();
-    await Promise.all(opsServers.map((s) => s.close()));
-    await directory?.close();
+    await closeParts();
     throw new Error(`cannot listen on MILTER_SOCKET=${config.milterSocket}: ${errorMessage(err)}`, { cause: err });
   }
   listening = true;
@@ -132,9 +135,7 @@ export async function startDaemon(env: NodeJS.ProcessEnv, options: StartOptions 
       await server.close({ deadlineMs: config.shutdownTimeoutMs });
       // Served through the drain (/readyz says 503 meanwhile), then cut: a client that keeps a
       // connection open, or sends half a request, must not hold the exit.
-      await Promise.all(opsServers.map((s) => s.close()));
-      await socketmap?.close();
-      await directory?.close();
+      await closeParts();
       fdExhaustion.flush();
       logger.info(`Shutdown ${config.milterName}`);
       flushLogger(logger);
