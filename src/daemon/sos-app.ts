@@ -513,9 +513,12 @@ export function createSosMilterApp(opts: SosAppOptions): MilterApplication {
         state.fromFields++;
         if (state.fromFields === 1) state.fromValue = value.length <= MAX_FROM_OCTETS ? value : undefined;
       } else if (lower === 'dkim-signature') {
-        const d = dkimSigningDomain(value);
         state.dkimDomains ??= [];
-        if (d && state.dkimDomains.length < MAX_DKIM_FIELDS) state.dkimDomains.push(d);
+        // Past the bound a signature is not parsed at all (each may be 8 KiB of header).
+        if (state.dkimDomains.length < MAX_DKIM_FIELDS) {
+          const d = dkimSigningDomain(value);
+          if (d) state.dkimDomains.push(d);
+        }
       }
       return CONTINUE;
     };
