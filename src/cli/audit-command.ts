@@ -37,7 +37,7 @@ export async function runAuditCommand(argv: string[], env: NodeJS.ProcessEnv, io
   try {
     args = parseAuditArgs(argv);
   } catch (e) {
-    err.write(`sos-milter audit: ${(e as Error).message}\n${AUDIT_USAGE}\n`);
+    err.write(`sos-milter audit: ${errorMessage(e)}\n${AUDIT_USAGE}\n`);
     return ExitCode.USAGE;
   }
   if (args === 'help') {
@@ -96,7 +96,7 @@ export async function runAuditCommand(argv: string[], env: NodeJS.ProcessEnv, io
         dkim: readDkim,
       }));
     } catch (e) {
-      err.write(`sos-milter audit: cannot list the own domains from LDAP: ${(e as Error).message}\n`);
+      err.write(`sos-milter audit: cannot list the own domains from LDAP: ${errorMessage(e)}\n`);
       return ExitCode.INCOMPLETE;
     }
     const domains = [...listed].sort();

@@ -1,7 +1,7 @@
 // The audit's work: the own domains listed from LDAP, each judged as the daemon would judge it.
 import { domainToASCII } from 'node:url';
 import type { LdapDomainDirectory, ListDomainsOptions } from '../ldap/index.js';
-import type { Logger } from '../log/index.js';
+import { errorMessage, type Logger } from '../log/index.js';
 import type { OwnDomainAnswer, OwnDomainPort } from '../policy/index.js';
 import { mapBounded } from '../lib/bounded-map.js';
 import type { DomainJudge, DomainReport } from './domain-report.js';
@@ -63,7 +63,7 @@ export function judgeDomains(
       } catch (e) {
         // Not expected (the assessment fails open by design); one domain must not end the audit.
         logger.error({ domain, err: e }, 'audit: judging the domain failed');
-        const reason = `internal error: ${(e as Error).message}`;
+        const reason = `internal error: ${errorMessage(e)}`;
         return { domain, status: 'unjudged', result: 'error', actions: { test: 'none', reject: 'none' }, reason, remedy: { kind: 'unknown', reason } };
       }
     },

@@ -9,7 +9,7 @@ import { environmentHelp } from '../config/variables.js';
 import { assessmentTimeoutMs, createDmarcParts, createPolicyParts } from '../app/policy-parts.js';
 import { createSrs, rewriteSettings } from '../app/srs-parts.js';
 import { parseFromHeader } from '../dmarc/index.js';
-import { silentLogger } from '../log/index.js';
+import { errorMessage, silentLogger } from '../log/index.js';
 import {
   alignmentText,
   assessDmarcReport,
@@ -112,7 +112,7 @@ export async function runCheckCommand(argv: string[], env: NodeJS.ProcessEnv, ou
     if (parsed.positionals.length !== 1) throw new Error(`expected SENDER, got ${parsed.positionals.length} argument(s)`);
     if (isIP(parsed.values.client ?? '') === 0) throw new Error(`--client: not an IP address: ${JSON.stringify(parsed.values.client)}`);
   } catch (err) {
-    out.write(`sos-milter check: ${(err as Error).message}\n${CHECK_USAGE}\n`);
+    out.write(`sos-milter check: ${errorMessage(err)}\n${CHECK_USAGE}\n`);
     return ExitCode.USAGE;
   }
 
