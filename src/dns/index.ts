@@ -1,6 +1,6 @@
 export * from './types.js';
 export { StubResolver, DEFAULT_TIMEOUT_MS, DEFAULT_RETRIES, type StubResolverOptions, type StubResolverStats } from './stub-resolver.js';
-export { ServerHealth, DEFAULT_DOWN_AFTER, DEFAULT_REPROBE_MS, type ServerHealthChange, type ServerHealthOptions, type ServerPlan } from './server-health.js';
+export { ServerHealth, DEFAULT_REPROBE_MS, type ServerHealthChange, type ServerHealthOptions } from './server-health.js';
 export { CachingResolver, DEFAULT_CACHE_OPTIONS, type CacheOptions, type CacheStats } from './cache.js';
 export {
   parseServers,

@@ -11,7 +11,7 @@
 import type { ForwardResult, Srs } from './scheme.js';
 
 const DAY_MS = 86_400_000;
-export const FORWARD_MEMO_MAX_ENTRIES = 4096;
+const FORWARD_MEMO_MAX_ENTRIES = 4096;
 /** Longer senders are not kept (they are refused as too long anyway, or never repeat). */
 const MAX_KEY_LENGTH = 256;
 
