@@ -72,7 +72,7 @@ export async function openPostgresHistory(url: string, keepRuns: number): Promis
       for (const r of rows.rows) known.set(r.name, { broken: r.broken, status: r.status, since: r.since });
       const plan = planRun(input, known);
       const c = plan.changes;
-            const run = await client.query<{ id: string }>(
+      const run = await client.query<{ id: string }>(
         'INSERT INTO runs (started_at, finished_at, domains, broken, newly_broken, fixed, unknown) VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING id',
         [input.startedAt.toISOString(), input.finishedAt.toISOString(), input.outcomes.length, plan.broken, c.newlyBroken.length, c.fixed.length, c.unknown.length],
       );

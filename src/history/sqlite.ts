@@ -58,9 +58,8 @@ export async function openSqliteHistory(path: string, keepRuns: number, drivers?
   }
   const sql = db;
 
-  const knownStmt = sql.prepare<{ name: string; broken: number; status: KnownState['status']; since: string }>('SELECT name, broken, status, since FROM domains');
+  const knownStmt = sql.prepare<{ id: number; name: string; broken: number; status: KnownState['status']; since: string }>('SELECT id, name, broken, status, since FROM domains');
   const insertRun = sql.prepare('INSERT INTO runs (started_at, finished_at, domains, broken, newly_broken, fixed, unknown) VALUES (?, ?, ?, ?, ?, ?, ?)');
-  const idsStmt = sql.prepare<{ id: number; name: string }>('SELECT id, name FROM domains');
   const insertDomain = sql.prepare('INSERT INTO domains (name, broken, status, since, last_run, record, suggested) VALUES (?, ?, ?, ?, ?, ?, ?)');
   const updateDomain = sql.prepare('UPDATE domains SET broken = ?, status = ?, since = ?, last_run = ?, record = ?, suggested = ? WHERE name = ?');
   const insertResult = sql.prepare('INSERT INTO results (run_id, domain_id, status, result, change) VALUES (?, ?, ?, ?, ?)');
@@ -74,18 +73,21 @@ export async function openSqliteHistory(path: string, keepRuns: number, drivers?
 
   const commit = (input: RunInput, dryRun: boolean): RunCommit => {
     const known = new Map<string, KnownState>();
-    for (const r of knownStmt.all()) known.set(r.name, { broken: r.broken === 1, status: r.status, since: r.since });
+    // One pass over the domains: their states for the plan, their ids for the results.
+    const ids = new Map<string, number>();
+    for (const r of knownStmt.all()) {
+      known.set(r.name, { broken: r.broken === 1, status: r.status, since: r.since });
+      ids.set(r.name, r.id);
+    }
     const plan = planRun(input, known);
     const c = plan.changes;
-        const runId = Number(
+    const runId = Number(
       insertRun.run(input.startedAt.toISOString(), input.finishedAt.toISOString(), input.outcomes.length, plan.broken, c.newlyBroken.length, c.fixed.length, c.unknown.length).lastInsertRowid,
     );
     for (const s of plan.states) {
-      if (s.isNew) insertDomain.run(s.domain, s.broken ? 1 : 0, s.status, s.since, runId, s.record, s.suggested);
+      if (s.isNew) ids.set(s.domain, Number(insertDomain.run(s.domain, s.broken ? 1 : 0, s.status, s.since, runId, s.record, s.suggested).lastInsertRowid));
       else updateDomain.run(s.broken ? 1 : 0, s.status, s.since, runId, s.record, s.suggested, s.domain);
     }
-    const ids = new Map<string, number>();
-    for (const r of idsStmt.all()) ids.set(r.name, r.id);
     for (const r of plan.results) {
       const id = ids.get(r.domain);
       // A first-seen domain with an unknown outcome has no state row yet: nothing to keep for it.
