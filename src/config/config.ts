@@ -7,6 +7,7 @@ import { accessSync, constants, readFileSync } from 'node:fs';
 import type { DnsServer } from '../dns/servers.js';
 import { errorMessage, REDACTED } from '../log/index.js';
 import type { MilterMode, SpfCheckMode } from '../policy/types.js';
+import { LDH_DOMAIN } from '../policy/sender.js';
 import { ConfigError } from './errors.js';
 import { loadSrsConfig, type SrsConfig } from './srs.js';
 import { parseDnsServers } from './dns-servers.js';
@@ -306,7 +307,7 @@ function parseSigningDomains(variable: string, raw: string | undefined): string[
   for (const entry of raw.split(',')) {
     const d = entry.trim().toLowerCase().replace(/\.$/, '');
     if (d === '') continue;
-    if (d !== '*' && !/^(?:[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?\.)*[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$/.test(d)) {
+    if (d !== '*' && !LDH_DOMAIN.test(d)) {
       throw new ConfigError('INVALID', variable, `${JSON.stringify(entry.trim())} is not a domain name (A-labels) or *`);
     }
     out.push(d);

@@ -2,11 +2,12 @@
  * The SRS settings (MILTER_MODE=rewrite, `sos-milter srs`, the srsdecode socketmap), read from
  * the environment as plain values. The secrets are never part of an error message.
  */
+import type { RewriteScope } from '../policy/types.js';
 import { ConfigError } from './errors.js';
 import { isUnset, parseEnum, parseInteger, parseListenAddress, show, type HostPort } from './parse.js';
 
 /** SRS_REWRITE: which violations rewrite mode rewrites; the others are rejected as in reject mode. */
-export type SrsRewriteScope = 'foreign' | 'own' | 'both';
+export type SrsRewriteScope = RewriteScope;
 
 export interface SrsConfig {
   domain: string;

@@ -52,7 +52,7 @@ export function spfSender(sender: { address: string; domain: string }): string {
  * §2.3.4), joined by dots. One pattern for the whole name: a test per label cost 1 µs per
  * message at 1000 messages/s (`node dist/bench/profile.js --paced --cpu-prof`).
  */
-const LDH_DOMAIN = /^(?:[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?\.)*[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$/;
+export const LDH_DOMAIN = /^(?:[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?\.)*[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$/;
 /** RFC 1035 §2.3.4: 255 octets on the wire, 253 characters as text without the final dot. */
 const MAX_DOMAIN_LENGTH = 253;
 
